@@ -1,0 +1,28 @@
+"""Initialisers the recurrent cells need beyond `flax.linen.initializers`."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+Initializer = Callable[..., jax.Array]
+
+
+def gate_bias_init(gate_values: tuple[float, ...]) -> Initializer:
+  """Bias `[G·H]` initialiser that fills gate block g with `gate_values[g]`.
+
+  `gate_bias_init((0., 1., 0., 0.))` gives an LSTM forget-gate bias of 1 (gate
+  order i, f, g, o). flax has no per-block constant initialiser.
+  """
+
+  def init(key: jax.Array, shape: tuple[int, ...], dtype: Any = jnp.float32) -> jax.Array:
+    del key
+    num_gates = len(gate_values)
+    if shape[-1] % num_gates:
+      raise ValueError(f'bias size {shape[-1]} is not a multiple of {num_gates} gates')
+    block = shape[-1] // num_gates
+    return jnp.repeat(jnp.asarray(gate_values, dtype), block).reshape(shape)
+
+  return init
