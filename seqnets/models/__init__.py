@@ -1,0 +1,3 @@
+"""Task models assembled from `seqnets.layers`."""
+
+from seqnets.models.tagger import RecurrentTagger

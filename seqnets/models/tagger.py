@@ -1,0 +1,55 @@
+"""Per-step recurrent model: tokens → (embedding | one-hot) → stacked RNN → Dense."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+from flax import linen as nn
+
+from seqnets.layers.bidirectional import Bidirectional
+from seqnets.layers.rnn import RNN
+from seqnets.layers.stacked import StackedRNN
+
+
+class RecurrentTagger(nn.Module):
+  """Maps `tokens: [B, T] int` to per-step outputs `[B, T, V]` (logits).
+
+  Used for next-symbol prediction on formal languages (one-hot inputs, as in
+  Gers & Schmidhuber 2001) and for tagging (embedded inputs).
+
+  Attributes:
+    cell_fn: returns a fresh cell, e.g. `functools.partial(sn.LSTMCell, 32)`.
+    vocab_size: number of input token ids (0 is padding).
+    num_outputs: V.
+    num_layers: stacked recurrent layers.
+    embedding_size: 0 for one-hot inputs, else a learned embedding of this size.
+    bidirectional: concat a backward recurrence in every layer.
+    dropout_rate: dropout between recurrent layers.
+    unroll: scan unroll factor.
+  """
+
+  cell_fn: Callable[[], nn.RNNCellBase]
+  vocab_size: int
+  num_outputs: int
+  num_layers: int = 1
+  embedding_size: int = 0
+  bidirectional: bool = False
+  dropout_rate: float = 0.0
+  unroll: int = 1
+
+  @nn.compact
+  def __call__(self, tokens: jax.Array, lengths: jax.Array, *, deterministic: bool = True) -> jax.Array:
+    if self.embedding_size:
+      x = nn.Embed(self.vocab_size, self.embedding_size)(tokens)        # [B, T, E]
+    else:
+      x = jax.nn.one_hot(tokens, self.vocab_size)                        # [B, T, V_in]
+    def layer(index):
+      # Cells made here are scoped to this module; explicit names keep the param tree readable.
+      if self.bidirectional:
+        return Bidirectional(RNN(self.cell_fn(name=f'layer{index}_forward_cell'), unroll=self.unroll),
+                             RNN(self.cell_fn(name=f'layer{index}_backward_cell'), unroll=self.unroll))
+      return RNN(self.cell_fn(name=f'layer{index}_cell'), unroll=self.unroll)
+    stack = StackedRNN([layer(i) for i in range(self.num_layers)], dropout_rate=self.dropout_rate)
+    h = stack(x, lengths, deterministic=deterministic)                   # [B, T, H]
+    return nn.Dense(self.num_outputs, name='output')(h)                  # [B, T, V]

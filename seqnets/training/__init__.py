@@ -1,0 +1,1 @@
+"""Training machinery: state, optimizers, pure steps, parallelism, checkpoints, metrics, loop."""

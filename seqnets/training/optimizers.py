@@ -1,0 +1,77 @@
+"""Optimizer from config: optax chain of clipping → optimizer (with schedule).
+
+Config (`config.optim`):
+  name: 'sgd' | 'momentum' | 'adam' | 'rmsprop'
+  learning_rate: peak learning rate
+  schedule: 'constant' | 'warmup_cosine' | 'warmup_linear'
+  warmup_steps: linear warm-up length (steps)
+  end_learning_rate_factor: final lr = factor · learning_rate (decay schedules)
+  momentum: for 'momentum' (and 'rmsprop' if > 0)
+  b1, b2, eps: for 'adam'; decay, eps for 'rmsprop'
+  clip_norm: clip_by_global_norm threshold (None or 0: off)
+  clip_value: clip each gradient entry to [−v, v] (None or 0: off)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import ml_collections
+import optax
+
+OPTIMIZERS: dict[str, Callable[[Any, ml_collections.ConfigDict], optax.GradientTransformation]] = {
+    'sgd': lambda lr, c: optax.sgd(lr),
+    'momentum': lambda lr, c: optax.sgd(lr, momentum=c.get('momentum', 0.9)),
+    'adam': lambda lr, c: optax.adam(lr, b1=c.get('b1', 0.9), b2=c.get('b2', 0.999), eps=c.get('eps', 1e-8)),
+    'rmsprop': lambda lr, c: optax.rmsprop(
+        lr, decay=c.get('decay', 0.9), eps=c.get('eps', 1e-8), momentum=c.get('momentum', 0.0) or None),
+}
+SCHEDULES = ('constant', 'warmup_cosine', 'warmup_linear')
+
+
+def make_schedule(optim_cfg: ml_collections.ConfigDict, total_steps: int) -> optax.Schedule:
+  """Returns step -> learning rate for `optim_cfg.schedule`."""
+  lr = optim_cfg.learning_rate
+  kind = optim_cfg.get('schedule', 'constant')
+  warmup = optim_cfg.get('warmup_steps', 0)
+  end = lr * optim_cfg.get('end_learning_rate_factor', 0.0)
+  if kind == 'constant':
+    if warmup:
+      return optax.join_schedules(
+          [optax.linear_schedule(0.0, lr, warmup), optax.constant_schedule(lr)], [warmup])
+    return optax.constant_schedule(lr)
+  if kind == 'warmup_cosine':
+    return optax.warmup_cosine_decay_schedule(0.0, lr, warmup, max(total_steps, warmup + 1), end)
+  if kind == 'warmup_linear':
+    return optax.join_schedules(
+        [optax.linear_schedule(0.0, lr, warmup),
+         optax.linear_schedule(lr, end, max(total_steps - warmup, 1))], [warmup])
+  raise ValueError(f'optim.schedule={kind!r}; valid: {list(SCHEDULES)}')
+
+
+def from_config(optim_cfg: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTransformation:
+  """clip (by value, then global norm) → optimizer with the schedule."""
+  if optim_cfg.name not in OPTIMIZERS:
+    raise ValueError(f'optim.name={optim_cfg.name!r}; valid: {sorted(OPTIMIZERS)}')
+  chain = []
+  if optim_cfg.get('clip_value'):
+    chain.append(optax.clip(optim_cfg.clip_value))
+  if optim_cfg.get('clip_norm'):
+    chain.append(optax.clip_by_global_norm(optim_cfg.clip_norm))
+  chain.append(OPTIMIZERS[optim_cfg.name](make_schedule(optim_cfg, total_steps), optim_cfg))
+  return optax.chain(*chain)
+
+
+def validate(optim_cfg: ml_collections.ConfigDict) -> None:
+  """Raises ValueError naming the first bad `optim.*` field."""
+  if optim_cfg.get('name') not in OPTIMIZERS:
+    raise ValueError(f'optim.name={optim_cfg.get("name")!r}; valid: {sorted(OPTIMIZERS)}')
+  lr = optim_cfg.get('learning_rate')
+  if not isinstance(lr, (int, float)) or isinstance(lr, bool) or lr <= 0:
+    raise ValueError(f'optim.learning_rate must be a positive number, got {lr!r}')
+  if optim_cfg.get('schedule', 'constant') not in SCHEDULES:
+    raise ValueError(f'optim.schedule={optim_cfg.schedule!r}; valid: {list(SCHEDULES)}')
+  for field in ('clip_norm', 'clip_value', 'warmup_steps'):
+    value = optim_cfg.get(field)
+    if value is not None and value < 0:
+      raise ValueError(f'optim.{field} must be >= 0 (0 or None: off), got {value!r}')
