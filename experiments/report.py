@@ -55,44 +55,46 @@ def collect_runs(workdir: str | pathlib.Path) -> list[dict]:
 
 
 def summarise(runs: list[dict]) -> list[dict]:
-  """Per (cell, language): seeds that learned, median / best max_correct_n."""
-  groups: dict[tuple[str, str], list[dict]] = {}
+  """Per run directory (one cell × language × variant): seeds that learned,
+  median / best max_correct_n."""
+  groups: dict[str, list[dict]] = {}
   for run in runs:
-    groups.setdefault((run['cell'], run['language']), []).append(run)
+    groups.setdefault(run['run'], []).append(run)
   rows = []
-  for (cell, language), members in groups.items():
+  for name, members in groups.items():
     reached = [m['max_correct_n'] for m in members]
     rows.append({
-        'cell': cell, 'language': language, 'seeds': len(members),
+        'run': name, 'cell': members[0]['cell'], 'language': members[0]['language'],
+        'seeds': len(members),
         'learned': sum(m['learned_training_range'] for m in members),
         'median_max_correct_n': statistics.median(reached), 'best_max_correct_n': max(reached),
         'test_up_to': max(m['test_range'][1] for m in members),
     })
-  return sorted(rows, key=lambda r: (r['language'], r['cell']))
+  return sorted(rows, key=lambda r: (r['language'], r['cell'], r['run']))
 
 
 def markdown_table(rows: list[dict]) -> str:
-  lines = ['| language | cell | seeds that learned n in training range | largest all-correct n: median | best | tested up to n |',
-           '|---|---|---|---|---|---|']
+  lines = ['| language | cell | run | seeds that learned the training range | largest all-correct n: median | best | tested up to n |',
+           '|---|---|---|---|---|---|---|']
   for r in rows:
-    lines.append(f"| {r['language']} | {r['cell']} | {r['learned']}/{r['seeds']} | "
+    lines.append(f"| {r['language']} | {r['cell']} | {r['run']} | {r['learned']}/{r['seeds']} | "
                  f"{r['median_max_correct_n']:g} | {r['best_max_correct_n']} | {r['test_up_to']} |")
   return '\n'.join(lines)
 
 
 def plot(runs: list[dict], path: pathlib.Path) -> None:
-  """Fraction of seeds that get each n right, one panel per language, one line per cell."""
+  """Fraction of seeds that get each n right, one panel per language, one line per run."""
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
   languages = sorted({r['language'] for r in runs})
   fig, axes = plt.subplots(1, len(languages), figsize=(6 * len(languages), 4), squeeze=False)
   for ax, language in zip(axes[0], languages):
-    for cell in sorted({r['cell'] for r in runs if r['language'] == language}):
-      members = [r for r in runs if r['language'] == language and r['cell'] == cell]
+    for name in sorted({r['run'] for r in runs if r['language'] == language}):
+      members = [r for r in runs if r['run'] == name]
       ns = sorted(members[0]['accuracy_by_n'])
       fraction = [sum(m['accuracy_by_n'][n] for m in members) / len(members) for n in ns]
-      ax.plot(ns, fraction, label=cell)
+      ax.plot(ns, fraction, label=f"{members[0]['cell']} ({name})")
     ax.set(xscale='log', xlabel='n', ylabel='fraction of seeds correct', title=language, ylim=(-0.02, 1.02))
     ax.legend(fontsize=8)
   fig.tight_layout()

@@ -54,8 +54,8 @@ def test_ablate_smoke_writes_report(tmp_path):
   for r in results['runs']:
     assert set(r) >= {'cell', 'language', 'seed', 'learned_training_range', 'max_correct_n', 'accuracy_by_n'}
   assert (tmp_path / 'accuracy_vs_n.png').stat().st_size > 1000
-  assert '| anbn | elman (relu) |' in (tmp_path / 'report.md').read_text()
-  assert '| anbn | elman (relu) |' in done.stdout
+  assert '| anbn | elman (relu) | anbn-elman_relu |' in (tmp_path / 'report.md').read_text()
+  assert '| anbn | elman (relu) | anbn-elman_relu |' in done.stdout
   again = run('experiments.ablate', '--config=configs/ablate_formal.py:smoke', f'--workdir={tmp_path}')
   assert again.returncode == 0 and again.stderr.count('done before, skipped') == 2
 
@@ -77,11 +77,12 @@ def test_report_median_and_best_worked_example(tmp_path):
   write_run(tmp_path / 'a', 'lstm', 'anbn', [[1, 1, 0, 1], [1, 1, 1, 1], [0, 1, 1, 1]])
   write_run(tmp_path / 'b', 'elman', 'anbn', [[1, 0, 0, 0]])
   rows = {r['cell']: r for r in report.summarise(report.collect_runs(tmp_path))}
+  assert rows['lstm']['run'] == 'a'
   assert rows['lstm']['median_max_correct_n'] == 2 and rows['lstm']['best_max_correct_n'] == 4
   assert rows['lstm']['learned'] == 2 and rows['lstm']['seeds'] == 3
   assert rows['elman (relu)']['best_max_correct_n'] == 1
   table = report.write_report(tmp_path)
-  assert '| anbn | lstm | 2/3 | 2 | 4 | 4 |' in table
+  assert '| anbn | lstm | a | 2/3 | 2 | 4 | 4 |' in table
 
 
 def test_report_without_runs_says_so(tmp_path):
