@@ -4,7 +4,8 @@ Config (`config.model`):
   name: 'recurrent_tagger'
   cell: 'elman' | 'lstm' | 'gru'
   hidden_size, num_layers, embedding_size (0: one-hot), bidirectional, dropout_rate, unroll
-  activation: Elman φ, 'tanh' | 'relu' | ...   use_peepholes, forget_bias: LSTM
+  activation: Elman φ, 'tanh' | 'relu' | ...
+  use_peepholes, forget_bias, input_bias, output_bias: LSTM (initial gate biases)
   reset_after: GRU
 """
 
@@ -19,6 +20,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import linen as nn
 
+from seqnets.layers import initializers
 from seqnets.layers.elman import ElmanCell
 from seqnets.layers.gru import GRUCell
 from seqnets.layers.lstm import LSTMCell
@@ -30,14 +32,13 @@ ACTIVATIONS: dict[str, Callable] = {
 
 
 def _elman(cfg):
-  if cfg.get('activation', 'tanh') not in ACTIVATIONS:
-    raise ValueError(f"model.activation={cfg.activation!r}; valid: {sorted(ACTIVATIONS)}")
   return functools.partial(ElmanCell, cfg.hidden_size, activation_fn=ACTIVATIONS[cfg.get('activation', 'tanh')])
 
 
 def _lstm(cfg):
+  biases = (cfg.get('input_bias', 0.0), cfg.get('forget_bias', 1.0), 0.0, cfg.get('output_bias', 0.0))
   return functools.partial(LSTMCell, cfg.hidden_size, use_peepholes=cfg.get('use_peepholes', False),
-                           forget_bias=cfg.get('forget_bias', 1.0))
+                           bias_init=initializers.gate_bias_init(biases))
 
 
 def _gru(cfg):
@@ -80,7 +81,8 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
       raise ValueError(f'model.{field} must be a positive integer, got {value!r}')
   if not 0.0 <= cfg.get('dropout_rate', 0.0) < 1.0:
     raise ValueError(f'model.dropout_rate must be in [0, 1), got {cfg.dropout_rate!r}')
-  CELLS[cfg.cell](cfg)  # builds the cell factory: catches e.g. an unknown activation
+  if cfg.get('activation', 'tanh') not in ACTIVATIONS:
+    raise ValueError(f"model.activation={cfg.activation!r}; valid: {sorted(ACTIVATIONS)}")
 
 
 def from_config(cfg: ml_collections.ConfigDict, data_info) -> nn.Module:
