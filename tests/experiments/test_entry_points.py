@@ -54,8 +54,8 @@ def test_ablate_smoke_writes_report(tmp_path):
   for r in results['runs']:
     assert set(r) >= {'cell', 'language', 'seed', 'learned_training_range', 'max_correct_n', 'accuracy_by_n'}
   assert (tmp_path / 'accuracy_vs_n.png').stat().st_size > 1000
-  assert '| anbn | elman (relu) | anbn-elman_relu |' in (tmp_path / 'report.md').read_text()
-  assert '| anbn | elman (relu) | anbn-elman_relu |' in done.stdout
+  assert '| anbn | elman (relu) | anbn-elman_relu-h3 |' in (tmp_path / 'report.md').read_text()
+  assert '| anbn | elman (relu) | anbn-elman_relu-h3 |' in done.stdout
   again = run('experiments.ablate', '--config=configs/ablate_formal.py:smoke', f'--workdir={tmp_path}')
   assert again.returncode == 0 and again.stderr.count('done before, skipped') == 2
 
