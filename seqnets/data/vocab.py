@@ -1,0 +1,75 @@
+"""Vocabulary: token ↔ id with padding and unknown-token ids; build, encode, save, load.
+
+Synopsis:
+  vocab = Vocabulary.build(tokenized_texts, min_count=1, max_size=None)
+  ids = vocab.encode(['a', 'movie', 'zzz'])     # unknown tokens -> vocab.unk_id
+  vocab.save(path); Vocabulary.load(path)       # one token per line, id = line number
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import pathlib
+import re
+from typing import Iterable, Sequence
+
+import numpy as np
+
+PAD = '<pad>'
+UNK = '<unk>'
+
+_TOKEN = re.compile(r"\w+(?:'\w+)?|[^\w\s]")
+
+
+def tokenize(text: str, lowercase: bool = True) -> list[str]:
+  """Words and single punctuation marks: `tokenize("It's good!") == ["it's", 'good', '!']`."""
+  return _TOKEN.findall(text.lower() if lowercase else text)
+
+
+@dataclasses.dataclass(frozen=True)
+class Vocabulary:
+  """Tokens in id order; id 0 is `<pad>`, id 1 is `<unk>`."""
+
+  tokens: tuple[str, ...]
+
+  def __post_init__(self):
+    if self.tokens[:2] != (PAD, UNK):
+      raise ValueError(f'a Vocabulary starts with {PAD!r}, {UNK!r}; got {self.tokens[:2]!r}')
+    object.__setattr__(self, '_ids', {t: i for i, t in enumerate(self.tokens)})
+
+  pad_id = 0
+  unk_id = 1
+
+  @classmethod
+  def build(cls, texts: Iterable[Sequence[str]], min_count: int = 1,
+            max_size: int | None = None) -> 'Vocabulary':
+    """Tokens seen at least `min_count` times, most frequent first (ties: alphabetical),
+    at most `max_size` tokens including `<pad>` and `<unk>`."""
+    counts = collections.Counter(token for text in texts for token in text)
+    ranked = sorted((t for t, c in counts.items() if c >= min_count and t not in (PAD, UNK)),
+                    key=lambda t: (-counts[t], t))
+    if max_size is not None:
+      ranked = ranked[:max(max_size - 2, 0)]
+    return cls((PAD, UNK, *ranked))
+
+  def __len__(self) -> int:
+    return len(self.tokens)
+
+  def encode(self, tokens: Sequence[str]) -> np.ndarray:
+    """`[L] int32` ids; out-of-vocabulary tokens map to `unk_id`."""
+    return np.asarray([self._ids.get(t, self.unk_id) for t in tokens], np.int32)
+
+  def decode(self, ids: Iterable[int]) -> list[str]:
+    return [self.tokens[i] for i in ids if i != self.pad_id]
+
+  def save(self, path: str | pathlib.Path) -> None:
+    pathlib.Path(path).write_text(''.join(t + '\n' for t in self.tokens), encoding='utf-8')
+
+  @classmethod
+  def load(cls, path: str | pathlib.Path) -> 'Vocabulary':
+    tokens = pathlib.Path(path).read_text(encoding='utf-8').split('\n')[:-1]
+    for line, token in enumerate(tokens, 1):
+      if not token or '\n' in token:
+        raise ValueError(f'{path}:{line}: empty token')
+    return cls(tuple(tokens))
