@@ -22,5 +22,7 @@ def test_load_split_shapes_and_ranges():
   pytest.importorskip('sklearn')
   train, test = digits.load_split()
   assert train['images'].shape[1:] == (8, 8, 1) and len(train['images']) + len(test['images']) == 1797
-  assert len(test['labels']) == 360 and train['images'].max() == 1.0 and train['images'].min() == 0.0
+  counts = np.bincount(np.concatenate([train['labels'], test['labels']]))
+  np.testing.assert_array_equal(np.bincount(test['labels']), np.round(0.2 * counts).astype(int))
+  assert train['images'].max() == 1.0 and train['images'].min() == 0.0
   assert set(np.unique(test['labels'])) == set(range(10))
