@@ -11,6 +11,9 @@ Synopsis:
   y = rnn.apply(params, x, lengths=lengths)           # [B, T, 128], 0 past each end
   bi = sn.Bidirectional(sn.RNN(sn.GRUCell(64)), sn.RNN(sn.GRUCell(64)))
   flax.linen.RNN(sn.ElmanCell(32))                    # cells are RNNCellBase
+  sn.Conv(16, (3, 3), padding=1); sn.pool(x, 'max', 2)  # x: [B, H, W, C]
+  sn.max_over_time(h, lengths)                        # [B, T, F] -> [B, F], padding never wins
+  sn.analysis.conv_output_size(227, 11, stride=4)     # 55
 """
 
 from seqnets.layers import (
@@ -24,5 +27,21 @@ from seqnets.layers import (
     masked_mean,
     sequence_mask,
 )
+from seqnets.layers import (
+    ACTIVATIONS,
+    FILTERS,
+    MLP,
+    OUTPUT_ACTIVATIONS,
+    Conv,
+    LocalResponseNorm,
+    SpatialDropout,
+    convolve2d,
+    cross_correlate2d,
+    global_pool,
+    max_over_time,
+    mean_over_time,
+    pool,
+)
+from seqnets import analysis
 
 __version__ = '0.1.0'

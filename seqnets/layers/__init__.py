@@ -1,4 +1,5 @@
-"""Flax linen layers: recurrent cells, the scan layer and their wrappers."""
+"""Flax linen layers: recurrent cells, the scan layer and their wrappers; feed-forward,
+convolution, pooling, dropout and normalisation layers."""
 
 from seqnets.layers.bidirectional import Bidirectional
 from seqnets.layers.elman import ElmanCell
@@ -7,3 +8,9 @@ from seqnets.layers.lstm import LSTMCell
 from seqnets.layers.masking import flip_sequences, masked_mean, sequence_mask
 from seqnets.layers.rnn import RNN
 from seqnets.layers.stacked import StackedRNN
+from seqnets.layers.conv import Conv, convolve2d, cross_correlate2d
+from seqnets.layers.dropout import SpatialDropout
+from seqnets.layers.feedforward import ACTIVATIONS, MLP, OUTPUT_ACTIVATIONS
+from seqnets.layers.filters import FILTERS
+from seqnets.layers.normalization import LocalResponseNorm
+from seqnets.layers.pooling import global_pool, max_over_time, mean_over_time, pool

@@ -1,0 +1,91 @@
+"""Image CNN: blocks of conv → ReLU → pool, then fully connected layers (LeCun et al., 1998 style).
+
+Synopsis:
+  model = ImageCNN(features=(32, 64), num_classes=10, dense_features=(128,), dropout_rate=0.5)
+  logits = model.apply(params, images, deterministic=False, rngs={'dropout': key})
+  # images: [B, H, W, C] -> logits [B, num_classes]
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+from seqnets.layers.conv import Conv
+from seqnets.layers.dropout import SpatialDropout
+from seqnets.layers.feedforward import MLP, get_activation
+from seqnets.layers.padding import Padding
+from seqnets.layers.pooling import KINDS, pool
+
+Array = jax.Array
+
+
+class ImageCNN(nn.Module):
+  """Convolutional classifier returning logits.
+
+    block_l:  h ← pool(SpatialDropout(φ(conv_l(h))))        l = 1 … len(features)
+    head:     logits = MLP(dropout(flatten(h)))              hidden sizes dense_features
+
+  Parameters: `conv{l}/kernel [*kernel_size, C_{l−1}, features[l]]`,
+  `conv{l}/bias`, and the head's `head/Dense_i/...`. The number of spatial
+  axes is `len(kernel_size)`, so 1D signals and 3D volumes work too.
+
+  Attributes:
+    features: filters per conv block.
+    num_classes: size of the logits.
+    kernel_size: conv window, e.g. (3, 3).
+    strides: conv strides (int or per axis).
+    padding: conv padding ('SAME', 'VALID', int, per-axis pairs).
+    activation: φ for conv blocks and hidden dense layers (key of `sn.ACTIVATIONS`).
+    pool_kind: 'max', 'avg', 'sum', or None for no pooling.
+    pool_window / pool_strides / pool_padding: see `sn.pool` (strides None = window).
+    spatial_dropout_rate: `SpatialDropout` after each conv activation.
+    dense_features: hidden fully connected sizes.
+    dropout_rate: dropout on the input of every fully connected layer (the
+      flattened features and each hidden layer).
+  """
+
+  features: Sequence[int]
+  num_classes: int
+  kernel_size: Sequence[int] = (3, 3)
+  strides: int | Sequence[int] = 1
+  padding: Padding = 'SAME'
+  activation: str = 'relu'
+  pool_kind: str | None = 'max'
+  pool_window: int | Sequence[int] = 2
+  pool_strides: int | Sequence[int] | None = None
+  pool_padding: Padding = 'VALID'
+  spatial_dropout_rate: float = 0.0
+  dense_features: Sequence[int] = ()
+  dropout_rate: float = 0.0
+
+  def __post_init__(self):
+    if any(f < 1 for f in self.features) or self.num_classes < 1:
+      raise ValueError(f'ImageCNN features={self.features!r} and num_classes={self.num_classes} '
+                       'must be positive')
+    if self.pool_kind is not None and self.pool_kind not in KINDS:
+      raise ValueError(f'ImageCNN pool_kind={self.pool_kind!r}; valid: {list(KINDS)} or None')
+    get_activation(self.activation)
+    super().__post_init__()
+
+  @nn.compact
+  def __call__(self, images: Array, *, deterministic: bool = True) -> Array:
+    """`images: [B, *spatial, C]` -> logits `[B, num_classes]`."""
+    phi = get_activation(self.activation)
+    h = images
+    for index, width in enumerate(self.features):
+      h = phi(Conv(width, self.kernel_size, strides=self.strides, padding=self.padding,
+                   name=f'conv{index}')(h))
+      if self.spatial_dropout_rate > 0:
+        h = SpatialDropout(self.spatial_dropout_rate)(h, deterministic=deterministic)
+      if self.pool_kind is not None:
+        h = pool(h, self.pool_kind, self.pool_window, self.pool_strides, self.pool_padding)
+    h = jnp.reshape(h, (h.shape[0], -1))                                  # [B, H'·W'·C']
+    if self.dropout_rate > 0:
+      h = nn.Dropout(self.dropout_rate)(h, deterministic=deterministic)
+    head = MLP((*self.dense_features, self.num_classes), activation=self.activation,
+               dropout_rate=self.dropout_rate, name='head')
+    return head(h, deterministic=deterministic)
