@@ -1,34 +1,35 @@
 """The one place where `config.model` keys become module attributes.
 
-Config (`config.model`):
-  name: 'recurrent_tagger'
-  cell: 'elman' | 'lstm' | 'gru'
-  hidden_size, num_layers, embedding_size (0: one-hot), bidirectional, dropout_rate, unroll
+`config.model.name` picks the model; its other keys are the module's attributes:
+  recurrent_tagger: cell ('elman' | 'lstm' | 'gru'), hidden_size, num_layers,
+    embedding_size (0: one-hot), bidirectional, dropout_rate, unroll
   activation: Elman φ, 'tanh' | 'relu' | ...
   use_peepholes, forget_bias, input_bias, output_bias: LSTM (initial gate biases)
   reset_after: GRU
+  image_cnn: features, kernel_size, strides, padding, activation, pool_kind, pool_window,
+    pool_strides, pool_padding, spatial_dropout_rate, dense_features, dropout_rate (see ImageCNN)
+  text_cnn: embedding_size, filter_widths, num_filters, dropout_rate, channels (see TextCNN)
+  alexnet: no keys (227×227×3 inputs)
+Class counts and vocabulary sizes come from the data (`DataInfo`), never from the config.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from typing import Callable
 
-import jax
-import jax.numpy as jnp
 import ml_collections
 from flax import linen as nn
 
 from seqnets.layers import initializers
+from seqnets.layers.feedforward import ACTIVATIONS
 from seqnets.layers.elman import ElmanCell
 from seqnets.layers.gru import GRUCell
 from seqnets.layers.lstm import LSTMCell
+from seqnets.models.alexnet import AlexNet
+from seqnets.models.cnn import ImageCNN
 from seqnets.models.tagger import RecurrentTagger
-
-ACTIVATIONS: dict[str, Callable] = {
-    'tanh': jnp.tanh, 'relu': jax.nn.relu, 'sigmoid': jax.nn.sigmoid, 'identity': lambda x: x,
-}
+from seqnets.models.text_cnn import CHANNELS, TextCNN
 
 
 def _elman(cfg):
@@ -50,12 +51,6 @@ CELLS: dict[str, Callable[[ml_collections.ConfigDict], Callable[[], nn.RNNCellBa
 }
 
 
-@dataclasses.dataclass(frozen=True)
-class _Builder:
-  build: Callable
-  positive_fields: tuple[str, ...]
-
-
 def _tagger(cfg: ml_collections.ConfigDict, data_info) -> nn.Module:
   return RecurrentTagger(
       cell_fn=CELLS[cfg.cell](cfg), vocab_size=data_info.vocab_size,
@@ -64,8 +59,65 @@ def _tagger(cfg: ml_collections.ConfigDict, data_info) -> nn.Module:
       dropout_rate=cfg.get('dropout_rate', 0.0), unroll=cfg.get('unroll', 1))
 
 
-MODELS: dict[str, _Builder] = {
-    'recurrent_tagger': _Builder(_tagger, ('hidden_size', 'num_layers', 'unroll')),
+def _validate_tagger(cfg: ml_collections.ConfigDict) -> None:
+  if cfg.get('cell') not in CELLS:
+    raise ValueError(f'model.cell={cfg.get("cell")!r}; valid: {sorted(CELLS)}')
+  _positive_ints(cfg, ('hidden_size', 'num_layers', 'unroll'))
+  if cfg.get('activation', 'tanh') not in ACTIVATIONS:
+    raise ValueError(f"model.activation={cfg.activation!r}; valid: {sorted(ACTIVATIONS)}")
+
+
+def _image_cnn(cfg: ml_collections.ConfigDict, data_info) -> nn.Module:
+  fields = ('kernel_size', 'strides', 'padding', 'activation', 'pool_kind', 'pool_window',
+            'pool_strides', 'pool_padding', 'spatial_dropout_rate', 'dense_features', 'dropout_rate')
+  return ImageCNN(features=tuple(cfg.features), num_classes=data_info.num_outputs,
+                  **{f: _plain(cfg[f]) for f in fields if f in cfg})
+
+
+def _validate_image_cnn(cfg: ml_collections.ConfigDict) -> None:
+  features = cfg.get('features')
+  if not features or any(not isinstance(f, int) or f <= 0 for f in features):
+    raise ValueError(f'model.features must be a non-empty list of positive integers, got {features!r}')
+
+
+def _text_cnn(cfg: ml_collections.ConfigDict, data_info) -> nn.Module:
+  return TextCNN(vocab_size=data_info.vocab_size, num_classes=data_info.num_outputs,
+                 embedding_size=cfg.embedding_size, filter_widths=tuple(cfg.filter_widths),
+                 num_filters=cfg.num_filters, dropout_rate=cfg.get('dropout_rate', 0.5),
+                 channels=cfg.get('channels', 'rand'))
+
+
+def _validate_text_cnn(cfg: ml_collections.ConfigDict) -> None:
+  _positive_ints(cfg, ('embedding_size', 'num_filters'))
+  widths = cfg.get('filter_widths')
+  if not widths or any(not isinstance(w, int) or w <= 0 for w in widths):
+    raise ValueError(f'model.filter_widths must be a non-empty list of positive integers, got {widths!r}')
+  if cfg.get('channels', 'rand') not in CHANNELS:
+    raise ValueError(f'model.channels={cfg.channels!r}; valid: {list(CHANNELS)}')
+
+
+def _alexnet(cfg: ml_collections.ConfigDict, data_info) -> nn.Module:
+  return AlexNet(num_classes=data_info.num_outputs)
+
+
+def _plain(value):
+  """ConfigDict values to what flax attributes expect (lists -> tuples)."""
+  return tuple(_plain(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def _positive_ints(cfg: ml_collections.ConfigDict, fields: tuple[str, ...]) -> None:
+  for field in fields:
+    value = cfg.get(field, 1)
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+      raise ValueError(f'model.{field} must be a positive integer, got {value!r}')
+
+
+# name -> (validate(model_cfg), build(model_cfg, data_info))
+MODELS: dict[str, tuple[Callable, Callable]] = {
+    'recurrent_tagger': (_validate_tagger, _tagger),
+    'image_cnn': (_validate_image_cnn, _image_cnn),
+    'text_cnn': (_validate_text_cnn, _text_cnn),
+    'alexnet': (lambda cfg: None, _alexnet),
 }
 
 
@@ -73,18 +125,11 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
   """Raises ValueError naming the first bad `model.*` field."""
   if cfg.get('name') not in MODELS:
     raise ValueError(f'model.name={cfg.get("name")!r}; valid: {sorted(MODELS)}')
-  if cfg.get('cell') not in CELLS:
-    raise ValueError(f'model.cell={cfg.get("cell")!r}; valid: {sorted(CELLS)}')
-  for field in MODELS[cfg.name].positive_fields:
-    value = cfg.get(field, 1)
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-      raise ValueError(f'model.{field} must be a positive integer, got {value!r}')
   if not 0.0 <= cfg.get('dropout_rate', 0.0) < 1.0:
     raise ValueError(f'model.dropout_rate must be in [0, 1), got {cfg.dropout_rate!r}')
-  if cfg.get('activation', 'tanh') not in ACTIVATIONS:
-    raise ValueError(f"model.activation={cfg.activation!r}; valid: {sorted(ACTIVATIONS)}")
+  MODELS[cfg.name][0](cfg)
 
 
 def from_config(cfg: ml_collections.ConfigDict, data_info) -> nn.Module:
   validate(cfg)
-  return MODELS[cfg.name].build(cfg, data_info)
+  return MODELS[cfg.name][1](cfg, data_info)

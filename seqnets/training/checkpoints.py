@@ -20,6 +20,7 @@ import threading
 from typing import Any
 
 import flax
+import numpy as np
 import orbax.checkpoint as ocp
 
 
@@ -56,6 +57,31 @@ class Checkpointer:
     restored = self.manager.restore(
         step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))
     return flax.serialization.from_state_dict(template, restored['state'])
+
+  def restore_params(self, template: Any) -> Any:
+    """Params of the latest checkpoint (of seed index 0), shaped like `template` (`[S, ...]`).
+
+    For fine-tuning from another run: its optimizer state is not needed and
+    its number of seeds may differ; every seed starts from its seed 0.
+    """
+    step = self.manager.latest_step()
+    if step is None:
+      raise FileNotFoundError(f'no checkpoint in {self.directory}')
+    saved = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+    saved = flax.traverse_util.flatten_dict(saved['state']['params'])
+    wanted = flax.traverse_util.flatten_dict(flax.serialization.to_state_dict(template))
+    if set(saved) != set(wanted):
+      missing = sorted('/'.join(p) for p in set(wanted) - set(saved))
+      raise ValueError(f'checkpoint {self.directory} (step {step}) does not fit this model; '
+                       f'parameters it lacks: {missing[:5]}')
+    restored = {}
+    for path, like in wanted.items():
+      value = np.asarray(saved[path])[0]
+      if value.shape != like.shape[1:]:
+        raise ValueError(f'checkpoint {self.directory}: {"/".join(path)} has shape {value.shape}, '
+                         f'this model needs {like.shape[1:]}')
+      restored[path] = np.broadcast_to(value, like.shape).astype(like.dtype)
+    return flax.serialization.from_state_dict(template, flax.traverse_util.unflatten_dict(restored))
 
   def restore_config(self, step: int | None = None) -> dict:
     """The config saved with checkpoint `step` (latest by default)."""

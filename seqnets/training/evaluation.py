@@ -13,12 +13,15 @@ from seqnets.training import parallel
 
 
 def _chunks(batch: dict[str, np.ndarray], size: int):
-  """Splits rows into chunks of `size`, each cut to its own longest sequence (less padding)."""
-  rows = len(batch['lengths'])
+  """Splits rows into chunks of `size`; sequence chunks are cut to their own
+  longest sequence (less padding)."""
+  rows = len(next(iter(batch.values())))
   for start in range(0, rows, size):
     chunk = {k: v[start:start + size] for k, v in batch.items()}
-    longest = max(int(chunk['lengths'].max()), 1)
-    yield {k: (v[:, :longest] if v.ndim >= 2 else v) for k, v in chunk.items()}
+    if 'lengths' in chunk:
+      longest = max(int(chunk['lengths'].max()), 1)
+      chunk = {k: (v[:, :longest] if v.ndim >= 2 else v) for k, v in chunk.items()}
+    yield chunk
 
 
 def evaluate(params: Any, eval_sets: dict[str, dict[str, np.ndarray]], eval_step: Callable,
@@ -36,12 +39,13 @@ def evaluate(params: Any, eval_sets: dict[str, dict[str, np.ndarray]], eval_step
       stacked = {k: np.broadcast_to(v, (num_seeds,) + v.shape) for k, v in chunk.items()}
       sums, chunk_correct = eval_step(params, parallel.shard_batch(stacked, mesh))
       total = metrics_lib.merge(total, sums)
-      correct.append(np.asarray(jax.device_get(chunk_correct))[:, :len(chunk['lengths'])])
+      correct.append(np.asarray(jax.device_get(chunk_correct))[:, :len(chunk['inputs'])])
     means = metrics_lib.compute(jax.device_get(total))
     correct = np.concatenate(correct, axis=1)                         # [S, rows]
     for seed, result in enumerate(results):
       for name, value in means.items():
-        result[f'eval/{split}/{name}'] = float(value[seed])
+        value = value[seed]
+        result[f'eval/{split}/{name}'] = value.tolist() if value.ndim else float(value)
       if 'n' in batch:
         ns = batch['n'].tolist()
         result[f'eval/{split}/accuracy_by_n'] = {

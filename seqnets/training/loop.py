@@ -60,9 +60,39 @@ def _check_finite(pending: list[tuple[int, jax.Array]], ckpt: checkpoints.Checkp
   pending.clear()
 
 
+def _check_freeze_patterns(config, params) -> None:
+  patterns = tuple(config.optim.get('freeze') or ())
+  single_seed = jax.tree_util.tree_map(lambda a: a[0], params)
+  unmatched = optimizers.unmatched_patterns(single_seed, patterns)
+  if unmatched:
+    raise validation.ConfigError(
+        f'config.optim.freeze patterns {unmatched} match no parameter; parameters are '
+        f'{optimizers.param_paths(single_seed)}')
+
+
+def _restore(config, ckpt: checkpoints.Checkpointer, fresh: state_lib.TrainState):
+  """Resume order: this workdir's latest checkpoint → params of `config.init_from` → fresh."""
+  resumed = ckpt.restore_latest(fresh)
+  if resumed is not None:
+    return resumed
+  if config.get('init_from'):
+    source = checkpoints.Checkpointer(pathlib.Path(config.init_from) / 'checkpoints')
+    return fresh.replace(params=source.restore_params(fresh.params))
+  return fresh
+
+
 def _write_seeds(writer: writers.MetricWriter, step: int, per_seed: list[dict], seeds: list[int]):
   for seed, values in zip(seeds, per_seed):
     writer.write(step, {'seed': seed, **values})
+
+
+def _save_confusion_matrices(final: list[dict], workdir: pathlib.Path) -> None:
+  """`confusion_<split>.png` of seed index 0 for every split with a confusion matrix."""
+  from seqnets.training import confusion
+  for name, value in final[0].items():
+    if name.endswith('/confusion'):
+      split = name.split('/')[1]
+      confusion.save_png(np.asarray(value), workdir / f'confusion_{split}.png', title=split)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
@@ -94,8 +124,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
 
   example = next(source.train_batches(seeds[0], 0))
   state = state_lib.create_seeds(model, tx, seeds, example)
+  _check_freeze_patterns(config, state.params)
   ckpt = checkpoints.Checkpointer(workdir / 'checkpoints', config.train.get('max_checkpoints_to_keep', 3))
-  state = parallel.replicate(ckpt.restore_latest(state) or state, mesh)
+  state = parallel.replicate(_restore(config, ckpt, state), mesh)
   start = int(state.step[0])
 
   writer = writers.MetricWriter(workdir)
@@ -103,7 +134,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   train_step = parallel.make_train_step(model, tx, objective, mesh)
   eval_step = parallel.make_eval_step(model, objective, mesh)
   eval_batch_size = config.get('eval', {}).get('batch_size', 256)
-  train_eval_sets = {source.train_split: source.eval_sets[source.train_split]}
+  periodic_sets = {split: source.eval_sets[split] for split in source.periodic_splits}
   iterators = [source.train_batches(seed, start) for seed in seeds]
   window, pending, done, interrupted = None, [], start, False
   every = lambda name: config.train.get(name)
@@ -129,7 +160,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         bar.set_postfix(loss=f"{float(np.mean(means['loss'])):.4f}")
       if periodic.due(done, every('eval_every_steps'), total) and done != total:
         _write_seeds(writer, done, evaluation.evaluate(
-            state.params, train_eval_sets, eval_step, mesh, len(seeds), eval_batch_size), seeds)
+            state.params, periodic_sets, eval_step, mesh, len(seeds), eval_batch_size), seeds)
       if save:
         ckpt.save(done, state, config_dict)
       bar.update(1)
@@ -141,10 +172,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   if not interrupted:
     final = evaluation.evaluate(state.params, source.eval_sets, eval_step, mesh, len(seeds),
                                 eval_batch_size)
-    train_acc = f'eval/{source.train_split}/accuracy'
-    for result in final:
-      result['learned_training_range'] = bool(result[train_acc] == 1.0)
+    if source.train_split:
+      for result in final:
+        result['learned_training_range'] = bool(result[f'eval/{source.train_split}/accuracy'] == 1.0)
     _write_seeds(writer, done, [{'final': True, **r} for r in final], seeds)
+    _save_confusion_matrices(final, workdir)
     (workdir / 'results.json').write_text(json.dumps(
         {'config': config_dict, 'runs': [{'seed': s, **writers._plain(r)} for s, r in zip(seeds, final)]},
         indent=1) + '\n')

@@ -18,12 +18,16 @@ import numpy as np
 
 Sums = dict[str, jax.Array]
 
-# mean name -> (numerator sum, denominator count)
-RATIOS = {
-    'loss': ('loss_sum', 'token_count'),
-    'token_accuracy': ('tokens_correct', 'token_count'),
-    'accuracy': ('sequences_correct', 'sequence_count'),
-}
+# (mean name, numerator sum, denominator count); the first pair present names a mean.
+RATIOS = (
+    ('loss', 'loss_sum', 'token_count'),
+    ('token_accuracy', 'tokens_correct', 'token_count'),
+    ('accuracy', 'sequences_correct', 'sequence_count'),
+    ('loss', 'loss_sum', 'example_count'),
+    ('accuracy', 'examples_correct', 'example_count'),
+)
+# Per-step values (train steps) reported as their mean over the logged steps.
+MEANS_OVER_STEPS = ('grad_norm', 'param_norm', 'update_norm')
 
 
 def merge(total: Sums | None, sums: Sums) -> Sums:
@@ -34,17 +38,18 @@ def merge(total: Sums | None, sums: Sums) -> Sums:
 
 
 def compute(sums: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-  """Means from sums. Other keys (norms) are per-step values summed over
-  `sums['steps']` steps, and come back as their mean over those steps."""
+  """Means from sums (`RATIOS`). Norms (`MEANS_OVER_STEPS`), summed over
+  `sums['steps']` steps, come back as their mean; other keys (e.g. a
+  confusion matrix) pass through as totals."""
   sums = {k: np.asarray(v) for k, v in sums.items()}
   steps = np.maximum(sums.pop('steps', 1), 1)
   used = set()
   out = {}
-  for name, (num, den) in RATIOS.items():
-    if num in sums and den in sums:
+  for name, num, den in RATIOS:
+    if num in sums and den in sums and name not in out:
       out[name] = sums[num] / np.maximum(sums[den], 1)
       used.update((num, den))
   for k, v in sums.items():
     if k not in used:
-      out[k] = v / steps
+      out[k] = v / steps if k in MEANS_OVER_STEPS else v
   return out

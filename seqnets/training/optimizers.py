@@ -10,12 +10,17 @@ Config (`config.optim`):
   b1, b2, eps: for 'adam'; decay, eps for 'rmsprop'
   clip_norm: clip_by_global_norm threshold (None or 0: off)
   clip_value: clip each gradient entry to [−v, v] (None or 0: off)
+  freeze: glob patterns of parameter paths kept fixed, e.g. ('conv*',) or
+    ('*/kernel',); a path is '/'-joined, e.g. 'conv0/kernel' (see `param_paths`)
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
+import fnmatch
+
+import flax
 import ml_collections
 import optax
 
@@ -49,8 +54,28 @@ def make_schedule(optim_cfg: ml_collections.ConfigDict, total_steps: int) -> opt
   raise ValueError(f'optim.schedule={kind!r}; valid: {list(SCHEDULES)}')
 
 
+def param_paths(params) -> list[str]:
+  """'/'-joined paths of every parameter array, e.g. ['conv0/bias', 'conv0/kernel', ...]."""
+  return ['/'.join(path) for path in flax.traverse_util.flatten_dict(params)]
+
+
+def frozen_labels(params, patterns) -> Any:
+  """Tree of 'frozen' / 'trained' labels: a path matching any glob pattern is frozen."""
+  flat = flax.traverse_util.flatten_dict(params)
+  return flax.traverse_util.unflatten_dict({
+      path: 'frozen' if any(fnmatch.fnmatchcase('/'.join(path), p) for p in patterns) else 'trained'
+      for path in flat})
+
+
+def unmatched_patterns(params, patterns) -> list[str]:
+  """The freeze patterns that match no parameter (almost always a typo)."""
+  paths = param_paths(params)
+  return [p for p in patterns if not any(fnmatch.fnmatchcase(path, p) for path in paths)]
+
+
 def from_config(optim_cfg: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTransformation:
-  """clip (by value, then global norm) → optimizer with the schedule."""
+  """clip (by value, then global norm) → optimizer with the schedule; frozen
+  parameters (`freeze`) get zero updates, so they stay bit-identical."""
   if optim_cfg.name not in OPTIMIZERS:
     raise ValueError(f'optim.name={optim_cfg.name!r}; valid: {sorted(OPTIMIZERS)}')
   chain = []
@@ -59,7 +84,12 @@ def from_config(optim_cfg: ml_collections.ConfigDict, total_steps: int) -> optax
   if optim_cfg.get('clip_norm'):
     chain.append(optax.clip_by_global_norm(optim_cfg.clip_norm))
   chain.append(OPTIMIZERS[optim_cfg.name](make_schedule(optim_cfg, total_steps), optim_cfg))
-  return optax.chain(*chain)
+  tx = optax.chain(*chain)
+  patterns = tuple(optim_cfg.get('freeze') or ())
+  if patterns:
+    tx = optax.multi_transform({'trained': tx, 'frozen': optax.set_to_zero()},
+                               lambda params: frozen_labels(params, patterns))
+  return tx
 
 
 def validate(optim_cfg: ml_collections.ConfigDict) -> None:

@@ -29,8 +29,8 @@ def create(model: nn.Module, tx: optax.GradientTransformation, rng: jax.Array,
            example_batch: dict[str, Any]) -> TrainState:
   """Initialises params from `example_batch` (shapes only) and the optimizer state."""
   init_rng, rng = jax.random.split(rng)
-  params = model.init(
-      {'params': init_rng}, example_batch['inputs'], lengths=example_batch['lengths'])['params']
+  kwargs = {'lengths': example_batch['lengths']} if 'lengths' in example_batch else {}
+  params = model.init({'params': init_rng}, example_batch['inputs'], **kwargs)['params']
   return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
                     rng=jax.random.key_data(rng))
 

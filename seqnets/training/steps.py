@@ -16,6 +16,11 @@ def _global_norm(tree) -> jax.Array:
   return optax.global_norm(tree)
 
 
+def model_kwargs(batch: dict) -> dict:
+  """Sequence models take `lengths=`; image models take only the inputs."""
+  return {'lengths': batch['lengths']} if 'lengths' in batch else {}
+
+
 def train_step(state: TrainState, batch: dict, *, model: nn.Module,
                tx: optax.GradientTransformation,
                objective: objectives_lib.Objective) -> tuple[TrainState, dict]:
@@ -27,9 +32,9 @@ def train_step(state: TrainState, batch: dict, *, model: nn.Module,
   dropout_rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
 
   def loss_fn(params):
-    outputs = model.apply({'params': params}, batch['inputs'], lengths=batch['lengths'],
+    outputs = model.apply({'params': params}, batch['inputs'], **model_kwargs(batch),
                           deterministic=False, rngs={'dropout': dropout_rng})
-    return objective(outputs, batch)
+    return objective.loss_and_sums(outputs, batch)
 
   (_, sums), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
@@ -42,8 +47,8 @@ def train_step(state: TrainState, batch: dict, *, model: nn.Module,
 
 def eval_step(params, batch: dict, *, model: nn.Module,
               objective: objectives_lib.Objective) -> tuple[dict, jax.Array]:
-  """Sums on `batch` plus `[B]` bool per-sequence correctness."""
-  outputs = model.apply({'params': params}, batch['inputs'], lengths=batch['lengths'],
+  """Sums on `batch` plus `[B]` bool per-example correctness."""
+  outputs = model.apply({'params': params}, batch['inputs'], **model_kwargs(batch),
                         deterministic=True)
-  _, sums = objective(outputs, batch)
-  return sums, objectives_lib.per_sequence_correct(outputs, batch)
+  _, sums = objective.loss_and_sums(outputs, batch)
+  return sums, objective.per_example_correct(outputs, batch)

@@ -27,9 +27,10 @@ def reference(params, tokens, lengths):
       x[:length, :, c] = table[row[:length]]
     row_features = []
     for h in WIDTHS:
-      kernel = np.asarray(params[f'conv_w{h}']['kernel'])              # [h, E, channels, N]
+      kernel = np.asarray(params[f'conv_w{h}']['kernel'])              # [h, channels·E, N]
+      kernel = kernel.reshape(h, len(tables), E, N)                    # channel-major rows
       bias = np.asarray(params[f'conv_w{h}']['bias'])
-      c = [np.maximum(np.einsum('hec,hecn->n', x[i:i + h], kernel) + bias, 0)
+      c = [np.maximum(np.einsum('hec,hcen->n', x[i:i + h], kernel) + bias, 0)
            for i in range(len(x) - h + 1)]
       row_features.append(np.max(c, axis=0))
     features.append(np.concatenate(row_features))
@@ -43,7 +44,7 @@ def test_matches_loop_reference(channels, tables, in_channels):
   net = model(channels)
   params = net.init(jax.random.key(0), TOKENS, LENGTHS)['params']
   assert sorted(params) == sorted(tables + ['conv_w2', 'conv_w3', 'output'])
-  assert params['conv_w3']['kernel'].shape == (3, E, in_channels, N)
+  assert params['conv_w3']['kernel'].shape == (3, in_channels * E, N)
   logits = net.apply({'params': params}, TOKENS, LENGTHS)
   assert logits.shape == (3, 2)
   np.testing.assert_allclose(logits, reference(params, TOKENS, LENGTHS), rtol=1e-5, atol=1e-5)

@@ -25,4 +25,15 @@ def test_next_symbol_sets_worked_example():
   np.testing.assert_allclose(loss, per_step.mean(), rtol=1e-6)
   assert sums['token_count'] == 3 and sums['tokens_correct'] == 2
   assert sums['sequence_count'] == 1 and sums['sequences_correct'] == 0
-  np.testing.assert_array_equal(objectives.per_sequence_correct(logits, batch), [False, True])
+  np.testing.assert_array_equal(objectives.next_symbol_sets_correct(logits, batch), [False, True])
+
+
+def test_classification_worked_example_ignores_padding_rows():
+  logits = np.log(np.array([[0.5, 0.25, 0.25], [0.1, 0.8, 0.1], [0.9, 0.05, 0.05]], np.float32))
+  batch = {'labels': np.array([0, 2, 0]), 'valid': np.array([1, 1, 0])}
+  loss, sums = objectives.classification(logits, batch)
+  np.testing.assert_allclose(loss, (-np.log(0.5) - np.log(0.1)) / 2, rtol=1e-5)
+  assert sums['example_count'] == 2 and sums['examples_correct'] == 1
+  np.testing.assert_array_equal(sums['confusion'], [[1, 0, 0], [0, 0, 0], [0, 1, 0]])
+  out = metrics.compute(sums)
+  assert out['accuracy'] == 0.5 and out['confusion'].sum() == 2

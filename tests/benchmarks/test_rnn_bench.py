@@ -1,0 +1,39 @@
+"""Smoke test of `make bench`'s script: one tiny worker in-process, one tiny run end to end.
+
+No timing asserts: only that the numbers and files the report needs exist.
+"""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+from benchmarks import rnn_bench
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TINY = (2, 5, 3, 4)
+
+
+def test_worker_reports_compile_and_timings_in_process():
+  result = rnn_bench.run_worker('sn_elman', TINY, reps=2, warmup=1)
+  for mode in ('train', 'infer'):
+    assert set(result[mode]) >= {'trace_lower_s', 'compile_s', 'first_exec_s', 'times_ms'}
+    assert len(result[mode]['times_ms']) == 2
+  assert result['contender'] == 'sn_elman' and result['shape'] == list(TINY)
+  assert result['peak_rss_mb'] > 0
+
+
+def test_quick_run_writes_markdown_and_json(tmp_path):
+  cmd = [sys.executable, '-m', 'benchmarks.rnn_bench', f'--out={tmp_path}', '--quick',
+         '--contenders=sn_elman,flax_simple', '--allocators=tuned', '--rounds=1']
+  subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, timeout=120)
+  report = json.loads((tmp_path / 'rnn_bench.json').read_text())
+  assert set(report) == {'meta', 'summary', 'targets', 'runs'}
+  entry = report['summary']['quick']['tuned']['sn_elman']
+  for mode in ('train', 'infer'):
+    assert set(entry[mode]) >= {'median_ms', 'p10_ms', 'p90_ms', 'tokens_per_s', 'vs_flax',
+                                'vs_torch', 'compile_s', 'trace_lower_s'}
+  assert entry['train']['vs_flax'] > 0
+  assert {c['target'] for c in report['targets']} >= {'vs_fastest_flax', 'train_compile_s'}
+  markdown = (tmp_path / 'rnn_bench.md').read_text()
+  assert '## Targets' in markdown and 'sn.ElmanCell' in markdown
