@@ -88,15 +88,16 @@ def plot(runs: list[dict], path: pathlib.Path) -> None:
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
   languages = sorted({r['language'] for r in runs})
-  fig, axes = plt.subplots(1, len(languages), figsize=(6 * len(languages), 4), squeeze=False)
-  for ax, language in zip(axes[0], languages):
+  fig, axes = plt.subplots(len(languages), 1, figsize=(9, 3.6 * len(languages)), squeeze=False)
+  for ax, language in zip(axes[:, 0], languages):
     for name in sorted({r['run'] for r in runs if r['language'] == language}):
       members = [r for r in runs if r['run'] == name]
       ns = sorted(members[0]['accuracy_by_n'])
       fraction = [sum(m['accuracy_by_n'][n] for m in members) / len(members) for n in ns]
-      ax.plot(ns, fraction, label=f"{members[0]['cell']} ({name})")
+      variant = name.removeprefix(f'{language}-')
+      ax.plot(ns, fraction, label=f"{members[0]['cell']}: {variant}", drawstyle='steps-post')
     ax.set(xscale='log', xlabel='n', ylabel='fraction of seeds correct', title=language, ylim=(-0.02, 1.02))
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc='center left', bbox_to_anchor=(1.01, 0.5))
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)
