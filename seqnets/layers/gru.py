@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import jax
@@ -9,8 +10,10 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from seqnets.layers import initializers
+from seqnets.layers import rnn
 
 Array = jax.Array
+Params = dict[str, Array]
 
 
 class GRUCell(nn.RNNCellBase):
@@ -33,6 +36,9 @@ class GRUCell(nn.RNNCellBase):
     bias              [3H]
     recurrent_bias    [H]       b_u, only with reset_after
 
+  Inside `sn.RNN` the cell runs through `scan_kernel()` (see `_GRUKernel`)
+  with a hand-written backward pass.
+
   Attributes:
     features: hidden size H.
     reset_after: apply the reset gate after the recurrent matmul (see above).
@@ -49,35 +55,34 @@ class GRUCell(nn.RNNCellBase):
   param_dtype: Any = jnp.float32
 
   @nn.compact
+  def cell_params(self, num_features: int) -> Params:
+    """Declares (at init) and returns the parameters for `F = num_features` inputs."""
+    hidden = self.features
+    params = {
+        'input_kernel': self.param('input_kernel', self.kernel_init, (num_features, 3 * hidden),
+                                   self.param_dtype),
+        'recurrent_kernel': self.param('recurrent_kernel', self.recurrent_kernel_init,
+                                       (hidden, 3 * hidden), self.param_dtype),
+        'bias': self.param('bias', self.bias_init, (3 * hidden,), self.param_dtype),
+    }
+    if self.reset_after:
+      params['recurrent_bias'] = self.param('recurrent_bias', self.bias_init, (hidden,),
+                                            self.param_dtype)
+    return params
+
   def __call__(self, carry: Array, inputs: Array) -> tuple[Array, Array]:
     """One step. `carry: [..., H]`, `inputs: [..., F]` -> `(h_t, h_t)`."""
-    h = carry
-    hidden = self.features
-    w = self.param('input_kernel', self.kernel_init, (inputs.shape[-1], 3 * hidden), self.param_dtype)
-    u = self.param('recurrent_kernel', self.recurrent_kernel_init, (hidden, 3 * hidden), self.param_dtype)
-    b = self.param('bias', self.bias_init, (3 * hidden,), self.param_dtype)
-    if self.reset_after:
-      b_u = self.param('recurrent_bias', self.bias_init, (hidden,), self.param_dtype)
-      inputs, h, w, u, b, b_u = nn.dtypes.promote_dtype(inputs, h, w, u, b, b_u, dtype=self.dtype)
-    else:
-      inputs, h, w, u, b = nn.dtypes.promote_dtype(inputs, h, w, u, b, dtype=self.dtype)
-
-    x_proj = inputs @ w + b                                   # [..., 3H]
-    x_r, x_z, x_n = jnp.split(x_proj, 3, axis=-1)             # [..., H] each
-    if self.reset_after:
-      h_proj = h @ u                                          # [..., 3H]
-      h_r, h_z, h_n = jnp.split(h_proj, 3, axis=-1)
-      r = jax.nn.sigmoid(x_r + h_r)
-      z = jax.nn.sigmoid(x_z + h_z)
-      candidate = jnp.tanh(x_n + r * (h_n + b_u))
-    else:
-      h_rz = h @ u[:, : 2 * hidden]                           # [..., 2H]
-      h_r, h_z = jnp.split(h_rz, 2, axis=-1)
-      r = jax.nn.sigmoid(x_r + h_r)
-      z = jax.nn.sigmoid(x_z + h_z)
-      candidate = jnp.tanh(x_n + (r * h) @ u[:, 2 * hidden:])
-    new_h = (1.0 - z) * h + z * candidate
+    params = self.cell_params(inputs.shape[-1])
+    names = sorted(params)
+    inputs, h, *values = nn.dtypes.promote_dtype(
+        inputs, carry, *(params[n] for n in names), dtype=self.dtype)
+    new_h, _, _ = self.scan_kernel().forward(dict(zip(names, values)), h, inputs, False)
     return new_h, new_h
+
+  @nn.nowrap
+  def scan_kernel(self) -> _GRUKernel:
+    """Step, reverse step and gradients for `sn.RNN` (see `rnn.fused_scan`)."""
+    return _GRUKernel(self.reset_after)
 
   @nn.nowrap
   def initialize_carry(self, rng: jax.Array, input_shape: tuple[int, ...]) -> Array:
@@ -88,3 +93,96 @@ class GRUCell(nn.RNNCellBase):
   @property
   def num_feature_axes(self) -> int:
     return 1
+
+
+@dataclasses.dataclass(frozen=True)
+class _GRUKernel:
+  """GRU step, reverse step and gradients for `rnn.fused_scan`.
+
+  Forward inside `fused_scan`: one matmul per gate, as for the LSTM (see
+  `_LSTMKernel`): `[x_t, h] @ [W_r; U_r]`, `[x_t, h] @ [W_z; U_z]`,
+  `x_t @ W_n`, and `h @ U_n` (reset_after) or `(r ⊙ h) @ U_n`.
+  Residuals per step, each `[B, H]`: r, z, h̃, and for reset_after also
+  `U_n h_{t-1} + b_u`.
+  """
+
+  reset_after: bool
+
+  def hidden(self, carry: Array) -> Array:
+    return carry
+
+  def prepare(self, params: Params) -> Params:
+    w_r, w_z, w_n = jnp.split(params['input_kernel'], 3, axis=-1)
+    u_r, u_z, u_n = jnp.split(params['recurrent_kernel'], 3, axis=-1)
+    b_r, b_z, b_n = jnp.split(params['bias'], 3)
+    return dict(params, gate_kernels=(jnp.concatenate([w_r, u_r], axis=0),
+                                      jnp.concatenate([w_z, u_z], axis=0), w_n, u_n),
+                gate_biases=(b_r, b_z, b_n))
+
+  def forward(self, consts: Params, carry: Array, x_t: Array,
+              keep_residuals: bool) -> tuple[Array, Array, Any]:
+    h = carry
+    hidden = h.shape[-1]
+    if 'gate_kernels' in consts:                       # inside rnn.fused_scan
+      k_r, k_z, w_n, u_n = consts['gate_kernels']
+      b_r, b_z, b_n = consts['gate_biases']
+      x_h = jnp.concatenate([x_t, h], axis=-1)                          # [B, F + H]
+      r = jax.nn.sigmoid(x_h @ k_r + b_r)
+      z = jax.nn.sigmoid(x_h @ k_z + b_z)
+      x_n = x_t @ w_n + b_n
+    else:                                              # one step (e.g. in flax.linen.RNN)
+      u = consts['recurrent_kernel']
+      u_n = u[:, 2 * hidden:]
+      x_proj = x_t @ consts['input_kernel'] + consts['bias']           # [B, 3H]
+      rz = jax.nn.sigmoid(x_proj[..., :2 * hidden] + h @ u[:, :2 * hidden])
+      r, z = jnp.split(rz, 2, axis=-1)
+      x_n = x_proj[..., 2 * hidden:]
+    if self.reset_after:
+      h_n = h @ u_n + consts['recurrent_bias']
+      candidate = jnp.tanh(x_n + r * h_n)
+    else:
+      h_n = None
+      candidate = jnp.tanh(x_n + (r * h) @ u_n)
+    new_h = (1 - z) * h + z * candidate
+    residuals = (r, z, candidate, h_n) if keep_residuals else None
+    return new_h, new_h, residuals
+
+  def backward(self, consts: Params, residuals: Any, y_t: Array, h_prev: Array,
+               d_carry: Array, d_y: Array) -> tuple[Array, Any]:
+    del y_t
+    r, z, candidate, h_n = residuals
+    hidden = h_prev.shape[-1]
+    u = consts['recurrent_kernel']
+    d_h = d_carry + d_y
+    d_h_prev = d_h * (1 - z)
+    dz_z = d_h * (candidate - h_prev) * z * (1 - z)
+    dz_n = d_h * z * (1 - candidate * candidate)       # d(pre-activation of h̃)
+    if self.reset_after:
+      dz_r = dz_n * h_n * r * (1 - r)
+      d_h_n = dz_n * r                                 # d(U_n h + b_u)
+      dz_h = jnp.concatenate([dz_r, dz_z, d_h_n], axis=-1)            # [B, 3H]
+      return d_h_prev + dz_h @ u.T, (dz_h, dz_n)
+    d_rh = dz_n @ u[:, 2 * hidden:].T                  # d(r ⊙ h)
+    dz_r = d_rh * h_prev * r * (1 - r)
+    dz_rz = jnp.concatenate([dz_r, dz_z], axis=-1)                    # [B, 2H]
+    d_h_prev = d_h_prev + d_rh * r + dz_rz @ u[:, :2 * hidden].T
+    return d_h_prev, (dz_rz, dz_n)
+
+  def gradients(self, params: Params, consts: Params, inputs: Array, residuals: Any,
+                h_prev: Array, dz: Any) -> tuple[Params, Array]:
+    del consts
+    r = residuals[0]
+    hidden = h_prev.shape[-1]
+    if self.reset_after:
+      dz_h, dz_n = dz
+      dz_x = jnp.concatenate([dz_h[..., :2 * hidden], dz_n], axis=-1)   # [B, T, 3H]
+      grads, d_inputs = rnn.input_gradients(params, inputs, dz_x)
+      grads['recurrent_kernel'] = rnn.matmul_tn(h_prev, dz_h)
+      grads['recurrent_bias'] = jnp.sum(dz_h[..., 2 * hidden:], axis=(0, 1))
+      return grads, d_inputs
+    dz_rz, dz_n = dz
+    dz_x = jnp.concatenate([dz_rz, dz_n], axis=-1)                    # [B, T, 3H]
+    grads, d_inputs = rnn.input_gradients(params, inputs, dz_x)
+    grads['recurrent_kernel'] = jnp.concatenate(
+        [rnn.matmul_tn(h_prev, dz_rz), rnn.matmul_tn(r * h_prev, dz_n)], axis=-1)  # [H, 3H]
+    return grads, d_inputs
