@@ -11,8 +11,8 @@ budget: Adam 1e-2, clipping at global norm 1, 10,000 full-batch steps on
 n = 1..10; the LSTMs start with forget-gate bias 3. `num_seeds` seeds per run
 train side by side (vmap). Writes report.md, results.json, accuracy_vs_n.png.
 
-Measured on a 2-core CPU: the full ablation (5 seeds, n ≤ 1000) takes about
-12 minutes; `:demo` (3 seeds, n ≤ 200) about 6 (numbers in README.md).
+Measured on a loaded 2-core CPU: the full ablation (5 seeds, n ≤ 1000) took
+14 minutes; `:demo` (3 seeds, n ≤ 200) 5 (numbers in README.md).
 """
 
 import ml_collections
