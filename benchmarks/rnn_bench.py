@@ -8,8 +8,9 @@ writes `<out>/rnn_bench.md` (tables, ratios, targets) and `<out>/rnn_bench.json`
 
 Usage:
   python -m benchmarks.rnn_bench --out=bench_results
-  python -m benchmarks.rnn_bench --out=/tmp/b --shapes=b --contenders=sn_lstm,flax_lstm,flax_optlstm \
-      --allocators=tuned --reps=10
+  python -m benchmarks.rnn_bench --out=/tmp/b --shapes=b \
+      --contenders=sn_lstm,flax_lstm,flax_optlstm --allocators=tuned --reps=10
+  python -m benchmarks.rnn_bench --out=/tmp/b --from_json=bench_results/rnn_bench.json  # re-render
   python -m benchmarks.rnn_bench --out=/tmp/b --quick          # tiny shapes, 3 reps: smoke test
 
 Method (see benchmarks/README.md):
@@ -109,7 +110,10 @@ flags.DEFINE_bool('quick', False, 'Tiny shapes and 3 reps (development and smoke
 flags.DEFINE_list('contenders', list(CONTENDERS), f'Contenders, from {list(CONTENDERS)}.')
 flags.DEFINE_list('allocators', list(ALLOCATORS), f'Allocator settings, from {list(ALLOCATORS)}.')
 flags.DEFINE_integer('timeout', 900, 'Seconds before a worker is killed and recorded as failed.')
-flags.DEFINE_integer('retries', 1, 'Repeats of a worker whose speed probe says the cores were busy.')
+flags.DEFINE_integer('retries', 1,
+                     'Repeats of a worker whose speed probe says the cores were busy.')
+flags.DEFINE_string('from_json', None, 'Re-summarise and re-render an earlier rnn_bench.json '
+                    'into --out without measuring.')
 # Worker mode (internal): one contender, one shape, JSON to --worker_out.
 flags.DEFINE_string('worker', None, 'Internal: run one contender in this process.')
 flags.DEFINE_string('worker_shape', None, 'Internal: B,T,E,H for --worker.')
@@ -381,6 +385,8 @@ def summarise(runs: list[dict], shapes: dict[str, tuple[int, ...]]) -> dict:
         stats['total_compile_s'] = stats['trace_lower_s'] + stats['compile_s']
       entry[mode] = stats
     entry['speed_probe_gflops'] = [r.get('speed_probe_gflops') for r in results]
+    entry['round_min_probe_gflops'] = [min(r['speed_probe_gflops']) for r in results
+                                       if r.get('speed_probe_gflops')]
     entry['retried'] = sum(r.get('attempt', 0) > 0 for r in results)
     summary.setdefault(shape, {}).setdefault(allocator, {})[name] = entry
 
@@ -390,9 +396,11 @@ def summarise(runs: list[dict], shapes: dict[str, tuple[int, ...]]) -> dict:
       for name, entry in entries.items():
         kind = CONTENDERS[name].kind
         for mode in ('train', 'infer'):
-          flax_times = [entries[r][mode]['median_ms'] for r in FLAX_REFERENCES[kind] if r in entries]
+          flax_times = [entries[r][mode]['median_ms'] for r in FLAX_REFERENCES[kind]
+                        if r in entries]
           torch_ref = entries.get(TORCH_REFERENCES[kind])
-          entry[mode]['vs_flax'] = min(flax_times) / entry[mode]['median_ms'] if flax_times else None
+          entry[mode]['vs_flax'] = (min(flax_times) / entry[mode]['median_ms']
+                                    if flax_times else None)
           entry[mode]['vs_torch'] = (torch_ref[mode]['median_ms'] / entry[mode]['median_ms']
                                      if torch_ref else None)
   return summary
@@ -476,6 +484,11 @@ def render_markdown(report: dict) -> str:
             f"{infer['median_ms']:.1f} ({infer['p10_ms']:.1f}–{infer['p90_ms']:.1f}) | "
             f"{_fmt(infer['vs_flax'])} | {_fmt(infer['vs_torch'])} | {train['tokens_per_s']:.0f} | "
             f"{compile_train} | {compile_infer} | {entry['peak_rss_mb']:.0f} |")
+  lines += ['', '## Round agreement', '',
+            'Rounds whose medians differ by more than 25 % (a busy machine during one of them; '
+            'the slower speed probe of each round in GFLOP/s says which). The pooled median '
+            'of such a contender is between the two rounds and its ratios are unreliable.', '']
+  lines += _render_round_agreement(summary)
   lines += ['', '## Allocator effect (default median / tuned median; > 1: tuned is faster)', '']
   lines += _render_allocator_effect(summary)
   failures = [r for r in report['runs'] if 'error' in r['result']]
@@ -524,7 +537,8 @@ def _render_targets(checks: list[dict]) -> list[str]:
         detail = f"max {worst['value']:.2f} s ({worst['contender']}, shape {worst['shape']})"
       else:
         worst = min(these, key=lambda c: c['value'])
-        detail = f"min {worst['value']:.2f}× ({worst['contender']} {worst['mode']}, shape {worst['shape']})"
+        detail = (f"min {worst['value']:.2f}× ({worst['contender']} {worst['mode']}, "
+                  f"shape {worst['shape']})")
       status = 'MET' if not missed else f'NOT MET ({len(missed)}/{len(these)} checks missed)'
       verdicts.append(f'`{allocator}`: **{status}**, {detail}')
     lines.append(f'* {text}: ' + '; '.join(verdicts) + '.')
@@ -534,6 +548,22 @@ def _render_targets(checks: list[dict]) -> list[str]:
         f"{c['contender']} {c['mode']} {c['shape']}/{c['allocator']} {c['value']:.2f}×"
         for c in misses) + '.']
   return lines
+
+
+def _render_round_agreement(summary: dict) -> list[str]:
+  lines = ['| shape | allocator | contender | mode | round medians ms | round probes GFLOP/s |',
+           '|---|---|---|---|---|---|']
+  for shape, by_allocator in summary.items():
+    for allocator, entries in by_allocator.items():
+      for name in (n for n in CONTENDERS if n in entries):
+        entry = entries[name]
+        for mode in ('train', 'infer'):
+          medians = entry[mode]['round_medians_ms']
+          if len(medians) > 1 and max(medians) > 1.25 * min(medians):
+            probes = ', '.join(f'{p:.0f}' for p in entry.get('round_min_probe_gflops', []))
+            lines.append(f"| {shape} | {allocator} | {CONTENDERS[name].label} | {mode} | "
+                         f"{', '.join(f'{m:.1f}' for m in medians)} | {probes} |")
+  return lines if len(lines) > 2 else ['All rounds agree within 25 %.']
 
 
 def _render_allocator_effect(summary: dict) -> list[str]:
@@ -599,14 +629,18 @@ def run_benchmark(out: pathlib.Path, shapes: dict[str, tuple[int, ...]], names: 
           plan.append((shape, round_index, name, allocator))
   runs = []
   probes: dict[str, list[float]] = {'jax': [], 'torch': []}
+  # At most ~15 % extra workers: on a machine that stays busy, repeating does not help.
+  retry_budget = max(4, len(plan) * 15 // 100) if retries else 0
   for index, (shape, round_index, name, allocator) in enumerate(plan):
     framework = 'torch' if CONTENDERS[name].framework == 'torch' else 'jax'
     discarded = []
     for attempt in range(retries + 1):
       result = spawn_worker(name, shapes[shape], allocator, reps, warmup, timeout)
       result['attempt'] = attempt
-      if 'error' in result or not _disturbed(result, probes[framework]) or attempt == retries:
+      if ('error' in result or not _disturbed(result, probes[framework]) or attempt == retries
+          or retry_budget == 0):
         break
+      retry_budget -= 1
       discarded.append(result)
     if 'error' not in result:
       probes[framework].extend(result['speed_probe_gflops'])
@@ -651,6 +685,21 @@ def main(argv: list[str]) -> None:
     shape = tuple(int(v) for v in FLAGS.worker_shape.split(','))
     result = run_worker(FLAGS.worker, shape, FLAGS.reps, FLAGS.warmup)
     pathlib.Path(FLAGS.worker_out).write_text(json.dumps(result))
+    return
+
+  if FLAGS.from_json:
+    report = json.loads(pathlib.Path(FLAGS.from_json).read_text())
+    shapes = {k: tuple(v) for k, v in report['meta']['shapes'].items()}
+    for run in report['runs']:
+      run.setdefault('discarded', [])
+    report['meta'].setdefault('retries', 0)
+    report['meta'].setdefault('disturbed_probe_fraction', DISTURBED_PROBE_FRACTION)
+    report['summary'] = summarise(report['runs'], shapes)
+    report['targets'] = evaluate_targets(report['summary'])
+    out = pathlib.Path(FLAGS.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / 'rnn_bench.json').write_text(json.dumps(report, indent=1) + '\n')
+    (out / 'rnn_bench.md').write_text(render_markdown(report))
     return
 
   unknown = [n for n in FLAGS.contenders if n not in CONTENDERS]

@@ -206,8 +206,9 @@ class RNN(nn.Module):
   step. That path supports reverse-mode autodiff (`grad`, `vjp`) but not
   forward mode (`jvp`, `jacfwd`); `flax.linen.RNN(cell)` runs the same cells
   step by step with plain autodiff. Any other `RNNCellBase` is scanned step
-  by step with `nn.scan` and plain autodiff. `make bench` (benchmarks/rnn_bench.py) measures both
-  against `flax.linen.RNN` and PyTorch.
+  by step with `nn.scan` and plain autodiff. `make bench`
+  (benchmarks/rnn_bench.py) measures the cells against `flax.linen.RNN` and
+  PyTorch.
 
   Attributes:
     cell: any `flax.linen.RNNCellBase` with one feature axis.
