@@ -178,7 +178,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     _write_seeds(writer, done, [{'final': True, **r} for r in final], seeds)
     _save_confusion_matrices(final, workdir)
     (workdir / 'results.json').write_text(json.dumps(
-        {'config': config_dict, 'runs': [{'seed': s, **writers._plain(r)} for s, r in zip(seeds, final)]},
+        {'config': config_dict, 'runs': [{'seed': s, **writers.to_json_value(r)} for s, r in zip(seeds, final)]},
         indent=1) + '\n')
   writer.close()
   ckpt.close()

@@ -12,10 +12,6 @@ from seqnets.training import objectives as objectives_lib
 from seqnets.training.state import TrainState
 
 
-def _global_norm(tree) -> jax.Array:
-  return optax.global_norm(tree)
-
-
 def model_kwargs(batch: dict) -> dict:
   """Sequence models take `lengths=`; image models take only the inputs."""
   return {'lengths': batch['lengths']} if 'lengths' in batch else {}
@@ -39,8 +35,8 @@ def train_step(state: TrainState, batch: dict, *, model: nn.Module,
   (_, sums), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
-  sums = dict(sums, grad_norm=_global_norm(grads), update_norm=_global_norm(updates),
-              param_norm=_global_norm(params), steps=jnp.ones((), jnp.float32))
+  sums = dict(sums, grad_norm=optax.global_norm(grads), update_norm=optax.global_norm(updates),
+              param_norm=optax.global_norm(params), steps=jnp.ones((), jnp.float32))
   new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
   return new_state, sums
 

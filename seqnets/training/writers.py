@@ -11,15 +11,15 @@ from typing import Any
 import numpy as np
 
 
-def _plain(value: Any) -> Any:
+def to_json_value(value: Any) -> Any:
   """numpy/jax scalars and arrays -> JSON values (NaN/Inf as strings JSON can hold)."""
   if isinstance(value, dict):
-    return {str(k): _plain(v) for k, v in value.items()}
+    return {str(k): to_json_value(v) for k, v in value.items()}
   if isinstance(value, (list, tuple)):
-    return [_plain(v) for v in value]
+    return [to_json_value(v) for v in value]
   value = np.asarray(value).tolist() if hasattr(value, 'shape') or isinstance(value, np.generic) else value
   if isinstance(value, list):
-    return [_plain(v) for v in value]
+    return [to_json_value(v) for v in value]
   if isinstance(value, float) and not math.isfinite(value):
     return str(value)
   return value
@@ -47,7 +47,7 @@ class MetricWriter:
     self.path.write_text(''.join(line + '\n' for line in keep))
 
   def write(self, step: int, metrics: dict[str, Any]) -> None:
-    record = {'step': int(step), **_plain(metrics)}
+    record = {'step': int(step), **to_json_value(metrics)}
     with self.path.open('a') as f:
       f.write(json.dumps(record) + '\n')
     if self._tb is not None:
