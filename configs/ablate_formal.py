@@ -35,16 +35,16 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.num_seeds = 5
   config.data.test_n = (1, 1000)
   config.model.forget_bias = 3.0
-  config.train.update(num_train_steps=10_000, log_every_steps=500, eval_every_steps=2500,
-                      checkpoint_every_steps=2500)
+  config.train.update(num_train_steps=10_000, log_every_steps=500, checkpoint_every_steps=2500)
+  config.evals.train_range.every_steps = 2500
   if arg == 'demo':
     config.num_seeds = 3
     config.data.test_n = (1, 200)
   elif arg == 'smoke':
     config.num_seeds = 2
     config.data.test_n = (1, 15)
-    config.train.update(num_train_steps=6, log_every_steps=3, eval_every_steps=6,
-                        checkpoint_every_steps=6)
+    config.train.update(num_train_steps=6, log_every_steps=3, checkpoint_every_steps=6)
+    config.evals.train_range.every_steps = 6
   elif arg:
     raise ValueError(f'configs/ablate_formal.py: unknown mode {arg!r}; valid: demo, smoke')
   return config

@@ -17,8 +17,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.seed = 0
   config.num_seeds = 1                 # seeds seed, seed+1, ... train side by side (vmap)
 
+  config.task = 'formal_language'     # seqnets/tasks/formal_language.py
   config.data = dict(
-      name='formal_language',
       language='anbn',
       train_n=(1, 10),
       test_n=(1, 1000),
@@ -54,17 +54,19 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.train = dict(
       num_train_steps=3000,
       log_every_steps=100,
-      eval_every_steps=500,
       checkpoint_every_steps=1000,
       max_checkpoints_to_keep=2,
   )
-  config.eval = dict(batch_size=256)
+  config.evals = dict(                 # name -> evaluator; every_steps 0: only at the end
+      train_range=dict(type='accuracy_by_n', split='train_range', every_steps=500, batch_size=256),
+      test_range=dict(type='accuracy_by_n', split='test_range', every_steps=0, batch_size=256),
+  )
 
   if arg == 'smoke':
     config.data.test_n = (1, 20)
     config.model.hidden_size = 4
-    config.train.update(num_train_steps=20, log_every_steps=5, eval_every_steps=10,
-                        checkpoint_every_steps=10)
+    config.train.update(num_train_steps=20, log_every_steps=5, checkpoint_every_steps=10)
+    config.evals.train_range.every_steps = 10
   elif arg:
     raise ValueError(f'configs/anbn.py: unknown mode {arg!r}; valid: smoke')
   return config

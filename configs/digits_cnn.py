@@ -17,7 +17,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.seed = 0
   config.num_seeds = 1
   config.init_from = ''                 # a workdir to take initial params from (fine-tuning)
-  config.data = dict(name='digits', test_fraction=0.2, split_seed=0, batch_size=64)
+  config.task = 'image_classification'   # seqnets/tasks/image_classification.py
+  config.data = dict(source='digits', test_fraction=0.2, split_seed=0, batch_size=64,
+                     eval_file_format='npz')    # experiments.evaluate --eval_file: inputs, labels
   config.model = dict(
       name='image_cnn',
       features=(32, 64, 128),
@@ -35,13 +37,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   )
   config.optim = dict(name='adam', learning_rate=2e-3, schedule='warmup_cosine', warmup_steps=100,
                       end_learning_rate_factor=0.0, clip_norm=1.0, clip_value=0.0, freeze=())
-  config.train = dict(num_train_steps=3000, log_every_steps=100, eval_every_steps=1000,
-                      checkpoint_every_steps=1000, max_checkpoints_to_keep=1)
-  config.eval = dict(batch_size=512)
+  config.train = dict(num_train_steps=3000, log_every_steps=100, checkpoint_every_steps=1000,
+                      max_checkpoints_to_keep=1)
+  config.evals = dict(test=dict(type='classification', split='test', every_steps=1000, batch_size=512))
   if arg == 'smoke':
     config.model.update(features=(4,), dense_features=(8,))
-    config.train.update(num_train_steps=6, log_every_steps=3, eval_every_steps=3,
-                        checkpoint_every_steps=6)
+    config.train.update(num_train_steps=6, log_every_steps=3, checkpoint_every_steps=6)
+    config.evals.test.every_steps = 3
   elif arg:
     raise ValueError(f'configs/digits_cnn.py: unknown mode {arg!r}; valid: smoke')
   return config

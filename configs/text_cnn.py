@@ -6,7 +6,7 @@
 
 Reads `sentence<TAB>label` files (here the copy in ../shared/data/sst2; any TSV
 or CSV with a header, or `<label> <text>` lines, works). For the TFDS catalogue
-copy instead (online): --config.data.name=tfds_texts --config.data.tfds_name=glue/sst2.
+copy instead (online): --config.data.source=tfds --config.data.tfds_name=glue/sst2.
 
 Random 300-d embeddings, filters of widths 3, 4, 5 with 100 maps each,
 max-over-time pooling, dropout 0.5, softmax (Kim's CNN-rand reports 82.7 on SST-2).
@@ -20,16 +20,17 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.seed = 0
   config.num_seeds = 1
   config.init_from = ''
+  config.task = 'text_classification'   # seqnets/tasks/text_classification.py
   config.data = dict(
-      name='text_classification',
+      source='files',                 # files | tfds
       train_path='../shared/data/sst2/train.tsv',
       eval_path='../shared/data/sst2/dev.tsv',
-      file_format=None,               # by suffix: .tsv, .csv, else "<label> <text>" lines
+      file_format='tsv',              # tsv | csv (header with sentence, label) | label_space_text
       max_length=56,                  # longer sentences are cut (SST-2 dev: at most 55 tokens)
       min_count=1,
       max_vocab_size=0,               # 0: every token seen in training
       batch_size=50,
-      tfds_name='glue/sst2',          # used with name='tfds_texts'
+      tfds_name='glue/sst2',          # used with source='tfds'
       train_split='train',
       eval_split='validation',
       data_dir=None,
@@ -38,14 +39,14 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                       dropout_rate=0.5, channels='rand')
   config.optim = dict(name='adam', learning_rate=1e-3, schedule='constant', warmup_steps=0,
                       end_learning_rate_factor=0.0, clip_norm=3.0, clip_value=0.0, freeze=())
-  config.train = dict(num_train_steps=4000, log_every_steps=200, eval_every_steps=1000,
-                      checkpoint_every_steps=1000, max_checkpoints_to_keep=1)
-  config.eval = dict(batch_size=512)
+  config.train = dict(num_train_steps=4000, log_every_steps=200, checkpoint_every_steps=1000,
+                      max_checkpoints_to_keep=1)
+  config.evals = dict(dev=dict(type='classification', split='dev', every_steps=1000, batch_size=512))
   if arg == 'smoke':
     config.data.update(max_length=12, batch_size=4)
     config.model.update(embedding_size=8, num_filters=3)
-    config.train.update(num_train_steps=6, log_every_steps=3, eval_every_steps=3,
-                        checkpoint_every_steps=6)
+    config.train.update(num_train_steps=6, log_every_steps=3, checkpoint_every_steps=6)
+    config.evals.dev.every_steps = 3
   elif arg:
     raise ValueError(f'configs/text_cnn.py: unknown mode {arg!r}; valid: smoke')
   return config

@@ -1,13 +1,25 @@
 """Runs every override of a config's `sweep()`, seeds side by side, then writes the report.
 
   python -m experiments.ablate --config=configs/ablate_formal.py[:mode] --workdir=DIR
+      [--executor=inline | local | slurm]
 
-Each run trains in `DIR/<name>/` (rerunning resumes or skips finished runs);
-the report lands in `DIR/report.md`, `DIR/results.json`, `DIR/accuracy_vs_n.png`.
+Each variant trains in `DIR/<name>/`; rerunning resumes unfinished variants
+and skips finished ones (a `results.json` that parses and reached the step
+count). Ctrl-C or SIGTERM stops the whole ablation once the running variant
+has saved its checkpoint (exit 130); rerun to go on. The report lands in
+`DIR/report.md`, `DIR/results.json` and plots (`experiments.report`).
+
+Executors: `inline` trains the variants one after another in this process;
+`local` and `slurm` submit each unfinished variant as its own job through
+submitit (`local`: subprocesses on this machine; `slurm`: a SLURM cluster,
+with the partition, time and resources of the config's `launch` section) and
+write the report when every job has ended. Job logs go to `DIR/jobs/`.
 """
 
 import importlib.util
+import json
 import os
+import pathlib
 import sys
 import time
 
@@ -24,7 +36,13 @@ from seqnets.training import loop
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file with get_config and sweep.',
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for all runs and the report.')
+_EXECUTOR = flags.DEFINE_enum('executor', 'inline', ['inline', 'local', 'slurm'],
+                              'Where the variants train (see the module docstring).')
 flags.mark_flags_as_required(['config', 'workdir'])
+INTERRUPTED = 130
+# submitit parameters taken from `config.launch` (SLURM names; `local` uses the generic ones).
+LAUNCH_DEFAULTS = dict(timeout_min=60, cpus_per_task=2, mem_gb=8, gpus_per_node=0,
+                       slurm_partition=None, slurm_account=None, slurm_qos=None)
 
 
 def load_sweep(config_flag) -> list[dict]:
@@ -55,24 +73,83 @@ def apply_overrides(config, overrides: dict):
   return config
 
 
+def is_done(workdir: pathlib.Path, config) -> bool:
+  """A variant is done when its results.json parses and either reached the step
+  count or records that every seed failed (a half-written file is not done)."""
+  try:
+    results = json.loads((workdir / 'results.json').read_text())
+  except (OSError, ValueError):
+    return False
+  runs = results.get('runs') or []
+  return (results.get('step', -1) >= config.train.num_train_steps
+          or bool(runs) and all(r.get('failed') for r in runs))
+
+
+def train_variant(config, workdir: str) -> str:
+  """Trains one variant; 'done', 'failed' (every seed diverged) or 'interrupted'."""
+  try:
+    result = loop.train_and_evaluate(config, workdir)
+  except FloatingPointError as e:
+    print(f'{workdir}: FAILED: {e}', file=sys.stderr)
+    return 'failed'
+  return 'interrupted' if result.interrupted else 'done'
+
+
+def run_inline(variants) -> bool:
+  """Trains the variants in turn; False when a stop request ended the ablation."""
+  for index, (name, config, workdir) in enumerate(variants):
+    start = time.time()
+    outcome = train_variant(config, workdir)
+    print(f'[{index + 1}/{len(variants)}] {name}: {outcome}, {time.time() - start:.0f} s', file=sys.stderr)
+    if outcome == 'interrupted':
+      return False
+  return True
+
+
+def run_submitit(variants, kind: str, launch: dict, jobs_dir: pathlib.Path) -> bool:
+  """Submits one job per variant and waits for all; False when any was interrupted."""
+  import submitit
+  executor = submitit.AutoExecutor(folder=str(jobs_dir), cluster='local' if kind == 'local' else 'slurm')
+  params = {**LAUNCH_DEFAULTS, **launch}
+  if kind == 'local':
+    params = {k: v for k, v in params.items() if not k.startswith('slurm_')}
+  executor.update_parameters(**{k: v for k, v in params.items() if v is not None})
+  jobs = [(name, executor.submit(train_variant, config, workdir)) for name, config, workdir in variants]
+  print(f'submitted {len(jobs)} {kind} jobs; logs in {jobs_dir}', file=sys.stderr)
+  complete = True
+  for name, job in jobs:
+    try:
+      outcome = job.result()
+    except Exception as e:  # a job that crashed: its log says why; the others go on
+      outcome = f'crashed ({type(e).__name__}; see {jobs_dir})'
+      complete = False
+    print(f'{name} (job {job.job_id}): {outcome}', file=sys.stderr)
+    complete = complete and outcome != 'interrupted'
+  return complete
+
+
 def main(argv):
   del argv
   runtime.configure()
-  runs = load_sweep(flags.FLAGS['config'])
-  for index, overrides in enumerate(runs):
-    workdir = os.path.join(_WORKDIR.value, overrides['name'])
-    if os.path.exists(os.path.join(workdir, 'results.json')):
-      print(f'[{index + 1}/{len(runs)}] {overrides["name"]}: done before, skipped', file=sys.stderr)
-      continue
-    start = time.time()
-    try:
-      loop.train_and_evaluate(apply_overrides(_CONFIG.value, overrides), workdir)
-    except FloatingPointError as e:
-      print(f'[{index + 1}/{len(runs)}] {overrides["name"]}: FAILED: {e}', file=sys.stderr)
-      continue
-    print(f'[{index + 1}/{len(runs)}] {overrides["name"]}: {time.time() - start:.0f} s', file=sys.stderr)
-  table = report.write_report(_WORKDIR.value)
-  print(table)
+  root = pathlib.Path(runtime.checked_workdir(_WORKDIR.value))
+  with runtime.one_line_errors():
+    variants = []
+    for overrides in load_sweep(flags.FLAGS['config']):
+      config, workdir = apply_overrides(_CONFIG.value, overrides), root / overrides['name']
+      if is_done(workdir, config):
+        print(f'{overrides["name"]}: done before, skipped', file=sys.stderr)
+      else:
+        variants.append((overrides['name'], config, str(workdir)))
+    launch = dict(_CONFIG.value.get('launch') or {})
+    complete = (run_inline(variants) if _EXECUTOR.value == 'inline' else
+                run_submitit(variants, _EXECUTOR.value, launch, root / 'jobs')) if variants else True
+  if not complete:
+    print('The ablation stopped before every variant finished; rerun the same command to go on.',
+          file=sys.stderr)
+    sys.exit(INTERRUPTED)
+  import jax
+  if jax.process_index() == 0:
+    print(report.write_report(root))
 
 
 if __name__ == '__main__':

@@ -1,124 +1,229 @@
-"""Builds an ablation report from run directories: `report.md`, `results.json`, `accuracy_vs_n.png`.
+"""Builds an ablation report from run directories: `report.md`, `results.json` and plots.
 
 Reads only each run's `config.json` and the final records of its
-`metrics.jsonl`, so it works on any finished runs, here or copied from elsewhere.
+`metrics.jsonl`, so it works on any finished runs, here or copied from
+elsewhere, for any task. The table has one row per run directory: the config
+fields that differ between the runs (the sweep's varied fields), the number of
+seeds, failed seeds, and the task's reported metrics over seeds. Plots:
+`train_loss.png` (training loss per run), `metrics.png` (each reported metric,
+one point per seed) and, for evaluators that score each size n,
+`accuracy_vs_n.png` (fraction of seeds right at each n).
 
   python -m experiments.report --workdir=DIR
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import pathlib
 import statistics
+from typing import Any
 
 from absl import app
 from absl import flags
 
+from seqnets.tasks import factory as task_factory
+from seqnets.training import resume
 from seqnets.training import writers
 
-
-def cell_label(model: dict) -> str:
-  """'elman (tanh)', 'lstm + peepholes', 'gru (reset after)', ..."""
-  cell = model['cell']
-  if cell == 'elman':
-    return f"elman ({model.get('activation', 'tanh')})"
-  if cell == 'lstm':
-    return 'lstm + peepholes' if model.get('use_peepholes') else 'lstm'
-  if cell == 'gru':
-    return 'gru (reset after)' if model.get('reset_after') else 'gru'
-  return cell
+# Fields that name a run rather than define it.
+IGNORED_FIELDS = ('seed', 'init_from', 'launch.*', 'train.log_every_steps', 'train.checkpoint_every_steps',
+                  'train.max_checkpoints_to_keep', 'evals.*.every_steps', 'evals.*.batch_size')
 
 
-def collect_runs(workdir: str | pathlib.Path) -> list[dict]:
-  """One dict per (run directory, seed) with a final evaluation."""
+def _final_records(run_dir: pathlib.Path) -> list[dict]:
+  """The last final record of each seed (a rerun or extended run counts each seed once)."""
+  last = {}
+  for record in writers.read_metrics(run_dir):
+    if record.get('final'):
+      last[record['seed']] = record
+  return [last[seed] for seed in sorted(last)]
+
+
+def load_runs(workdir: str | pathlib.Path) -> list[dict]:
+  """`[{'run', 'config', 'finals'}]` for every `*/` with config.json and a final record."""
   runs = []
   for config_path in sorted(pathlib.Path(workdir).glob('*/config.json')):
     run_dir = config_path.parent
-    config = json.loads(config_path.read_text())
     if not (run_dir / 'metrics.jsonl').exists():
       continue
-    for record in writers.read_metrics(run_dir):
-      if not record.get('final'):
-        continue
-      runs.append({
-          'run': run_dir.name,
-          'cell': cell_label(config['model']),
-          'language': config['data']['language'],
-          'seed': record['seed'],
-          'learned_training_range': record['learned_training_range'],
-          'max_correct_n': record['eval/test_range/max_correct_n'],
-          'test_range': config['data']['test_n'],
-          'accuracy_by_n': {int(n): a for n, a in record['eval/test_range/accuracy_by_n'].items()},
-      })
+    finals = _final_records(run_dir)
+    if finals:
+      runs.append({'run': run_dir.name, 'config': json.loads(config_path.read_text()), 'finals': finals})
   return runs
 
 
-def summarise(runs: list[dict]) -> list[dict]:
-  """Per run directory (one cell × language × variant): seeds that learned,
-  median / best max_correct_n."""
-  groups: dict[str, list[dict]] = {}
+def varied_fields(configs: list[dict]) -> list[str]:
+  """Dotted config fields whose values differ between the runs (sorted)."""
+  flat = [resume.flatten(c) for c in configs]
+  fields = set().union(*flat)
+  return sorted(f for f in fields
+                if len({json.dumps(c.get(f), sort_keys=True) for c in flat}) > 1
+                and not any(fnmatch.fnmatchcase(f, p) for p in IGNORED_FIELDS))
+
+
+def _aggregate(metric, values: list) -> dict[str, Any]:
+  if metric.aggregate == 'count_true':
+    return {'count': sum(bool(v) for v in values), 'of': len(values)}
+  numbers = [v for v in values if isinstance(v, (int, float))]
+  if not numbers:
+    return {'median': None, 'best': None}
+  return {'median': statistics.median(numbers),
+          'best': max(numbers) if metric.higher_is_better else min(numbers)}
+
+
+def summarise(runs: list[dict]) -> tuple[list[str], list[dict], list[dict]]:
+  """(varied fields, one summary row per run, one record per seed)."""
+  fields = varied_fields([r['config'] for r in runs])
+  rows, seeds = [], []
   for run in runs:
-    groups.setdefault(run['run'], []).append(run)
-  rows = []
-  for name, members in groups.items():
-    reached = [m['max_correct_n'] for m in members]
-    rows.append({
-        'run': name, 'cell': members[0]['cell'], 'language': members[0]['language'],
-        'seeds': len(members),
-        'learned': sum(m['learned_training_range'] for m in members),
-        'median_max_correct_n': statistics.median(reached), 'best_max_correct_n': max(reached),
-        'test_up_to': max(m['test_range'][1] for m in members),
-    })
-  return sorted(rows, key=lambda r: (r['language'], r['cell'], r['run']))
+    flat = resume.flatten(run['config'])
+    task = task_factory.get(run['config']['task'])
+    metrics = task.reported_metrics(run['config'])
+    healthy = [f for f in run['finals'] if not f.get('failed')]
+    row = {'run': run['run'], **{f: flat.get(f) for f in fields}, 'seeds': len(run['finals']),
+           'failed': len(run['finals']) - len(healthy), 'metrics': {}}
+    for metric in metrics:
+      row['metrics'][metric.label] = {'key': metric.key, 'aggregate': metric.aggregate,
+                                      **_aggregate(metric, [f.get(metric.key) for f in healthy])}
+    rows.append(row)
+    for final in run['finals']:
+      seeds.append({'run': run['run'], **{f: flat.get(f) for f in fields},
+                    **{k: v for k, v in final.items() if k not in ('final', 'step')}, 'step': final['step']})
+  return fields, rows, seeds
 
 
-def markdown_table(rows: list[dict]) -> str:
-  lines = ['| language | cell | run | seeds that learned the training range | largest all-correct n: median | best | tested up to n |',
-           '|---|---|---|---|---|---|---|']
-  for r in rows:
-    lines.append(f"| {r['language']} | {r['cell']} | {r['run']} | {r['learned']}/{r['seeds']} | "
-                 f"{r['median_max_correct_n']:g} | {r['best_max_correct_n']} | {r['test_up_to']} |")
+def _cell(summary: dict) -> str:
+  if summary['aggregate'] == 'count_true':
+    return f"{summary['count']}/{summary['of']}"
+  fmt = lambda v: '–' if v is None else f'{v:.4g}'
+  return f"{fmt(summary['median'])} / {fmt(summary['best'])}"
+
+
+def markdown_table(fields: list[str], rows: list[dict]) -> str:
+  labels = list(dict.fromkeys(label for row in rows for label in row['metrics']))
+  metric_headers = [label + ('' if rows[0]['metrics'].get(label, {}).get('aggregate') == 'count_true'
+                             else ': median / best') for label in labels]
+  header = ['run', *fields, 'seeds', 'failed', *metric_headers]
+  lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+  for row in rows:
+    values = [row['run'], *(json.dumps(row[f]) if not isinstance(row[f], str) else row[f] for f in fields),
+              str(row['seeds']), str(row['failed']),
+              *(_cell(row['metrics'][l]) if l in row['metrics'] else '' for l in labels)]
+    lines.append('| ' + ' | '.join(values) + ' |')
   return '\n'.join(lines)
 
 
-def plot(runs: list[dict], path: pathlib.Path) -> None:
-  """Fraction of seeds that get each n right, one panel per language, one line per run."""
+def failed_table(seeds: list[dict]) -> str:
+  failed = [s for s in seeds if s.get('failed')]
+  if not failed:
+    return ''
+  lines = ['| run | seed | failed at step | cause |', '|---|---|---|---|']
+  lines += [f"| {s['run']} | {s['seed']} | {s.get('failed_step')} | {s.get('cause')} |" for s in failed]
+  return '\n'.join(lines)
+
+
+def _pyplot():
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
-  languages = sorted({r['language'] for r in runs})
-  fig, axes = plt.subplots(len(languages), 1, figsize=(9, 3.6 * len(languages)), squeeze=False)
-  for ax, language in zip(axes[:, 0], languages):
-    for name in sorted({r['run'] for r in runs if r['language'] == language}):
-      members = [r for r in runs if r['run'] == name]
-      ns = sorted(members[0]['accuracy_by_n'])
-      fraction = [sum(m['accuracy_by_n'][n] for m in members) / len(members) for n in ns]
-      variant = name.removeprefix(f'{language}-')
-      ax.plot(ns, fraction, label=f"{members[0]['cell']}: {variant}", drawstyle='steps-post')
-    ax.set(xscale='log', xlabel='n', ylabel='fraction of seeds correct', title=language, ylim=(-0.02, 1.02))
-    ax.legend(fontsize=7, loc='center left', bbox_to_anchor=(1.01, 0.5))
+  return plt
+
+
+def plot_train_loss(workdir: pathlib.Path, runs: list[dict], path: pathlib.Path) -> None:
+  """Training loss against step, mean over the seeds of each run."""
+  plt = _pyplot()
+  fig, ax = plt.subplots(figsize=(9, 4))
+  for run in runs:
+    by_step: dict[int, list[float]] = {}
+    for record in writers.read_metrics(workdir / run['run']):
+      if isinstance(record.get('train/loss'), (int, float)):
+        by_step.setdefault(record['step'], []).append(record['train/loss'])
+    steps = sorted(by_step)
+    ax.plot(steps, [statistics.mean(by_step[s]) for s in steps], label=run['run'])
+  ax.set(xlabel='step', ylabel='training loss', yscale='log')
+  ax.legend(fontsize=7, loc='center left', bbox_to_anchor=(1.01, 0.5))
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)
 
 
+def plot_metrics(rows: list[dict], seeds: list[dict], path: pathlib.Path) -> None:
+  """One panel per reported (numeric) metric: a point per seed, a bar at the median."""
+  plt = _pyplot()
+  labels = [(l, s['key']) for l, s in rows[0]['metrics'].items() if s['aggregate'] != 'count_true']
+  if not labels:
+    return
+  fig, axes = plt.subplots(len(labels), 1, figsize=(max(6, 0.5 * len(rows) + 3), 3.2 * len(labels)),
+                           squeeze=False)
+  for ax, (label, key) in zip(axes[:, 0], labels):
+    for x, row in enumerate(rows):
+      values = [s[key] for s in seeds if s['run'] == row['run'] and not s.get('failed')
+                and isinstance(s.get(key), (int, float))]
+      ax.scatter([x] * len(values), values, s=12)
+      if values:
+        ax.hlines(statistics.median(values), x - 0.3, x + 0.3, color='k')
+    ax.set_xticks(range(len(rows)), [r['run'] for r in rows], rotation=45, ha='right', fontsize=7)
+    ax.set_ylabel(label)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def plot_accuracy_by_n(fields: list[str], seeds: list[dict], path: pathlib.Path) -> bool:
+  """Fraction of seeds right at each n, one line per run; a panel per value of the
+  first varied field. False when no evaluator scored sizes n."""
+  keys = sorted({k for s in seeds for k in s if k.endswith('/accuracy_by_n')})
+  if not keys:
+    return False
+  key = next((k for k in keys if 'test' in k), keys[-1])
+  plt = _pyplot()
+  panel_field = fields[0] if fields else None
+  panels = sorted({json.dumps(s.get(panel_field)) for s in seeds})
+  fig, axes = plt.subplots(len(panels), 1, figsize=(9, 3.6 * len(panels)), squeeze=False)
+  for ax, panel in zip(axes[:, 0], panels):
+    members = [s for s in seeds if json.dumps(s.get(panel_field)) == panel and key in s]
+    for run in sorted({s['run'] for s in members}):
+      curves = [s[key] for s in members if s['run'] == run]
+      ns = sorted(int(n) for n in curves[0])
+      fraction = [sum(c[str(n)] == 1.0 for c in curves) / len(curves) for n in ns]
+      ax.plot(ns, fraction, label=run, drawstyle='steps-post')
+    ax.set(xscale='log', xlabel='n', ylabel='fraction of seeds correct', ylim=(-0.02, 1.02),
+           title=f'{panel_field} = {panel}' if panel_field else key)
+    ax.legend(fontsize=7, loc='center left', bbox_to_anchor=(1.01, 0.5))
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+  return True
+
+
 def write_report(workdir: str | pathlib.Path) -> str:
-  """Writes the three report files into `workdir`; returns the markdown table."""
+  """Writes report.md, results.json and the plots into `workdir`; returns the markdown table."""
   workdir = pathlib.Path(workdir)
-  runs = collect_runs(workdir)
+  runs = load_runs(workdir)
   if not runs:
     raise FileNotFoundError(f'no finished runs (*/metrics.jsonl with a final record) under {workdir}')
-  rows = summarise(runs)
-  table = markdown_table(rows)
-  (workdir / 'report.md').write_text(
-      '# Generalisation on counter languages\n\n'
-      'Largest all-correct n: the largest n such that the strings of every n\' <= n are '
-      'predicted exactly (every output, thresholded at 0.5, right at every step).\n\n'
-      f'{table}\n\n![accuracy vs n](accuracy_vs_n.png)\n')
-  (workdir / 'results.json').write_text(json.dumps({'summary': rows, 'runs': runs}, indent=1) + '\n')
-  plot(runs, workdir / 'accuracy_vs_n.png')
-  return table
+  fields, rows, seeds = summarise(runs)
+  table = markdown_table(fields, rows)
+  failed = failed_table(seeds)
+  plot_train_loss(workdir, runs, workdir / 'train_loss.png')
+  plot_metrics(rows, seeds, workdir / 'metrics.png')
+  by_n = plot_accuracy_by_n(fields, seeds, workdir / 'accuracy_vs_n.png')
+  text = [f'# Report: {len(runs)} runs\n',
+          'Varied fields: ' + (', '.join(f'`{f}`' for f in fields) or 'none') +
+          '. Metrics over the healthy seeds of each run: median / best.\n', table, '']
+  if failed:
+    text += ['## Failed seeds\n', failed, '']
+  text += ['![metrics](metrics.png)', '![training loss](train_loss.png)']
+  if by_n:
+    text.append('![accuracy vs n](accuracy_vs_n.png)')
+  (workdir / 'report.md').write_text('\n'.join(text) + '\n')
+  results = {'varied': fields, 'summary': rows, 'runs': seeds}
+  tmp = workdir / 'results.json.tmp'
+  tmp.write_text(json.dumps(writers.to_json_value(results), indent=1) + '\n')
+  tmp.replace(workdir / 'results.json')
+  return table + ('\n\nFailed seeds:\n' + failed if failed else '')
 
 
 def main(argv):

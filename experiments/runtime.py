@@ -1,20 +1,77 @@
-"""Process-level settings for the entry points (never done by the library on import)."""
+"""Process-level settings shared by the entry points (never done by the library on import):
+logging and malloc, several processes (`jax.distributed`), the workdir flag, one-line errors."""
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
+import sys
 
+from absl import flags
 from absl import logging
+
+_COORDINATOR = flags.DEFINE_string(
+    'coordinator_address', None, 'host:port of process 0, for a run over several processes.')
+_NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'Number of processes in the run.')
+_PROCESS_ID = flags.DEFINE_integer('process_id', None, 'This process\'s index, 0 .. num_processes - 1.')
 
 # glibc mallopt parameters (malloc.h).
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
+# Environment variables through which JAX detects a cluster by itself.
+_CLUSTER_VARIABLES = ('SLURM_JOB_ID', 'OMPI_COMM_WORLD_SIZE', 'TPU_WORKER_HOSTNAMES')
+USAGE_ERROR = 2
 
 
 def configure() -> None:
-  """Quiets library INFO logs (orbax logs every save) and tunes malloc."""
+  """Quiets library INFO logs (orbax logs every save), tunes malloc, joins the other processes."""
   logging.set_verbosity(logging.WARNING)
   _keep_freed_memory()
+  initialize_distributed()
+
+
+def initialize_distributed() -> None:
+  """`jax.distributed.initialize` from --coordinator_address/--num_processes/--process_id;
+  with none given, JAX's own cluster detection (SLURM, Open MPI, ...) when a
+  multi-task cluster job is detected, else a single process."""
+  given = (_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+  import jax
+  if any(v is not None for v in given):
+    if _NUM_PROCESSES.value == 1 and not _COORDINATOR.value:
+      return
+    if None in given:
+      raise app_usage_error('--coordinator_address, --num_processes and --process_id go together')
+    jax.distributed.initialize(_COORDINATOR.value, num_processes=_NUM_PROCESSES.value,
+                               process_id=_PROCESS_ID.value)
+  elif any(v in os.environ for v in _CLUSTER_VARIABLES) and int(
+      os.environ.get('SLURM_NTASKS', os.environ.get('OMPI_COMM_WORLD_SIZE', '1'))) > 1:
+    jax.distributed.initialize()
+
+
+def app_usage_error(message: str):
+  """Prints `error: message` and leaves with status 2."""
+  print(f'error: {message}', file=sys.stderr)
+  sys.exit(USAGE_ERROR)
+
+
+def checked_workdir(workdir: str | None) -> str:
+  if workdir is None or not workdir.strip():
+    app_usage_error('--workdir is empty; name a directory for checkpoints, metrics and results')
+  return workdir
+
+
+@contextlib.contextmanager
+def one_line_errors():
+  """A user's mistake (a config field, a busy workdir, a bad or missing file) ends the
+  program with one line naming it and status 2, not a traceback. Set
+  SEQNETS_TRACEBACK=1 to see the traceback too."""
+  from seqnets.training import validation, workdir_lock
+  try:
+    yield
+  except (validation.ConfigError, workdir_lock.WorkdirBusyError, FileNotFoundError, ValueError) as e:
+    if os.environ.get('SEQNETS_TRACEBACK'):
+      raise
+    app_usage_error(str(e).splitlines()[0] if str(e) else type(e).__name__)
 
 
 def _keep_freed_memory() -> None:

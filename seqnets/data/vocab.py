@@ -16,6 +16,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from seqnets.data import text_file
+
 PAD = '<pad>'
 UNK = '<unk>'
 
@@ -68,8 +70,22 @@ class Vocabulary:
 
   @classmethod
   def load(cls, path: str | pathlib.Path) -> 'Vocabulary':
-    tokens = pathlib.Path(path).read_text(encoding='utf-8').split('\n')[:-1]
+    """Reads a file written by `save` (UTF-8, one token per line).
+
+    Raises ValueError naming the file for invalid UTF-8 (with the byte
+    offset), an empty file, an empty token (with the line) or a file that
+    does not start with `<pad>`, `<unk>`.
+    """
+    text = text_file.read_text(path)
+    if not text:
+      raise ValueError(f'{path}: empty file')
+    tokens = text.split('\n')
+    if tokens[-1] == '':
+      tokens.pop()                  # the newline ending the last token
     for line, token in enumerate(tokens, 1):
-      if not token or '\n' in token:
+      if not token:
         raise ValueError(f'{path}:{line}: empty token')
-    return cls(tuple(tokens))
+    try:
+      return cls(tuple(tokens))
+    except ValueError as e:
+      raise ValueError(f'{path}: {e}') from None

@@ -16,16 +16,21 @@ Class counts and vocabulary sizes come from the data (`DataInfo`), never from th
 from __future__ import annotations
 
 import functools
+import math
+import numbers
 from typing import Callable
 
 import ml_collections
 from flax import linen as nn
 
 from seqnets.layers import initializers
+from seqnets.layers.conv import _CONV_MODES
 from seqnets.layers.feedforward import ACTIVATIONS
 from seqnets.layers.elman import ElmanCell
 from seqnets.layers.gru import GRUCell
 from seqnets.layers.lstm import LSTMCell
+from seqnets.layers.padding import normalize_padding
+from seqnets.layers.pooling import KINDS
 from seqnets.models.alexnet import AlexNet
 from seqnets.models.cnn import ImageCNN
 from seqnets.models.tagger import RecurrentTagger
@@ -60,11 +65,16 @@ def _tagger(cfg: ml_collections.ConfigDict, data_info) -> nn.Module:
 
 
 def _validate_tagger(cfg: ml_collections.ConfigDict) -> None:
-  if cfg.get('cell') not in CELLS:
-    raise ValueError(f'model.cell={cfg.get("cell")!r}; valid: {sorted(CELLS)}')
-  _positive_ints(cfg, ('hidden_size', 'num_layers', 'unroll'))
-  if cfg.get('activation', 'tanh') not in ACTIVATIONS:
-    raise ValueError(f"model.activation={cfg.activation!r}; valid: {sorted(ACTIVATIONS)}")
+  _choice(cfg, 'cell', None, sorted(CELLS))
+  _int(cfg, 'hidden_size', None)
+  _int(cfg, 'num_layers', 1)
+  _int(cfg, 'unroll', 1)
+  _int(cfg, 'embedding_size', 0, lo=0, note=' (0: one-hot inputs)')
+  _choice(cfg, 'activation', 'tanh', sorted(ACTIVATIONS))
+  for field in ('forget_bias', 'input_bias', 'output_bias'):
+    _finite_number(cfg, field, 0.0)
+  for field in ('use_peepholes', 'reset_after', 'bidirectional'):
+    _bool(cfg, field)
 
 
 def _image_cnn(cfg: ml_collections.ConfigDict, data_info) -> nn.Module:
@@ -75,9 +85,20 @@ def _image_cnn(cfg: ml_collections.ConfigDict, data_info) -> nn.Module:
 
 
 def _validate_image_cnn(cfg: ml_collections.ConfigDict) -> None:
-  features = cfg.get('features')
-  if not features or any(not isinstance(f, int) or f <= 0 for f in features):
-    raise ValueError(f'model.features must be a non-empty list of positive integers, got {features!r}')
+  _int_list(cfg, 'features', None, non_empty=True)
+  _window(cfg, 'kernel_size', (3, 3), rank=None)
+  kernel_size = cfg.get('kernel_size', (3, 3))
+  rank = 1 if isinstance(kernel_size, int) else len(kernel_size)   # spatial axes, as Conv reads it
+  _window(cfg, 'strides', 1, rank, allow_one=True)
+  conv_modes = [m for m in _CONV_MODES if m != 'CAUSAL' or rank == 1]   # flax: CAUSAL is 1D only
+  _padding(cfg, 'padding', 'SAME', rank, conv_modes)
+  _choice(cfg, 'activation', 'relu', sorted(ACTIVATIONS))
+  _choice(cfg, 'pool_kind', 'max', [*KINDS, None])
+  _window(cfg, 'pool_window', 2, rank)
+  _window(cfg, 'pool_strides', None, rank, allow_none=True)
+  _padding(cfg, 'pool_padding', 'VALID', rank, ('VALID', 'SAME'))
+  _finite_number(cfg, 'spatial_dropout_rate', 0.0, 0.0, 1.0)
+  _int_list(cfg, 'dense_features', ())
 
 
 def _text_cnn(cfg: ml_collections.ConfigDict, data_info) -> nn.Module:
@@ -88,12 +109,10 @@ def _text_cnn(cfg: ml_collections.ConfigDict, data_info) -> nn.Module:
 
 
 def _validate_text_cnn(cfg: ml_collections.ConfigDict) -> None:
-  _positive_ints(cfg, ('embedding_size', 'num_filters'))
-  widths = cfg.get('filter_widths')
-  if not widths or any(not isinstance(w, int) or w <= 0 for w in widths):
-    raise ValueError(f'model.filter_widths must be a non-empty list of positive integers, got {widths!r}')
-  if cfg.get('channels', 'rand') not in CHANNELS:
-    raise ValueError(f'model.channels={cfg.channels!r}; valid: {list(CHANNELS)}')
+  _int(cfg, 'embedding_size', None)
+  _int(cfg, 'num_filters', None)
+  _int_list(cfg, 'filter_widths', None, non_empty=True)
+  _choice(cfg, 'channels', 'rand', CHANNELS)
 
 
 def _alexnet(cfg: ml_collections.ConfigDict, data_info) -> nn.Module:
@@ -105,11 +124,83 @@ def _plain(value):
   return tuple(_plain(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
-def _positive_ints(cfg: ml_collections.ConfigDict, fields: tuple[str, ...]) -> None:
-  for field in fields:
-    value = cfg.get(field, 1)
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-      raise ValueError(f'model.{field} must be a positive integer, got {value!r}')
+def _is_int(value) -> bool:
+  return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _int(cfg: ml_collections.ConfigDict, field: str, default, lo: int = 1, note: str = '') -> None:
+  """`cfg.field` (`default` when absent; None: required) is an int >= lo, not a bool."""
+  value = cfg.get(field, default)
+  if not _is_int(value) or value < lo:
+    kind = {0: 'a non-negative integer', 1: 'a positive integer'}.get(lo, f'an integer >= {lo}')
+    raise ValueError(f'model.{field} must be {kind}{note}, got {value!r}')
+
+
+def _finite_number(cfg: ml_collections.ConfigDict, field: str, default, lo: float | None = None,
+                   hi: float | None = None) -> None:
+  """`cfg.field` is a finite real number (ints too, not bools), in [lo, hi) when given."""
+  value = cfg.get(field, default)
+  ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+  if not ok or (lo is not None and value < lo) or (hi is not None and value >= hi):
+    bounds = f' in [{lo:g}, {hi:g})' if lo is not None else ''
+    raise ValueError(f'model.{field} must be a finite number{bounds}, got {value!r}')
+
+
+def _bool(cfg: ml_collections.ConfigDict, field: str) -> None:
+  value = cfg.get(field, False)
+  if not isinstance(value, bool):
+    raise ValueError(f'model.{field} must be True or False, got {value!r}')
+
+
+def _choice(cfg: ml_collections.ConfigDict, field: str, default, valid) -> None:
+  value = cfg.get(field, default)
+  if not (value is None or isinstance(value, str)) or value not in valid:
+    raise ValueError(f'model.{field}={value!r}; valid: {list(valid)}')
+
+
+def _int_list(cfg: ml_collections.ConfigDict, field: str, default, non_empty: bool = False) -> None:
+  """`cfg.field` is a list or tuple of positive ints."""
+  value = cfg.get(field, default)
+  if (not isinstance(value, (list, tuple)) or (non_empty and not value)
+      or not all(_is_int(v) and v > 0 for v in value)):
+    kind = 'a non-empty list' if non_empty else 'a list'
+    raise ValueError(f'model.{field} must be {kind} of positive integers, got {value!r}')
+
+
+def _window(cfg: ml_collections.ConfigDict, field: str, default, rank: int | None,
+            allow_one: bool = False, allow_none: bool = False) -> None:
+  """`cfg.field` is a positive int (every axis) or a list/tuple of positive ints, one per
+  spatial axis (`rank` of them when given; a single one too when `allow_one`)."""
+  value = cfg.get(field, default)
+  if (value is None and allow_none) or (_is_int(value) and value > 0):
+    return
+  lengths = (rank, 1) if allow_one else (rank,)
+  positive = isinstance(value, (list, tuple)) and value and all(_is_int(v) and v > 0 for v in value)
+  if not positive or (rank is not None and len(value) not in lengths):
+    axes = 'a non-empty list of them' if rank is None else f'{rank} of them'
+    none = ' or None' if allow_none else ''
+    raise ValueError(f'model.{field} must be a positive integer or {axes} (one per spatial axis)'
+                     f'{none}, got {value!r}')
+
+
+def _padding(cfg: ml_collections.ConfigDict, field: str, default, rank: int, modes) -> None:
+  """`cfg.field` is a padding `normalize_padding` accepts for `rank` axes, with no bools."""
+  value = cfg.get(field, default)
+  ok = not _has_bool(value)
+  if ok:
+    try:
+      normalize_padding(value, rank, modes=modes)
+    except (ValueError, TypeError):
+      ok = False
+  if not ok:
+    raise ValueError(f'model.{field} must be one of {list(modes)}, a non-negative integer, or '
+                     f'{rank} entries each an integer or a (low, high) pair, got {value!r}')
+
+
+def _has_bool(value) -> bool:
+  if isinstance(value, (list, tuple)):
+    return any(_has_bool(v) for v in value)
+  return isinstance(value, bool)
 
 
 # name -> (validate(model_cfg), build(model_cfg, data_info))
@@ -123,10 +214,8 @@ MODELS: dict[str, tuple[Callable, Callable]] = {
 
 def validate(cfg: ml_collections.ConfigDict) -> None:
   """Raises ValueError naming the first bad `model.*` field."""
-  if cfg.get('name') not in MODELS:
-    raise ValueError(f'model.name={cfg.get("name")!r}; valid: {sorted(MODELS)}')
-  if not 0.0 <= cfg.get('dropout_rate', 0.0) < 1.0:
-    raise ValueError(f'model.dropout_rate must be in [0, 1), got {cfg.dropout_rate!r}')
+  _choice(cfg, 'name', None, sorted(MODELS))
+  _finite_number(cfg, 'dropout_rate', 0.0, 0.0, 1.0)
   MODELS[cfg.name][0](cfg)
 
 

@@ -2,11 +2,13 @@
 
 Each checkpoint holds the train state and the run's resolved config (so tools
 can rebuild the model without the original config file). Resume order: the
-latest checkpoint in `workdir`, else a fresh state.
+newest checkpoint in `workdir` that restores (damaged newer ones are logged with
+`absl.logging.warning` and skipped, never deleted), else a fresh state.
 
 Synopsis:
   ckpt = Checkpointer(workdir / 'checkpoints', max_to_keep=3)
   state = ckpt.restore_latest(fresh_state) or fresh_state
+  state, step = ckpt.restore_latest_with_step(fresh_state) or (fresh_state, None)
   ckpt.save(step, state, config_dict)
   with ckpt.stop_requests() as stop:  ...  if stop.requested: save and leave
 """
@@ -14,14 +16,16 @@ Synopsis:
 from __future__ import annotations
 
 import contextlib
+import os
 import pathlib
 import signal
 import threading
-from typing import Any
+from typing import Any, Callable
 
 import flax
 import numpy as np
 import orbax.checkpoint as ocp
+from absl import logging
 
 
 class StopRequest:
@@ -38,37 +42,77 @@ class StopRequest:
 
 
 class Checkpointer:
-  """Thin wrapper over `ocp.CheckpointManager` for a `TrainState` pytree."""
+  """Thin wrapper over `ocp.CheckpointManager` for a `TrainState` pytree.
+
+  Damaged checkpoints: the `restore_*` methods try the steps on disk newest
+  first; a step that fails to restore (truncated or missing files, unreadable
+  metadata, ...) is logged with `absl.logging.warning` (naming its directory and
+  the error) and the next older step is tried. When steps exist but none
+  restores, they raise `RuntimeError` naming the directory and every step tried.
+  Nothing is deleted. Unfinished saves (`<step>.orbax-checkpoint-tmp`
+  directories) are not steps and are ignored.
+  """
 
   def __init__(self, directory: str | pathlib.Path, max_to_keep: int = 3):
     self.directory = pathlib.Path(directory).absolute()
     self.manager = ocp.CheckpointManager(
         self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
+    self._unrestorable: set[int] = set()
 
   def latest_step(self) -> int | None:
+    """The newest step on disk, whether or not it restores (None when there is none)."""
     return self.manager.latest_step()
 
+  @property
+  def unrestorable_steps(self) -> list[int]:
+    """Steps that failed to restore through this object so far, ascending."""
+    return sorted(self._unrestorable)
+
+  def step_directory(self, step: int) -> pathlib.Path:
+    """Where orbax keeps step `step` (whether or not it exists)."""
+    return self.directory / str(step)
+
   def restore_latest(self, template: Any) -> Any | None:
-    """The latest saved state shaped like `template`, or None when there is none."""
-    step = self.manager.latest_step()
-    if step is None:
-      return None
+    """The newest restorable state shaped like `template`, or None when there is no step."""
+    found = self.restore_latest_with_step(template)
+    return None if found is None else found[0]
+
+  def restore_latest_with_step(self, template: Any) -> tuple[Any, int] | None:
+    """`(state, step)` of the newest step that restores, or None when there is no step.
+
+    `step` is below `latest_step()` when newer steps are damaged.
+    Raises RuntimeError when steps exist but none restores.
+    """
     target = flax.serialization.to_state_dict(template)
-    restored = self.manager.restore(
-        step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))
-    return flax.serialization.from_state_dict(template, restored['state'])
+    found = self._newest_restorable('state', lambda step: self.manager.restore(
+        step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))['state'])
+    if found is None:
+      return None
+    restored, step = found
+    return flax.serialization.from_state_dict(template, restored), step
+
+  def restore_state_dict(self) -> tuple[dict, int] | None:
+    """`(state dict, step)` of the newest step that restores, without a template; None without steps.
+
+    The state dict is nested dicts of arrays (`['params']`, `['opt_state']`, ...).
+    Raises RuntimeError when steps exist but none restores.
+    """
+    return self._newest_restorable('state', lambda step: self.manager.restore(
+        step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))['state'])
 
   def restore_params(self, template: Any) -> Any:
-    """Params of the latest checkpoint (of seed index 0), shaped like `template` (`[S, ...]`).
+    """Params of the newest restorable checkpoint (of seed index 0), shaped like `template` (`[S, ...]`).
 
     For fine-tuning from another run: its optimizer state is not needed and
     its number of seeds may differ; every seed starts from its seed 0.
+    Raises FileNotFoundError without steps, RuntimeError when none restores,
+    ValueError when the checkpoint does not fit `template`.
     """
-    step = self.manager.latest_step()
-    if step is None:
+    found = self.restore_state_dict()
+    if found is None:
       raise FileNotFoundError(f'no checkpoint in {self.directory}')
-    saved = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
-    saved = flax.traverse_util.flatten_dict(saved['state']['params'])
+    saved, step = found
+    saved = flax.traverse_util.flatten_dict(saved['params'])
     wanted = flax.traverse_util.flatten_dict(flax.serialization.to_state_dict(template))
     if set(saved) != set(wanted):
       missing = sorted('/'.join(p) for p in set(wanted) - set(saved))
@@ -84,14 +128,36 @@ class Checkpointer:
     return flax.serialization.from_state_dict(template, flax.traverse_util.unflatten_dict(restored))
 
   def restore_config(self, step: int | None = None) -> dict:
-    """The config saved with checkpoint `step` (latest by default)."""
-    step = self.manager.latest_step() if step is None else step
-    return self.manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))['config']
+    """The config saved with checkpoint `step`; by default that of the newest step whose config restores.
+
+    Raises FileNotFoundError without steps, RuntimeError when the config of
+    `step` (or of every step) cannot be restored.
+    """
+    def restore(s: int) -> dict:
+      return self.manager.restore(s, args=ocp.args.Composite(config=ocp.args.JsonRestore()))['config']
+
+    if step is not None:
+      try:
+        return restore(step)
+      except Exception as err:
+        raise RuntimeError(f'cannot restore the config of checkpoint {self.step_directory(step)}: '
+                           f'{_describe(err)}') from err
+    found = self._newest_restorable('config', restore)
+    if found is None:
+      raise FileNotFoundError(f'no checkpoint in {self.directory}')
+    return found[0]
 
   def save(self, step: int, state: Any, config: dict) -> None:
-    """Saves and waits until the checkpoint is on disk (a stop right after cannot lose it)."""
+    """Saves and waits until the checkpoint is on disk (a stop right after cannot lose it).
+
+    A step already on disk is kept, unless it failed to restore through this
+    object: then its directory is renamed to `<step>.unrestorable[-n]` (never
+    deleted; orbax ignores it) and the step is saved afresh.
+    """
     if step in self.manager.all_steps():
-      return
+      if step not in self._unrestorable:
+        return
+      self._move_aside(step)
     self.manager.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave(flax.serialization.to_state_dict(state)),
         config=ocp.args.JsonSave(config)), force=True)
@@ -100,6 +166,41 @@ class Checkpointer:
   def close(self) -> None:
     self.manager.wait_until_finished()
     self.manager.close()
+
+  def _newest_restorable(self, item: str, restore: Callable[[int], Any]) -> tuple[Any, int] | None:
+    """`(restore(step), step)` for the newest step where `restore` succeeds; None without steps."""
+    steps = sorted(self.manager.all_steps(), reverse=True)
+    errors = []
+    for i, step in enumerate(steps):
+      try:
+        return restore(step), step
+      except Exception as err:  # Any failure of one step: tensorstore, JSON, missing files.
+        errors.append((step, err))
+        self._unrestorable.add(step)
+        nxt = f'falling back to step {steps[i + 1]}' if i + 1 < len(steps) else 'no older step left'
+        logging.warning('cannot restore the %s of checkpoint %s (left in place): %s; %s',
+                        item, self.step_directory(step), _describe(err), nxt)
+    if not errors:
+      return None
+    details = '; '.join(f'step {step}: {_describe(err)}' for step, err in errors)
+    raise RuntimeError(
+        f'no checkpoint in {self.directory} could be restored (the {item} of steps '
+        f'{[step for step, _ in errors]} tried, newest first; all left in place): {details}'
+    ) from errors[0][1]
+
+  def _move_aside(self, step: int) -> None:
+    """Renames the directory of `step` to a name orbax does not take for a step."""
+    source = self.step_directory(step)
+    target = self.directory / f'{step}.unrestorable'
+    n = 1
+    while target.exists():
+      n += 1
+      target = self.directory / f'{step}.unrestorable-{n}'
+    os.rename(source, target)
+    self.manager.reload()
+    self._unrestorable.discard(step)
+    logging.warning('checkpoint %s failed to restore earlier: moved it to %s and saving step %d afresh',
+                    source, target, step)
 
   @staticmethod
   @contextlib.contextmanager
@@ -115,3 +216,10 @@ class Checkpointer:
     finally:
       for s, handler in previous.items():
         signal.signal(s, handler)
+
+
+def _describe(err: BaseException) -> str:
+  """`Type: first line of the message`, without tensorstore's long spec dump."""
+  text = str(err).split(' [tensorstore_spec')[0].strip()
+  text = text.splitlines()[0] if text else ''
+  return f'{type(err).__name__}: {text[:500]}'

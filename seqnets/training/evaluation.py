@@ -1,4 +1,4 @@
-"""Evaluation of every eval split, per seed, with per-n results where the data has `n`."""
+"""Running evaluators: chunked, device-parallel, per seed, exact over any dataset size."""
 
 from __future__ import annotations
 
@@ -7,48 +7,38 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-from seqnets.data import formal_languages
+from seqnets.training import evaluators as evaluators_lib
 from seqnets.training import metrics as metrics_lib
 from seqnets.training import parallel
+from seqnets.training import writers
 
 
-def _chunks(batch: dict[str, np.ndarray], size: int):
-  """Splits rows into chunks of `size`; sequence chunks are cut to their own
-  longest sequence (less padding)."""
-  rows = len(next(iter(batch.values())))
-  for start in range(0, rows, size):
-    chunk = {k: v[start:start + size] for k, v in batch.items()}
-    if 'lengths' in chunk:
-      longest = max(int(chunk['lengths'].max()), 1)
-      chunk = {k: (v[:, :longest] if v.ndim >= 2 else v) for k, v in chunk.items()}
-    yield chunk
+def evaluate(evaluator: evaluators_lib.Evaluator, eval_step: Callable, params: Any, model_state: Any,
+             mesh, num_seeds: int, time_keys=()) -> list[dict[str, Any]]:
+  """One dict per seed: `eval/<evaluator name>/<metric>`.
 
-
-def evaluate(params: Any, eval_sets: dict[str, dict[str, np.ndarray]], eval_step: Callable,
-             mesh, num_seeds: int, batch_size: int = 256) -> list[dict[str, Any]]:
-  """Returns one dict per seed: `eval/<split>/<metric>` for every split, plus
-  `accuracy_by_n` and `max_correct_n` for splits whose examples carry `n`.
-
-  `eval_step` is `parallel.make_eval_step(...)`: params and batches have a
-  leading seed axis; the same batch is broadcast to every seed.
+  `eval_step` is `parallel.make_eval_step(..., evaluator.extra_sums, mesh)`:
+  params and model state have a leading seed axis; each chunk of the
+  evaluator's data is broadcast to every seed.
   """
+  total = None
+  for chunk in evaluators_lib.chunks(evaluator.arrays, evaluator.batch_size, time_keys):
+    stacked = {k: np.broadcast_to(v, (num_seeds,) + v.shape) for k, v in chunk.items()}
+    total = metrics_lib.merge(total, eval_step(params, model_state, parallel.shard_batch(stacked, mesh)))
+  means = metrics_lib.compute(jax.device_get(total))
+  results = []
+  for seed in range(num_seeds):
+    metrics = evaluator.kind.finalize({k: v[seed] for k, v in means.items()}, evaluator.arrays)
+    results.append({f'eval/{evaluator.name}/{k}': writers.to_json_value(v) for k, v in metrics.items()})
+  return results
+
+
+def evaluate_all(evaluators, eval_steps: dict[str, Callable], params, model_state, mesh,
+                 num_seeds: int, time_keys=()) -> list[dict[str, Any]]:
+  """Every evaluator in `evaluators`, merged into one dict per seed."""
   results = [dict() for _ in range(num_seeds)]
-  for split, batch in eval_sets.items():
-    total, correct = None, []
-    for chunk in _chunks(batch, batch_size):
-      stacked = {k: np.broadcast_to(v, (num_seeds,) + v.shape) for k, v in chunk.items()}
-      sums, chunk_correct = eval_step(params, parallel.shard_batch(stacked, mesh))
-      total = metrics_lib.merge(total, sums)
-      correct.append(np.asarray(jax.device_get(chunk_correct))[:, :len(chunk['inputs'])])
-    means = metrics_lib.compute(jax.device_get(total))
-    correct = np.concatenate(correct, axis=1)                         # [S, rows]
-    for seed, result in enumerate(results):
-      for name, value in means.items():
-        value = value[seed]
-        result[f'eval/{split}/{name}'] = value.tolist() if value.ndim else float(value)
-      if 'n' in batch:
-        ns = batch['n'].tolist()
-        result[f'eval/{split}/accuracy_by_n'] = {
-            int(n): float(c) for n, c in zip(ns, correct[seed])}
-        result[f'eval/{split}/max_correct_n'] = formal_languages.max_correct_n(ns, correct[seed])
+  for evaluator in evaluators:
+    for result, values in zip(results, evaluate(evaluator, eval_steps[evaluator.name], params,
+                                                model_state, mesh, num_seeds, time_keys)):
+      result.update(values)
   return results

@@ -1,16 +1,18 @@
 """`train_and_evaluate(config, workdir)`: one run, from config to results on disk.
 
-Writes into `workdir`: `config.json` (the resolved config), `metrics.jsonl`
-(one JSON object per logged step and seed), `tensorboard/`, `checkpoints/`
-and, at the end, `results.json` (final evaluation per seed). Rerunning with
-the same `workdir` resumes from its latest checkpoint and ends with the same
-parameters as a run that never stopped; `metrics.jsonl` loses the records
-written after that checkpoint, and the first logged window after the resume
-averages only the steps since the resume.
+Writes into `workdir` (process 0 only): `config.json` (the resolved config),
+`preprocessing.json` (what rebuilds the model's inputs: data info, vocabulary,
+label set), `metrics.jsonl` (one JSON object per logged step and seed),
+`tensorboard/`, `checkpoints/` and, at the end, `results.json` (final
+evaluation per seed). Rerunning with the same `workdir` resumes from its latest
+good checkpoint and ends with the same parameters as a run that never stopped;
+only the fields in `resume.RESUMABLE_FIELDS` may change between the two.
+A workdir is used by one run at a time (`workdir_lock`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import pathlib
@@ -19,21 +21,25 @@ from typing import Any, Callable, Sequence
 import jax
 import ml_collections
 import numpy as np
+from absl import logging
 
-from seqnets.data import factory as data_factory
 from seqnets.models import factory as model_factory
+from seqnets.tasks import factory as task_factory
 from seqnets.training import checkpoints
 from seqnets.training import evaluation
+from seqnets.training import evaluators as evaluators_lib
 from seqnets.training import metrics as metrics_lib
-from seqnets.training import objectives
 from seqnets.training import optimizers
 from seqnets.training import parallel
 from seqnets.training import periodic
+from seqnets.training import resume
 from seqnets.training import state as state_lib
 from seqnets.training import validation
+from seqnets.training import workdir_lock
 from seqnets.training import writers
 
 Hook = Callable[[int, state_lib.TrainState], None]
+FAILURE_CAUSE = 'non-finite loss, gradient or update'
 
 
 @dataclasses.dataclass
@@ -41,28 +47,16 @@ class RunResult:
   step: int                         # steps done
   interrupted: bool                 # stopped by SIGTERM/SIGINT (state saved)
   final: list[dict[str, Any]]       # per seed: final evaluation ([] if interrupted)
-  state: state_lib.TrainState
+  state: state_lib.TrainState | None  # None when the run had finished before
 
 
 def _stack_seeds(batches: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
   return {k: np.stack([b[k] for b in batches]) for k in batches[0]}
 
 
-def _check_finite(pending: list[tuple[int, jax.Array]], ckpt: checkpoints.Checkpointer) -> None:
-  """Raises FloatingPointError at the first step whose loss is NaN/Inf for any seed."""
-  for step, loss in pending:
-    loss = np.asarray(jax.device_get(loss))
-    if not np.all(np.isfinite(loss)):
-      bad = np.flatnonzero(~np.isfinite(loss)).tolist()
-      raise FloatingPointError(
-          f'non-finite training loss at step {step} (seed index {bad}); the last good checkpoint '
-          f'(step {ckpt.latest_step()}) in {ckpt.directory} is kept')
-  pending.clear()
-
-
 def _check_freeze_patterns(config, params) -> None:
   patterns = tuple(config.optim.get('freeze') or ())
-  single_seed = jax.tree_util.tree_map(lambda a: a[0], params)
+  single_seed = state_lib.seed_slice(params, 0)
   unmatched = optimizers.unmatched_patterns(single_seed, patterns)
   if unmatched:
     raise validation.ConfigError(
@@ -71,7 +65,7 @@ def _check_freeze_patterns(config, params) -> None:
 
 
 def _restore(config, ckpt: checkpoints.Checkpointer, fresh: state_lib.TrainState):
-  """Resume order: this workdir's latest checkpoint → params of `config.init_from` → fresh."""
+  """Resume order: this workdir's latest good checkpoint → params of `config.init_from` → fresh."""
   resumed = ckpt.restore_latest(fresh)
   if resumed is not None:
     return resumed
@@ -81,18 +75,67 @@ def _restore(config, ckpt: checkpoints.Checkpointer, fresh: state_lib.TrainState
   return fresh
 
 
-def _write_seeds(writer: writers.MetricWriter, step: int, per_seed: list[dict], seeds: list[int]):
-  for seed, values in zip(seeds, per_seed):
-    writer.write(step, {'seed': seed, **values})
+def _check_config(workdir: pathlib.Path, config_dict: dict, has_checkpoint: bool) -> dict:
+  """Accepted changes against the saved config.json (ConfigError for any other change)."""
+  saved = workdir / 'config.json'
+  if not (has_checkpoint and saved.exists()):
+    return {}
+  try:
+    return resume.check(json.loads(saved.read_text()), config_dict)
+  except ValueError as e:
+    raise validation.ConfigError(f'{workdir}: {e}') from None
 
 
-def _save_confusion_matrices(final: list[dict], workdir: pathlib.Path) -> None:
-  """`confusion_<split>.png` of seed index 0 for every split with a confusion matrix."""
+def _finished(workdir: pathlib.Path, total: int) -> dict | None:
+  """results.json of a run that already reached `total` steps, else None."""
+  try:
+    results = json.loads((workdir / 'results.json').read_text())
+  except (OSError, ValueError):
+    return None
+  return results if results.get('step', -1) >= total else None
+
+
+def _write_json(path: pathlib.Path, value) -> None:
+  """Writes atomically: a kill mid-write leaves the old file, never half a file."""
+  tmp = path.with_name(path.name + '.tmp')
+  tmp.write_text(json.dumps(value, indent=1) + '\n')
+  tmp.replace(path)
+
+
+def _save_confusion_matrices(final: dict, workdir: pathlib.Path) -> None:
+  """`confusion_<evaluator>.png` for every evaluator with a confusion matrix (of seed index 0)."""
   from seqnets.training import confusion
-  for name, value in final[0].items():
+  for name, value in final.items():
     if name.endswith('/confusion'):
-      split = name.split('/')[1]
-      confusion.save_png(np.asarray(value), workdir / f'confusion_{split}.png', title=split)
+      evaluator = name.split('/')[1]
+      confusion.save_png(np.asarray(value), workdir / f'confusion_{evaluator}.png', title=evaluator)
+
+
+class _Health:
+  """Tracks seeds whose training failed (non-finite loss); records each once."""
+
+  def __init__(self, seeds, writer, ckpt):
+    self.seeds, self.writer, self.ckpt = seeds, writer, ckpt
+    self.failed: dict[int, int] = {}        # seed index -> failed step
+
+  def check(self, state) -> bool:
+    """Records newly failed seeds; True when every seed has failed."""
+    failed_step = np.asarray(jax.device_get(state.failed_step))
+    for index, step in enumerate(failed_step.tolist()):
+      if step >= 0 and index not in self.failed:
+        self.failed[index] = step
+        self.writer.write(step, {'seed': self.seeds[index], 'failed': True, 'cause': FAILURE_CAUSE})
+        logging.warning('seed %d: %s at step %d; it keeps its last good values', self.seeds[index],
+                        FAILURE_CAUSE, step)
+    return len(self.failed) == len(self.seeds)
+
+  def error(self) -> FloatingPointError:
+    return FloatingPointError(
+        f'non-finite training loss at step {min(self.failed.values())} (every seed: {FAILURE_CAUSE}); '
+        f'the last good checkpoint (step {self.ckpt.latest_step()}) in {self.ckpt.directory} is kept')
+
+  def record(self, index: int) -> dict:
+    return {'failed': True, 'failed_step': self.failed[index], 'cause': FAILURE_CAUSE}
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
@@ -105,81 +148,116 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     num_devices: local devices to shard the batch over (all by default).
     hooks: called as `hook(steps_done, state)` after every step.
   Raises:
-    ConfigError: a bad config value (before any data load or compile).
-    FloatingPointError: a non-finite loss (the last good checkpoint is kept).
+    ConfigError: a bad config value, or a resume with a changed config (before
+      any data load or compile, and before anything is written).
+    WorkdirBusyError: another process is running in `workdir`.
+    FloatingPointError: every seed reached a non-finite loss (results.json
+      records each seed's step; the last good checkpoint is kept).
   """
   validation.validate(config)
-  workdir = pathlib.Path(workdir)
+  workdir = validation.check_workdir(workdir)
+  primary = jax.process_index() == 0
   workdir.mkdir(parents=True, exist_ok=True)
-  config_dict = json.loads(config.to_json())
-  (workdir / 'config.json').write_text(json.dumps(config_dict, indent=2) + '\n')
+  lock = workdir_lock.WorkdirLock(workdir) if primary else contextlib.nullcontext()
+  with lock:
+    return _run(config, workdir, primary, num_devices, hooks)
 
-  source = data_factory.from_config(config.data)
-  model = model_factory.from_config(config.model, source.info)
+
+def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> RunResult:
+  config_dict = json.loads(config.to_json())
   total = config.train.num_train_steps
+  ckpt = checkpoints.Checkpointer(workdir / 'checkpoints', config.train.get('max_checkpoints_to_keep', 3))
+  changes = _check_config(workdir, config_dict, ckpt.latest_step() is not None)
+  finished = _finished(workdir, total)
+  if finished is not None and (ckpt.latest_step() or 0) >= total:
+    ckpt.close()
+    return RunResult(step=finished['step'], interrupted=False, final=finished['runs'], state=None)
+
+  task = task_factory.get(config.task)
+  data = task.build_data(config.data)
+  try:
+    evaluators = evaluators_lib.create(config.evals, task, data.info, data.eval_sets)
+  except ValueError as e:
+    raise validation.ConfigError(f'config.{e}') from None
+  model = model_factory.from_config(config.model, data.info)
   tx = optimizers.from_config(config.optim, total)
-  objective = objectives.OBJECTIVES[source.info.objective]
   mesh = parallel.create_mesh(num_devices)
   seeds = [config.seed + s for s in range(config.num_seeds)]
-
-  example = next(source.train_batches(seeds[0], 0))
-  state = state_lib.create_seeds(model, tx, seeds, example)
+  state = state_lib.create_seeds(model, tx, task, seeds, next(data.train_batches(seeds[0], 0)))
   _check_freeze_patterns(config, state.params)
-  ckpt = checkpoints.Checkpointer(workdir / 'checkpoints', config.train.get('max_checkpoints_to_keep', 3))
-  state = parallel.replicate(_restore(config, ckpt, state), mesh)
-  start = int(state.step[0])
+  state = parallel.place_state(_restore(config, ckpt, state), mesh)
+  start = int(np.asarray(jax.device_get(state.step))[0])
 
-  writer = writers.MetricWriter(workdir)
+  writer = writers.MetricWriter(workdir) if primary else writers.NullWriter()
+  if primary:
+    if changes:
+      with (workdir / 'config_changes.jsonl').open('a') as f:
+        f.write(json.dumps({'step': start, 'changes': writers.to_json_value(changes)}) + '\n')
+    (workdir / 'config.json').write_text(json.dumps(config_dict, indent=2) + '\n')
+    data.preprocessing.save(workdir)
   writer.truncate_after(start)
-  train_step = parallel.make_train_step(model, tx, objective, mesh)
-  eval_step = parallel.make_eval_step(model, objective, mesh)
-  eval_batch_size = config.get('eval', {}).get('batch_size', 256)
-  periodic_sets = {split: source.eval_sets[split] for split in source.periodic_splits}
-  iterators = [source.train_batches(seed, start) for seed in seeds]
-  window, pending, done, interrupted = None, [], start, False
+  train_step = parallel.make_train_step(model, tx, task, mesh, state)
+  eval_steps = {e.name: parallel.make_eval_step(model, task, e.extra_sums, mesh) for e in evaluators}
+  run_evals = lambda chosen: evaluation.evaluate_all(
+      chosen, eval_steps, state.params, parallel.shared_model_state(state.model_state), mesh,
+      len(seeds), task.time_keys)
+  iterators = [data.train_batches(seed, start) for seed in seeds]
+  health = _Health(seeds, writer, ckpt)
+  all_failed = health.check(state)
+  healthy = lambda per_seed: [(i, values) for i, values in enumerate(per_seed) if i not in health.failed]
+  window, done, interrupted = None, start, False
   every = lambda name: config.train.get(name)
 
-  with ckpt.stop_requests() as stop, periodic.progress_bar(start, total, str(workdir)) as bar:
-    for step in range(start, total):
+  with ckpt.stop_requests() as stop, periodic.progress_bar(start, total, str(workdir), primary) as bar:
+    for step in range(start, total if not all_failed else start):
       batch = parallel.shard_batch(_stack_seeds([next(it) for it in iterators]), mesh)
       state, sums = train_step(state, batch)
       done = step + 1
       window = metrics_lib.merge(window, sums)
-      pending.append((done, sums['loss_sum']))
       for hook in hooks:
         hook(done, state)
+      stopping = parallel.any_process(stop.requested)
       log = periodic.due(done, every('log_every_steps'), total)
-      save = periodic.due(done, every('checkpoint_every_steps'), total) or stop.requested
-      if log or save:
-        _check_finite(pending, ckpt)
+      save = periodic.due(done, every('checkpoint_every_steps'), total) or stopping
+      if (log or save) and health.check(state):
+        all_failed = True
+        break
       if log:
         means = metrics_lib.compute(jax.device_get(window))
-        _write_seeds(writer, done, [{f'train/{k}': v[i] for k, v in means.items()}
-                                    for i in range(len(seeds))], seeds)
+        for index, _ in healthy(seeds):
+          writer.write(done, {'seed': seeds[index], **{f'train/{k}': v[index] for k, v in means.items()}})
         window = None
-        bar.set_postfix(loss=f"{float(np.mean(means['loss'])):.4f}")
-      if periodic.due(done, every('eval_every_steps'), total) and done != total:
-        _write_seeds(writer, done, evaluation.evaluate(
-            state.params, periodic_sets, eval_step, mesh, len(seeds), eval_batch_size), seeds)
+        bar.set_postfix(loss=f"{float(np.nanmean(means['loss'])):.4f}")
+      due_evals = [e for e in evaluators if periodic.due(done, e.every_steps, total) and done != total
+                   and e.every_steps]
+      if due_evals:
+        for index, values in healthy(run_evals(due_evals)):
+          writer.write(done, {'seed': seeds[index], **values})
       if save:
         ckpt.save(done, state, config_dict)
+        writer.flush()
       bar.update(1)
-      if stop.requested:
+      if stopping:
         interrupted = True
         break
 
   final = []
   if not interrupted:
-    final = evaluation.evaluate(state.params, source.eval_sets, eval_step, mesh, len(seeds),
-                                eval_batch_size)
-    if source.train_split:
-      for result in final:
-        result['learned_training_range'] = bool(result[f'eval/{source.train_split}/accuracy'] == 1.0)
-    _write_seeds(writer, done, [{'final': True, **r} for r in final], seeds)
-    _save_confusion_matrices(final, workdir)
-    (workdir / 'results.json').write_text(json.dumps(
-        {'config': config_dict, 'runs': [{'seed': s, **writers.to_json_value(r)} for s, r in zip(seeds, final)]},
-        indent=1) + '\n')
+    final = run_evals(evaluators) if not all_failed else [{} for _ in seeds]
+    for index, result in enumerate(final):
+      if index in health.failed:
+        final[index] = result = health.record(index)
+      else:
+        result.update(task.finalize(result))
+      writer.write(done, {'seed': seeds[index], 'final': True, **result})
+    if primary:
+      if 0 not in health.failed:
+        _save_confusion_matrices(final[0], workdir)
+      _write_json(workdir / 'results.json', {
+          'config': config_dict, 'step': done,
+          'runs': [{'seed': s, **writers.to_json_value(r)} for s, r in zip(seeds, final)]})
   writer.close()
   ckpt.close()
+  if all_failed:
+    raise health.error()
   return RunResult(step=done, interrupted=interrupted, final=final, state=state)

@@ -19,6 +19,8 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import fnmatch
+import math
+import numbers
 
 import flax
 import ml_collections
@@ -92,16 +94,52 @@ def from_config(optim_cfg: ml_collections.ConfigDict, total_steps: int) -> optax
   return tx
 
 
+def _finite_number(cfg: ml_collections.ConfigDict, field: str, default: Any,
+                   hi: float | None = None, *, positive: bool = False, optional: bool = False,
+                   note: str = '') -> None:
+  """`cfg.field` (`default` when absent) is a finite real number, not a bool, in [0, hi)
+  ((0, hi) when `positive`; no upper bound when `hi` is None); None passes when `optional`."""
+  value = cfg.get(field, default)
+  if value is None and optional:
+    return
+  ok = (isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+        and (value > 0 if positive else value >= 0) and (hi is None or value < hi))
+  if not ok:
+    if hi is None:
+      kind = f'a finite {"positive" if positive else "non-negative"} number'
+    else:
+      kind = f'a finite number in {"(" if positive else "["}0, {hi:g})'
+    raise ValueError(f'optim.{field} must be {kind}{note}, got {value!r}')
+
+
+def _choice(cfg: ml_collections.ConfigDict, field: str, default: Any, valid) -> None:
+  value = cfg.get(field, default)
+  if not isinstance(value, str) or value not in valid:
+    raise ValueError(f'optim.{field}={value!r}; valid: {list(valid)}')
+
+
 def validate(optim_cfg: ml_collections.ConfigDict) -> None:
-  """Raises ValueError naming the first bad `optim.*` field."""
-  if optim_cfg.get('name') not in OPTIMIZERS:
-    raise ValueError(f'optim.name={optim_cfg.get("name")!r}; valid: {sorted(OPTIMIZERS)}')
-  lr = optim_cfg.get('learning_rate')
-  if not isinstance(lr, (int, float)) or isinstance(lr, bool) or lr <= 0:
-    raise ValueError(f'optim.learning_rate must be a positive number, got {lr!r}')
-  if optim_cfg.get('schedule', 'constant') not in SCHEDULES:
-    raise ValueError(f'optim.schedule={optim_cfg.schedule!r}; valid: {list(SCHEDULES)}')
-  for field in ('clip_norm', 'clip_value', 'warmup_steps'):
-    value = optim_cfg.get(field)
-    if value is not None and value < 0:
-      raise ValueError(f'optim.{field} must be >= 0 (0 or None: off), got {value!r}')
+  """Raises ValueError naming the first bad `optim.*` field.
+
+  Every key that `from_config` reads is checked when present (whichever
+  optimizer is named, so switching `name` in a sweep cannot expose a bad value).
+  """
+  _choice(optim_cfg, 'name', None, sorted(OPTIMIZERS))
+  _finite_number(optim_cfg, 'learning_rate', None, positive=True)
+  _choice(optim_cfg, 'schedule', 'constant', SCHEDULES)
+  warmup = optim_cfg.get('warmup_steps', 0)
+  if not isinstance(warmup, numbers.Integral) or isinstance(warmup, bool) or warmup < 0:
+    raise ValueError(f'optim.warmup_steps must be a non-negative integer, got {warmup!r}')
+  _finite_number(optim_cfg, 'end_learning_rate_factor', 0.0)
+  _finite_number(optim_cfg, 'momentum', 0.0, 1.0, optional=True)
+  _finite_number(optim_cfg, 'b1', 0.9, 1.0)
+  _finite_number(optim_cfg, 'b2', 0.999, 1.0)
+  _finite_number(optim_cfg, 'eps', 1e-8, positive=True)
+  _finite_number(optim_cfg, 'decay', 0.9, 1.0, positive=True)
+  for field in ('clip_norm', 'clip_value'):
+    _finite_number(optim_cfg, field, None, optional=True, note=' (0 or None: off)')
+  freeze = optim_cfg.get('freeze', ())
+  if freeze is not None and (not isinstance(freeze, (list, tuple))
+                             or not all(isinstance(p, str) and p for p in freeze)):
+    raise ValueError(f'optim.freeze must be a list or tuple of non-empty glob patterns '
+                     f'(strings), got {freeze!r}')

@@ -1,13 +1,19 @@
-"""Data parallelism over local devices (jit + Mesh) and seeds side by side (vmap).
+"""Data parallelism over every device of every process (jit + Mesh) and seeds side by side (vmap).
 
 Every array in the train state carries a leading seed axis `[S, ...]`; batches
 are `[S, B, ...]`, sharded over the 'data' mesh axis along B. The step function
 is `steps.train_step` vmapped over S and jitted with these shardings, so one
 compiled program trains S seeds on all devices with the numbers one device gives.
+Parameters and optimizer state are replicated; model-state collections with an
+example axis (`state.PER_EXAMPLE_COLLECTIONS`) are sharded along B like the batch.
+
+With several processes (`jax.distributed.initialize`), the mesh spans all their
+devices; every process passes the same global host batch to `shard_batch`,
+which keeps only this process's rows (`jax.make_array_from_process_local_data`).
 
 Synopsis:
-  mesh = create_mesh()                        # all local devices
-  step = make_train_step(model, tx, objective, mesh)
+  mesh = create_mesh()                        # all devices of all processes
+  step = make_train_step(model, tx, task, mesh, state)
   state, sums = step(state, shard_batch(batch, mesh))
 """
 
@@ -19,23 +25,30 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from seqnets.training import state as state_lib
 from seqnets.training import steps
+
+BATCH_SPEC = P(None, 'data')   # [S, B, ...]: seeds on every device, examples split
 
 
 def create_mesh(num_devices: int | None = None) -> Mesh:
-  """1-D mesh named 'data' over the first `num_devices` local devices (all by default)."""
-  devices = jax.local_devices()
+  """1-D mesh named 'data' over all devices of all processes, or the first
+  `num_devices` local devices (single process only)."""
+  devices = jax.devices()
   if num_devices is not None:
-    if not 1 <= num_devices <= len(devices):
-      raise ValueError(f'num_devices={num_devices}; this host has {len(devices)}')
-    devices = devices[:num_devices]
+    local = jax.local_devices()
+    if jax.process_count() > 1:
+      raise ValueError('num_devices selects local devices; with several processes every device is used')
+    if not 1 <= num_devices <= len(local):
+      raise ValueError(f'num_devices={num_devices}; this host has {len(local)}')
+    devices = local[:num_devices]
   return Mesh(np.asarray(devices), ('data',))
 
 
 def pad_batch(batch: dict[str, np.ndarray], multiple: int, axis: int = 1) -> dict[str, np.ndarray]:
-  """Appends all-zero rows (length 0) along `axis` up to a multiple of `multiple`.
+  """Appends all-zero rows (length 0, `valid` 0) along `axis` up to a multiple of `multiple`.
 
-  Zero-length rows add nothing to any Sums, so padding changes no result.
+  Zero rows add nothing to any Sums, so padding changes no result.
   """
   size = next(iter(batch.values())).shape[axis]
   extra = -size % multiple
@@ -48,28 +61,68 @@ def pad_batch(batch: dict[str, np.ndarray], multiple: int, axis: int = 1) -> dic
   return {k: pad(v) for k, v in batch.items()}
 
 
+def process_rows(size: int, mesh: Mesh) -> slice:
+  """The rows of a global batch of `size` (a multiple of `mesh.size`) that this process holds."""
+  share = size // jax.process_count()
+  index = jax.process_index()
+  return slice(index * share, (index + 1) * share)
+
+
 def shard_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
-  """`[S, B, ...]` numpy -> device arrays split along B over the mesh."""
+  """The global host batch `[S, B, ...]` -> device arrays split along B over the mesh."""
   batch = pad_batch(batch, mesh.size)
-  sharding = NamedSharding(mesh, P(None, 'data'))
-  return {k: jax.device_put(v, sharding) for k, v in batch.items()}
+  sharding = NamedSharding(mesh, BATCH_SPEC)
+  if jax.process_count() == 1:
+    return {k: jax.device_put(v, sharding) for k, v in batch.items()}
+  rows = process_rows(next(iter(batch.values())).shape[1], mesh)
+  return {k: jax.make_array_from_process_local_data(sharding, v[:, rows], v.shape)
+          for k, v in batch.items()}
 
 
-def replicate(tree, mesh: Mesh):
-  return jax.device_put(tree, NamedSharding(mesh, P()))
+def state_shardings(state: state_lib.TrainState, mesh: Mesh):
+  """A tree of shardings for `state`: replicated, except per-example model state (along B)."""
+  replicated, per_example = NamedSharding(mesh, P()), NamedSharding(mesh, BATCH_SPEC)
+  model_state = {name: jax.tree_util.tree_map(
+      lambda _: per_example if name in state_lib.PER_EXAMPLE_COLLECTIONS else replicated, value)
+      for name, value in state.model_state.items()}
+  shardings = jax.tree_util.tree_map(lambda _: replicated, state.replace(model_state={}))
+  return shardings.replace(model_state=model_state)
 
 
-def make_train_step(model, tx, objective, mesh: Mesh):
-  """jit(vmap(train_step)) over seeds; state replicated and donated, batch sharded."""
-  step = functools.partial(steps.train_step, model=model, tx=tx, objective=objective)
+def place_state(state: state_lib.TrainState, mesh: Mesh) -> state_lib.TrainState:
+  """Puts a host or device state onto the mesh with `state_shardings`."""
+  shardings = state_shardings(state, mesh)
+  if jax.process_count() == 1:
+    return jax.device_put(state, shardings)
+  return jax.tree_util.tree_map(
+      lambda x, s: jax.make_array_from_callback(np.shape(x), s, lambda index: np.asarray(x)[index]),
+      jax.device_get(state), shardings)
+
+
+def make_train_step(model, tx, task, mesh: Mesh, state: state_lib.TrainState):
+  """jit(vmap(train_step)) over seeds; state donated, batch sharded."""
+  step = functools.partial(steps.train_step, model=model, tx=tx, task=task)
+  shardings = state_shardings(state, mesh)
+  return jax.jit(jax.vmap(step), in_shardings=(shardings, NamedSharding(mesh, BATCH_SPEC)),
+                 out_shardings=(shardings, NamedSharding(mesh, P())), donate_argnums=0)
+
+
+def shared_model_state(model_state: dict) -> dict:
+  """The model state evaluation uses: every collection without an example axis."""
+  return {k: v for k, v in model_state.items() if k not in state_lib.PER_EXAMPLE_COLLECTIONS}
+
+
+def make_eval_step(model, task, extra_sums, mesh: Mesh):
+  """jit(vmap(eval_step)) over seeds: (params [S], model state [S], batch [S, B]) -> Sums [S]."""
+  step = functools.partial(steps.eval_step, model=model, task=task, extra_sums=extra_sums)
   replicated = NamedSharding(mesh, P())
-  return jax.jit(jax.vmap(step), in_shardings=(replicated, NamedSharding(mesh, P(None, 'data'))),
-                 out_shardings=(replicated, replicated), donate_argnums=0)
+  return jax.jit(jax.vmap(step), in_shardings=(replicated, replicated, NamedSharding(mesh, BATCH_SPEC)),
+                 out_shardings=replicated)
 
 
-def make_eval_step(model, objective, mesh: Mesh):
-  """jit(vmap(eval_step)) over seeds -> (Sums [S], per-sequence correct [S, B])."""
-  step = functools.partial(steps.eval_step, model=model, objective=objective)
-  replicated = NamedSharding(mesh, P())
-  return jax.jit(jax.vmap(step), in_shardings=(replicated, NamedSharding(mesh, P(None, 'data'))),
-                 out_shardings=(replicated, replicated))
+def any_process(flag: bool) -> bool:
+  """True on every process when `flag` is true on any (a stop request agreed by all)."""
+  if jax.process_count() == 1:
+    return bool(flag)
+  from jax.experimental import multihost_utils
+  return bool(np.any(multihost_utils.process_allgather(np.asarray([flag], np.int32))))

@@ -16,7 +16,8 @@ def due(step: int, every: int | None, total: int) -> bool:
   return step == total or bool(every) and step % every == 0
 
 
-def progress_bar(start: int, total: int, description: str) -> tqdm.tqdm:
-  """A tqdm bar on stderr (updates at most once a second; off when stderr is not a terminal)."""
+def progress_bar(start: int, total: int, description: str, enabled: bool = True) -> tqdm.tqdm:
+  """A tqdm bar on stderr (updates at most once a second; off when stderr is not a
+  terminal, and when not `enabled`, e.g. on every process but the first)."""
   return tqdm.tqdm(initial=start, total=total, desc=description, file=sys.stderr,
-                   mininterval=1.0, dynamic_ncols=True, leave=False, disable=None)
+                   mininterval=1.0, dynamic_ncols=True, leave=False, disable=None if enabled else True)

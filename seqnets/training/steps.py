@@ -3,48 +3,71 @@ applied where they are called (`parallel.py`)."""
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import jax
 import jax.numpy as jnp
 import optax
 from flax import linen as nn
 
-from seqnets.training import objectives as objectives_lib
+from seqnets.tasks import base
 from seqnets.training.state import TrainState
 
 
-def model_kwargs(batch: dict) -> dict:
-  """Sequence models take `lengths=`; image models take only the inputs."""
-  return {'lengths': batch['lengths']} if 'lengths' in batch else {}
+def apply_model(model: nn.Module, params, model_state: dict, batch: dict, task: base.Task, *,
+                train: bool, rng: jax.Array | None = None) -> tuple[Any, dict]:
+  """`model(*task.model_inputs(batch))` -> (outputs, new model state).
+
+  In training every model-state collection is mutable (batch statistics
+  update, a carried state moves on); in evaluation the state is read only.
+  """
+  args, kwargs = task.model_inputs(batch)
+  variables = {'params': params, **model_state}
+  rngs = {'dropout': rng} if rng is not None else {}
+  if train and model_state:
+    return model.apply(variables, *args, **kwargs, deterministic=False, rngs=rngs,
+                       mutable=list(model_state))
+  return model.apply(variables, *args, **kwargs, deterministic=not train, rngs=rngs), model_state
 
 
 def train_step(state: TrainState, batch: dict, *, model: nn.Module,
-               tx: optax.GradientTransformation,
-               objective: objectives_lib.Objective) -> tuple[TrainState, dict]:
+               tx: optax.GradientTransformation, task: base.Task) -> tuple[TrainState, dict]:
   """One optimizer step on `batch` -> (new state, Sums + norms).
 
   Dropout draws from `fold_in(state.rng, state.step)`. Reported norms:
   `grad_norm` (before clipping), `param_norm` (after the update), `update_norm`.
+  A step whose loss, gradient or update is not finite changes nothing but
+  `step` and marks the state failed (`failed_step`); a failed state never
+  trains again, so every later checkpoint holds its last good values.
   """
   dropout_rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
 
   def loss_fn(params):
-    outputs = model.apply({'params': params}, batch['inputs'], **model_kwargs(batch),
-                          deterministic=False, rngs={'dropout': dropout_rng})
-    return objective.loss_and_sums(outputs, batch)
+    outputs, model_state = apply_model(model, params, state.model_state, batch, task,
+                                       train=True, rng=dropout_rng)
+    loss, sums = task.loss(outputs, batch)
+    return loss, (sums, model_state)
 
-  (_, sums), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  (loss, (sums, model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
-  sums = dict(sums, grad_norm=optax.global_norm(grads), update_norm=optax.global_norm(updates),
+  grad_norm, update_norm = optax.global_norm(grads), optax.global_norm(updates)
+  healthy = (state.failed_step < 0) & jnp.isfinite(loss) & jnp.isfinite(grad_norm) & jnp.isfinite(update_norm)
+  keep = lambda new, old: jax.tree_util.tree_map(lambda n, o: jnp.where(healthy, n, o), new, old)
+  sums = dict(sums, grad_norm=grad_norm, update_norm=update_norm,
               param_norm=optax.global_norm(params), steps=jnp.ones((), jnp.float32))
-  new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
+  new_state = state.replace(
+      step=state.step + 1,
+      params=keep(params, state.params),
+      opt_state=keep(opt_state, state.opt_state),
+      model_state=keep(model_state, state.model_state),
+      failed_step=jnp.where((state.failed_step < 0) & ~healthy, state.step + 1, state.failed_step))
   return new_state, sums
 
 
-def eval_step(params, batch: dict, *, model: nn.Module,
-              objective: objectives_lib.Objective) -> tuple[dict, jax.Array]:
-  """Sums on `batch` plus `[B]` bool per-example correctness."""
-  outputs = model.apply({'params': params}, batch['inputs'], **model_kwargs(batch),
-                        deterministic=True)
-  _, sums = objective.loss_and_sums(outputs, batch)
-  return sums, objective.per_example_correct(outputs, batch)
+def eval_step(params, model_state, batch: dict, *, model: nn.Module, task: base.Task,
+              extra_sums: Callable[[Any, dict], dict]) -> dict:
+  """The task's Sums on `batch` plus the evaluator's own (`extra_sums`)."""
+  outputs, _ = apply_model(model, params, model_state, batch, task, train=False)
+  _, sums = task.loss(outputs, batch)
+  return {**sums, **extra_sums(outputs, batch)}

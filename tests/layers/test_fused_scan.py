@@ -1,4 +1,5 @@
-"""`sn.RNN`'s fused path (hand-written backward) against autodiff of a plain per-step scan."""
+"""`sn.RNN`'s fused path (hand-written backward) against autodiff of a plain per-step scan
+and against finite differences."""
 
 import functools
 
@@ -6,8 +7,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.flatten_util import ravel_pytree
 
 import seqnets as sn
+from seqnets.layers import rnn as rnn_module
 
 B, T, F, H = 3, 7, 5, 4
 LENGTHS = np.array([7, 4, 1])
@@ -28,6 +31,11 @@ def random_tree(tree, seed):
   rng = np.random.default_rng(seed)
   return jax.tree_util.tree_unflatten(
       treedef, [rng.normal(0, 0.5, np.shape(l)).astype(np.float32) for l in leaves])
+
+
+def random_tree64(tree, seed):
+  """Like `random_tree`, in float64 (call under `jax.enable_x64`)."""
+  return jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), random_tree(tree, seed))
 
 
 def stepwise_reference(cell, params, x, lengths, carry, reverse):
@@ -89,3 +97,43 @@ def test_fused_path_under_vmap_of_grad(name):
   batched = jax.vmap(jax.grad(loss))(stacked)
   second = jax.grad(loss)(jax.tree_util.tree_map(lambda a: 0.5 * a, params))
   jax.tree_util.tree_map(close, jax.tree_util.tree_map(lambda a: a[1], batched), second)
+
+
+@pytest.mark.parametrize('reverse', [False, True])
+@pytest.mark.parametrize('name', sorted(CELLS))
+def test_fused_gradients_match_float64_finite_differences(name, reverse, monkeypatch):
+  """The hand-written backward pass against central differences of the forward, in float64."""
+  b, t, f = 3, 5, 3
+  lengths = np.array([5, 3, 1])
+  calls = []
+  fused_scan = rnn_module.fused_scan
+  monkeypatch.setattr(rnn_module, 'fused_scan',
+                      lambda *args: calls.append(args[0]) or fused_scan(*args))
+  with jax.enable_x64(True):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(b, t, f))
+    cell = CELLS[name]()
+    rnn = sn.RNN(cell, return_carry=True, reverse=reverse)
+    params = random_tree64(rnn.init(jax.random.key(0), x), seed=1)
+    carry0 = random_tree64(cell.initialize_carry(None, (b, f)), seed=2)
+    out_weights = rng.normal(size=(b, t, H))
+    carry_weights = random_tree64(carry0, seed=3)
+
+    def loss(params, x, carry0):
+      carry, ys = rnn.apply(params, x, lengths=lengths, initial_carry=carry0)
+      carry_term = sum(jnp.sum(c * w) for c, w in zip(jax.tree_util.tree_leaves(carry),
+                                                       jax.tree_util.tree_leaves(carry_weights)))
+      return jnp.sum(jnp.tanh(ys) * out_weights) + carry_term
+
+    grads = jax.grad(loss, argnums=(0, 1, 2))(params, x, carry0)
+    assert calls, 'sn.RNN did not take the fused path'
+    for part in grads:
+      assert np.abs(ravel_pytree(part)[0]).max() > 1e-3
+    got = ravel_pytree(grads)[0]
+    theta, unravel = ravel_pytree((params, x, carry0))
+    assert theta.dtype == got.dtype == np.float64
+    eps = 1e-6
+    losses = jax.jit(jax.vmap(lambda th: loss(*unravel(th))))
+    steps = eps * np.eye(theta.size)
+    want = (losses(theta + steps) - losses(theta - steps)) / (2 * eps)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8)

@@ -1,4 +1,6 @@
 import functools
+import importlib
+import re
 
 import jax
 import ml_collections
@@ -6,10 +8,11 @@ import numpy as np
 import pytest
 
 import seqnets as sn
-from seqnets.data.factory import DataInfo
+from seqnets.tasks import DataInfo
 from seqnets.models import RecurrentTagger, factory
+from seqnets.training import optimizers
 
-INFO = DataInfo(vocab_size=5, num_outputs=4, objective='next_symbol_sets')
+INFO = DataInfo(vocab_size=5, num_outputs=4)
 
 
 def model_cfg(**kwargs):
@@ -43,14 +46,37 @@ def test_factory_sets_lstm_gate_biases():
   np.testing.assert_array_equal(bias, np.repeat([-1.0, 3.0, 0.0, -2.0], 3))
 
 
+def numpy_elman_tagger(params, tokens, lengths, activation):
+  """One-hot → Elman `h_t = φ(x_t W + h_{t-1} U + b)` (frozen past `lengths`, outputs 0) → Dense."""
+  cell, out = params['layer0_cell'], params['output']
+  (batch, steps), hidden = tokens.shape, cell['bias'].shape[0]
+  x = np.eye(INFO.vocab_size)[tokens]
+  h, hs, pre = np.zeros((batch, hidden)), np.zeros((batch, steps, hidden)), []
+  for t in range(steps):
+    a = x[:, t] @ cell['input_kernel'] + h @ cell['recurrent_kernel'] + cell['bias']
+    real = (t < lengths)[:, None]
+    pre.append(a[real[:, 0]])
+    h = np.where(real, activation(a), h)
+    hs[:, t] = np.where(real, h, 0)
+  return hs @ out['kernel'] + out['bias'], np.concatenate(pre)
+
+
 def test_factory_relu_elman_is_relu():
-  model = factory.from_config(model_cfg(cell='elman', activation='relu'), INFO)
-  tokens = np.array([[1, 2, 3]])
-  params = init(model, tokens, np.array([3]))
-  cell_params = params['layer0_cell']
-  x = jax.nn.one_hot(tokens, 5)
-  h = sn.RNN(sn.ElmanCell(3, activation_fn=jax.nn.relu)).apply({'params': {'cell': cell_params}}, x)
-  assert np.all(np.asarray(h) >= 0)
+  tokens, lengths = np.array([[1, 2, 3, 4], [4, 3, 0, 0]]), np.array([4, 2])
+  models = {activation: factory.from_config(model_cfg(cell='elman', activation=activation), INFO)
+            for activation in ('relu', 'tanh')}
+  initial = init(models['relu'], tokens, lengths)
+  rng = np.random.default_rng(0)
+  params = jax.tree_util.tree_map(lambda a: rng.normal(size=a.shape).astype(np.float32), initial)
+  relu = lambda a: np.maximum(a, 0)
+  want_relu, pre = numpy_elman_tagger(params, tokens, lengths, relu)
+  want_tanh, _ = numpy_elman_tagger(params, tokens, lengths, np.tanh)
+  assert np.any(pre < -0.5) and np.any(pre > 1.0)      # ReLU and tanh differ on these
+  assert not np.allclose(want_relu, want_tanh, atol=0.1)
+  got = {name: np.asarray(model.apply({'params': params}, tokens, lengths))
+         for name, model in models.items()}
+  np.testing.assert_allclose(got['relu'], want_relu, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(got['tanh'], want_tanh, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize('field,value', [
@@ -78,3 +104,151 @@ def test_tagger_stacked_bidirectional_embedded_shapes_and_padding():
   dropped = model.apply({'params': params}, tokens, lengths, deterministic=False,
                         rngs={'dropout': jax.random.key(1)})
   assert not np.allclose(dropped, out)
+
+
+NAN, INF = float('nan'), float('inf')
+
+
+def image_cnn_cfg(**kwargs):
+  base = dict(name='image_cnn', features=(4, 8), kernel_size=(3, 3), strides=1, padding='SAME',
+              activation='relu', pool_kind='max', pool_window=2, pool_strides=None,
+              pool_padding='VALID', spatial_dropout_rate=0.0, dense_features=(8,), dropout_rate=0.0)
+  base.update(kwargs)
+  return ml_collections.ConfigDict(base)
+
+
+def text_cnn_cfg(**kwargs):
+  base = dict(name='text_cnn', embedding_size=8, filter_widths=(2, 3), num_filters=3,
+              dropout_rate=0.5, channels='rand')
+  base.update(kwargs)
+  return ml_collections.ConfigDict(base)
+
+
+CONFIGS = {'recurrent_tagger': model_cfg, 'image_cnn': image_cnn_cfg, 'text_cnn': text_cnn_cfg}
+
+
+@pytest.mark.parametrize('model,field,value,message', [
+    ('recurrent_tagger', 'name', None, 'model.name=None'),
+    ('recurrent_tagger', 'cell', None, 'model.cell=None'),
+    ('recurrent_tagger', 'hidden_size', None, 'model.hidden_size must be a positive integer, got None'),
+    ('recurrent_tagger', 'hidden_size', True, 'model.hidden_size must be a positive integer, got True'),
+    ('recurrent_tagger', 'hidden_size', 8.0, 'model.hidden_size must be a positive integer, got 8.0'),
+    ('recurrent_tagger', 'hidden_size', '8', 'model.hidden_size'),
+    ('recurrent_tagger', 'num_layers', 0, 'model.num_layers must be a positive integer, got 0'),
+    ('recurrent_tagger', 'num_layers', False, 'model.num_layers'),
+    ('recurrent_tagger', 'unroll', 0, 'model.unroll must be a positive integer, got 0'),
+    ('recurrent_tagger', 'unroll', True, 'model.unroll'),
+    ('recurrent_tagger', 'embedding_size', -1, 'model.embedding_size must be a non-negative integer'),
+    ('recurrent_tagger', 'embedding_size', 2.5, 'model.embedding_size'),
+    ('recurrent_tagger', 'activation', None, 'model.activation=None'),
+    ('recurrent_tagger', 'dropout_rate', -0.1, 'model.dropout_rate must be a finite number in [0, 1), '
+                                               'got -0.1'),
+    ('recurrent_tagger', 'dropout_rate', NAN, 'model.dropout_rate must be a finite number in [0, 1), '
+                                              'got nan'),
+    ('recurrent_tagger', 'dropout_rate', True, 'model.dropout_rate'),
+    ('recurrent_tagger', 'forget_bias', NAN, 'model.forget_bias must be a finite number, got nan'),
+    ('recurrent_tagger', 'input_bias', -INF, 'model.input_bias must be a finite number, got -inf'),
+    ('recurrent_tagger', 'output_bias', 'low', 'model.output_bias'),
+    ('recurrent_tagger', 'forget_bias', True, 'model.forget_bias'),
+    ('recurrent_tagger', 'use_peepholes', 1, 'model.use_peepholes must be True or False, got 1'),
+    ('recurrent_tagger', 'reset_after', 'yes', 'model.reset_after must be True or False'),
+    ('recurrent_tagger', 'bidirectional', None, 'model.bidirectional must be True or False'),
+    ('image_cnn', 'features', (), 'model.features must be a non-empty list of positive integers'),
+    ('image_cnn', 'features', (4, True), 'model.features'),
+    ('image_cnn', 'features', 4, 'model.features'),
+    ('image_cnn', 'kernel_size', (3, 0), 'model.kernel_size must be a positive integer or a non-empty '
+                                         'list of them'),
+    ('image_cnn', 'kernel_size', (), 'model.kernel_size'),
+    ('image_cnn', 'kernel_size', True, 'model.kernel_size'),
+    ('image_cnn', 'kernel_size', (3.0, 3.0), 'model.kernel_size'),
+    ('image_cnn', 'strides', 0, 'model.strides must be a positive integer or 2 of them'),
+    ('image_cnn', 'strides', (1, 1, 1), 'model.strides'),
+    ('image_cnn', 'strides', True, 'model.strides'),
+    ('image_cnn', 'strides', None, 'model.strides'),
+    ('image_cnn', 'padding', 'FULL', 'model.padding must be one of'),
+    ('image_cnn', 'padding', -1, 'model.padding'),
+    ('image_cnn', 'padding', True, 'model.padding'),
+    ('image_cnn', 'padding', ((1, 1),), 'model.padding'),
+    ('image_cnn', 'padding', (1, (0, True)), 'model.padding'),
+    ('image_cnn', 'padding', 'CAUSAL', 'model.padding'),             # flax: 1D convolutions only
+    ('image_cnn', 'activation', 'gelu', "model.activation='gelu'"),
+    ('image_cnn', 'pool_kind', 'min', "model.pool_kind='min'"),
+    ('image_cnn', 'pool_window', 0, 'model.pool_window must be a positive integer or 2 of them'),
+    ('image_cnn', 'pool_window', (2,), 'model.pool_window'),
+    ('image_cnn', 'pool_window', 2.0, 'model.pool_window'),
+    ('image_cnn', 'pool_strides', (2, -1), 'model.pool_strides must be a positive integer or 2 of '
+                                           'them (one per spatial axis) or None'),
+    ('image_cnn', 'pool_strides', False, 'model.pool_strides'),
+    ('image_cnn', 'pool_padding', 'CIRCULAR', 'model.pool_padding must be one of'),
+    ('image_cnn', 'pool_padding', [[0, 1]], 'model.pool_padding'),
+    ('image_cnn', 'spatial_dropout_rate', 1.0, 'model.spatial_dropout_rate must be a finite number '
+                                               'in [0, 1), got 1.0'),
+    ('image_cnn', 'spatial_dropout_rate', INF, 'model.spatial_dropout_rate'),
+    ('image_cnn', 'dense_features', (0,), 'model.dense_features must be a list of positive integers'),
+    ('image_cnn', 'dense_features', 128, 'model.dense_features'),
+    ('image_cnn', 'dense_features', (True,), 'model.dense_features'),
+    ('image_cnn', 'dropout_rate', 1.5, 'model.dropout_rate'),
+    ('text_cnn', 'embedding_size', 0, 'model.embedding_size must be a positive integer, got 0'),
+    ('text_cnn', 'embedding_size', None, 'model.embedding_size'),
+    ('text_cnn', 'num_filters', 0, 'model.num_filters must be a positive integer, got 0'),
+    ('text_cnn', 'num_filters', True, 'model.num_filters'),
+    ('text_cnn', 'filter_widths', (), 'model.filter_widths must be a non-empty list of positive'),
+    ('text_cnn', 'filter_widths', (3, 0), 'model.filter_widths'),
+    ('text_cnn', 'filter_widths', (3, True), 'model.filter_widths'),
+    ('text_cnn', 'filter_widths', 3, 'model.filter_widths'),
+    ('text_cnn', 'channels', 'dynamic', "model.channels='dynamic'"),
+    ('text_cnn', 'dropout_rate', NAN, 'model.dropout_rate'),
+])
+def test_bad_model_values_name_the_field(model, field, value, message):
+  with pytest.raises(ValueError, match=f'^{re.escape(message)}'):
+    factory.validate(CONFIGS[model](**{field: value}))
+
+
+@pytest.mark.parametrize('model,overrides', [
+    ('recurrent_tagger', dict(embedding_size=0, forget_bias=3, input_bias=-1, output_bias=0)),
+    ('recurrent_tagger', dict(cell='gru', embedding_size=4, bidirectional=True, reset_after=True,
+                              num_layers=2, unroll=2, dropout_rate=0)),
+    ('image_cnn', dict(kernel_size=[3, 3], strides=(1, 2), padding=1, pool_kind=None)),
+    ('image_cnn', dict(padding=[[1, 1], [0, 2]], pool_window=(2, 1), pool_strides=1,
+                       pool_padding='same', dense_features=[], spatial_dropout_rate=0)),
+    ('image_cnn', dict(kernel_size=3, strides=(1,), padding='CAUSAL', pool_kind='avg',
+                       pool_window=(2,), pool_padding=[[0, 1]])),                    # 1D
+    ('text_cnn', dict(filter_widths=[1], channels='multichannel', dropout_rate=0)),
+])
+def test_good_model_values_pass(model, overrides):
+  factory.validate(CONFIGS[model](**overrides))
+
+
+def test_validated_image_cnn_builds():
+  config = image_cnn_cfg(kernel_size=[3, 3], strides=(1, 1), padding=[[1, 1], [0, 2]],
+                         pool_window=(2, 1), pool_padding='same', dense_features=[])
+  model = factory.from_config(config, DataInfo(vocab_size=0, num_outputs=3))
+  params = model.init(jax.random.key(0), np.zeros((1, 8, 8, 1), np.float32))
+  assert model.apply(params, np.zeros((2, 8, 8, 1), np.float32)).shape == (2, 3)
+
+
+SHIPPED = [('anbn', None), ('anbn', 'smoke'), ('digits_cnn', None), ('digits_cnn', 'smoke'),
+           ('text_cnn', None), ('text_cnn', 'smoke'), ('ablate_formal', None),
+           ('ablate_formal', 'smoke'), ('ablate_formal', 'demo'), ('finetune_digits', None),
+           ('finetune_digits', 'smoke'), ('tune_formal', None)]
+
+
+@pytest.mark.parametrize('module,mode', SHIPPED)
+def test_shipped_configs_pass_model_and_optim_validation(module, mode):
+  config = importlib.import_module(f'configs.{module}').get_config(mode)
+  optimizers.validate(config.optim)
+  factory.validate(config.model)
+
+
+@pytest.mark.parametrize('module', ['ablate_formal', 'tune_formal'])
+def test_shipped_sweep_runs_pass_model_and_optim_validation(module):
+  config_module = importlib.import_module(f'configs.{module}')
+  config = config_module.get_config()
+  for run in config_module.sweep():
+    sections = {'model': config.model.to_dict(), 'optim': config.optim.to_dict()}
+    for key, value in run.items():
+      section, _, leaf = key.partition('.')
+      if section in sections:
+        sections[section][leaf] = value
+    optimizers.validate(ml_collections.ConfigDict(sections['optim']))
+    factory.validate(ml_collections.ConfigDict(sections['model']))

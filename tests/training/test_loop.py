@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 
 from configs import anbn
-from seqnets.data import factory as data_factory
 from seqnets.models import factory as model_factory
+from seqnets.tasks import factory as task_factory
 from seqnets.training import checkpoints, loop, optimizers, validation, writers
 from seqnets.training import state as state_lib
 
 
 def small_config(**train):
   config = anbn.get_config('smoke')
-  config.train.update({**dict(num_train_steps=12, log_every_steps=4, eval_every_steps=6,
-                             checkpoint_every_steps=6), **train})
+  config.train.update({**dict(num_train_steps=12, log_every_steps=4, checkpoint_every_steps=6), **train})
+  config.evals.train_range.every_steps = 6
   config.data.test_n = (1, 12)
   return config
 
@@ -52,8 +52,7 @@ def test_smoke_run_writes_config_metrics_checkpoint_results(tmp_path):
 
 def test_training_fits_the_training_range(tmp_path):
   """Overfitting the fixed full batch of n = 1..4 drives every string to exactly right."""
-  config = small_config(num_train_steps=400, log_every_steps=400, eval_every_steps=400,
-                        checkpoint_every_steps=400)
+  config = small_config(num_train_steps=400, log_every_steps=400, checkpoint_every_steps=400)
   config.data.train_n = (1, 4)
   config.model.hidden_size = 8
   result = loop.train_and_evaluate(config, tmp_path)
@@ -65,10 +64,11 @@ def test_one_step_changes_every_parameter(tmp_path):
   config = small_config(num_train_steps=1)
   config.model.use_peepholes = True
   result = loop.train_and_evaluate(config, tmp_path / 'one')
-  source = data_factory.from_config(config.data)
-  model = model_factory.from_config(config.model, source.info)
+  task = task_factory.get(config.task)
+  data = task.build_data(config.data)
+  model = model_factory.from_config(config.model, data.info)
   tx = optimizers.from_config(config.optim, 1)
-  initial = state_lib.create_seeds(model, tx, [config.seed], next(source.train_batches(0, 0)))
+  initial = state_lib.create_seeds(model, tx, task, [config.seed], next(data.train_batches(0, 0)))
   initial_params = jax.tree_util.tree_map(lambda a: np.asarray(a[0]), initial.params)
   after = params_of(result)
   cell = 'layer0_cell'

@@ -1,0 +1,55 @@
+"""Evaluates a trained run: its evaluators on its own evaluation data, or on a file.
+
+  python -m experiments.evaluate --workdir=DIR [--eval_file=PATH] [--seed_index=0]
+
+Restores the newest checkpoint of DIR and runs the run's evaluators. With
+--eval_file, the file is read in the format the run's config names (never
+guessed from the file name) and every evaluator type of the run scores it.
+The last line of standard output is one flat JSON object, metric name ->
+number (fractions in [0, 1]; a classifier reports `accuracy`). With one
+evaluator (or --eval_file) the names are bare (`accuracy`, `loss`); with
+several they are `<evaluator>/<metric>`.
+"""
+
+import json
+import os
+import sys
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+
+from absl import app
+from absl import flags
+
+from experiments import runtime
+from seqnets.training import saved_run
+
+_WORKDIR = flags.DEFINE_string('workdir', None, 'A run directory written by experiments.main.')
+_EVAL_FILE = flags.DEFINE_string('eval_file', None, 'Evaluate on this file instead of the configured data.')
+_SEED_INDEX = flags.DEFINE_integer('seed_index', 0, 'Which of the run\'s seeds to evaluate.')
+flags.mark_flags_as_required(['workdir'])
+
+
+def flat_numbers(results: dict, bare: bool) -> dict:
+  """`{'eval/<name>/<metric>': value}` -> `{metric or <name>/<metric>: number}` (numbers only)."""
+  flat = {}
+  for key, value in results.items():
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+      continue
+    name = key.removeprefix('eval/')
+    flat[name.split('/', 1)[1] if bare else name] = value
+  return flat
+
+
+def main(argv):
+  del argv
+  runtime.configure()
+  with runtime.one_line_errors():
+    run = saved_run.load_run(runtime.checked_workdir(_WORKDIR.value))
+    results = run.evaluate(_EVAL_FILE.value, _SEED_INDEX.value)
+  bare = _EVAL_FILE.value is not None or len(run.config.evals) == 1
+  print(json.dumps(flat_numbers(results, bare), sort_keys=True))
+  sys.stdout.flush()
+
+
+if __name__ == '__main__':
+  app.run(main)

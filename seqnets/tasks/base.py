@@ -1,0 +1,154 @@
+"""What a task is: its data, what the model receives, the objective and the reported metrics.
+
+A task is a `Task` value in `seqnets.tasks.factory.TASKS`, chosen by `config.task`.
+The harness (`seqnets.training.loop`) knows nothing else about the data:
+
+  task.validate(config.data)                         # ValueError naming data.<field>
+  data = task.build_data(config.data)                # TaskData: batches, eval sets, preprocessing
+  args, kwargs = task.model_inputs(batch)            # model(*args, **kwargs, deterministic=...)
+  loss, sums = task.loss(outputs, batch)             # scalar to minimise, {name: sum or count}
+  batch = task.encode(config.data, preprocessing, task.read_file(config.data, path))
+
+Batches are dicts of NumPy arrays with a leading example axis `[B, ...]`;
+padding rows (added to fill devices) are all zeros and must add nothing to
+any sum (`lengths` 0, or `valid` 0).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+from typing import Any, Callable, Iterator, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Batch = dict[str, np.ndarray]
+PREPROCESSING_FILE = 'preprocessing.json'
+
+
+@dataclasses.dataclass(frozen=True)
+class DataInfo:
+  """Values derived from the data that the model needs (never written into the config)."""
+  vocab_size: int
+  num_outputs: int
+  pad_id: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Preprocessing:
+  """Everything a trained run needs to turn raw examples into batches.
+
+  Saved as `workdir/preprocessing.json`, so a run can be reloaded without
+  its training data: the `DataInfo`, the vocabulary (tokens in id order, or
+  empty) and the label set (the labels seen in training, or empty).
+  """
+  info: DataInfo
+  vocabulary: tuple[str, ...] = ()
+  labels: tuple[int, ...] = ()
+
+  def save(self, workdir: str | pathlib.Path) -> None:
+    path = pathlib.Path(workdir) / PREPROCESSING_FILE
+    tmp = path.with_suffix('.json.tmp')
+    tmp.write_text(json.dumps({'info': dataclasses.asdict(self.info),
+                               'vocabulary': list(self.vocabulary),
+                               'labels': list(self.labels)}, indent=1) + '\n', encoding='utf-8')
+    tmp.replace(path)
+
+  @classmethod
+  def load(cls, workdir: str | pathlib.Path) -> 'Preprocessing':
+    path = pathlib.Path(workdir) / PREPROCESSING_FILE
+    if not path.exists():
+      raise FileNotFoundError(f'{path} is missing: {workdir} is not a finished or started seqnets run')
+    saved = json.loads(path.read_text(encoding='utf-8'))
+    return cls(DataInfo(**saved['info']), tuple(saved['vocabulary']), tuple(saved['labels']))
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskData:
+  """The data of one run.
+
+  `train_batches(seed, start_step)` yields the global training batches from
+  step `start_step` on, deterministic in (seed, step) so a resumed run replays
+  exactly. `eval_sets` maps a split name to its arrays (all examples).
+  """
+  preprocessing: Preprocessing
+  train_batches: Callable[[int, int], Iterator[Batch]]
+  eval_sets: dict[str, Batch]
+
+  @property
+  def info(self) -> DataInfo:
+    return self.preprocessing.info
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportedMetric:
+  """A final metric the ablation report tabulates: `key` in the final record,
+  shown as `label`; `aggregate` is 'median_best' (median and best over seeds)
+  or 'count_true' (how many seeds have it true)."""
+  key: str
+  label: str
+  higher_is_better: bool = True
+  aggregate: str = 'median_best'
+
+
+def accuracy_of_every_eval(config: dict) -> list[ReportedMetric]:
+  """The accuracy of every configured evaluator (classifiers)."""
+  return [ReportedMetric(f'eval/{name}/accuracy', f'{name} accuracy') for name in config['evals']]
+
+
+def sequence_inputs(batch: Batch) -> tuple[tuple, dict]:
+  """Sequence models take `(inputs, lengths=)`."""
+  return (batch['inputs'],), {'lengths': batch['lengths']}
+
+
+def array_inputs(batch: Batch) -> tuple[tuple, dict]:
+  """Image models take only the inputs."""
+  return (batch['inputs'],), {}
+
+
+def example_weights(batch: Batch) -> jax.Array:
+  """`[B]` float: 1 for real examples, 0 for the padding rows that fill devices."""
+  if 'valid' in batch:
+    return batch['valid'].astype(jnp.float32)
+  return (batch['lengths'] > 0).astype(jnp.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+  """One kind of learning problem. See the module docstring for the contract.
+
+  Attributes:
+    name: the registry name (`config.task`).
+    validate: `data_cfg -> None`; raises ValueError naming `data.<field>`.
+    build_data: `data_cfg -> TaskData`.
+    loss: `(outputs, batch) -> (scalar loss, sums)`; sums are sums and counts
+      (`metrics.RATIOS` names the means), so padding rows count nowhere.
+    example_correct: `(outputs, batch) -> [B] bool`, for per-example evaluators.
+    predictions: `(outputs, batch) -> [B] int` predicted class, or None.
+    read_file: `(data_cfg, path) -> raw examples`, in the format the config
+      names (for `experiments.evaluate --eval_file`).
+    encode: `(data_cfg, preprocessing, raw examples) -> Batch`.
+    model_inputs: `batch -> (args, kwargs)` for the model's `__call__`.
+    evaluator_types: the evaluator types (`training.evaluators`) that apply.
+    reported_metrics: `config dict -> [ReportedMetric]`, what the ablation
+      report shows for each run.
+    finalize: `(final record) -> extra fields` derived after the final evaluation.
+    time_keys: batch keys whose axis 1 is the time axis of `lengths`;
+      evaluation cuts them to each chunk's longest sequence.
+  """
+  name: str
+  validate: Callable[[Any], None]
+  build_data: Callable[[Any], TaskData]
+  loss: Callable[[Any, Batch], tuple[jax.Array, dict]]
+  example_correct: Callable[[Any, Batch], jax.Array]
+  read_file: Callable[[Any, str], Any]
+  encode: Callable[[Any, Preprocessing, Any], Batch]
+  evaluator_types: Sequence[str]
+  reported_metrics: Callable[[dict], Sequence[ReportedMetric]]
+  model_inputs: Callable[[Batch], tuple[tuple, dict]] = sequence_inputs
+  predictions: Callable[[Any, Batch], jax.Array] | None = None
+  finalize: Callable[[dict], dict] = lambda record: {}
+  time_keys: Sequence[str] = ()

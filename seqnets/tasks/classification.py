@@ -1,0 +1,68 @@
+"""What image and text classification share: the softmax objective and the label set."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from seqnets.data import batching
+from seqnets.tasks import base
+
+
+def loss(logits, batch):
+  """Softmax cross-entropy. `logits: [B, C]`, `batch['labels']: [B] int`,
+  `batch['valid']: [B]` (0 on padding rows)."""
+  valid = batch['valid'].astype(jnp.float32)
+  losses = optax.softmax_cross_entropy_with_integer_labels(logits, batch['labels'])    # [B]
+  count = valid.sum()
+  sums = {
+      'loss_sum': jnp.sum(losses * valid),
+      'example_count': count,
+      'examples_correct': jnp.sum((jnp.argmax(logits, -1) == batch['labels']) * valid),
+  }
+  return sums['loss_sum'] / jnp.maximum(count, 1), sums
+
+
+def example_correct(logits, batch) -> jax.Array:
+  """`[B]` bool: the arg-max class is the label."""
+  return jnp.argmax(logits, -1) == batch['labels']
+
+
+def predictions(logits, batch) -> jax.Array:
+  del batch
+  return jnp.argmax(logits, -1)
+
+
+def with_valid(arrays: base.Batch) -> base.Batch:
+  """Marks every row as a real example (`valid` 1); padding rows added later get 0."""
+  return {**arrays, 'valid': np.ones(len(arrays['labels']), np.float32)}
+
+
+def check_known_labels(labels: np.ndarray, known, where: str) -> None:
+  """Raises ValueError naming `where` for the first label outside the training label set."""
+  known_set = set(int(k) for k in known)
+  for index, label in enumerate(np.asarray(labels).tolist()):
+    if label not in known_set:
+      raise ValueError(f'{where}: example {index} has label {label}, never seen in training '
+                       f'(training labels: {sorted(known_set)})')
+
+
+def make_data(train: base.Batch, evals: dict[str, base.Batch], batch_size: int,
+              vocabulary: tuple[str, ...] = ()) -> base.TaskData:
+  """Arrays `{'inputs', 'labels'[, 'lengths']}` -> TaskData of shuffled minibatches.
+
+  The label set is the labels seen in training; `num_outputs` is its largest + 1.
+  """
+  labels = tuple(sorted(set(np.asarray(train['labels']).tolist())))
+  if not labels:
+    raise ValueError('the training data has no examples')
+  for split, arrays in evals.items():
+    check_known_labels(arrays['labels'], labels, f'evaluation split {split!r}')
+  info = base.DataInfo(vocab_size=len(vocabulary), num_outputs=labels[-1] + 1)
+  train = with_valid(train)
+  return base.TaskData(
+      base.Preprocessing(info, vocabulary, labels),
+      lambda seed, start: batching.epoch_batches(train, batch_size, seed, start),
+      {split: with_valid(arrays) for split, arrays in evals.items()})

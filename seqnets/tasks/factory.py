@@ -1,0 +1,20 @@
+"""The task registry: `config.task` names one of `TASKS`."""
+
+from __future__ import annotations
+
+from seqnets.tasks import base
+from seqnets.tasks import formal_language
+from seqnets.tasks import image_classification
+from seqnets.tasks import text_classification
+
+TASKS: dict[str, base.Task] = {
+    task.TASK.name: task.TASK
+    for task in (formal_language, image_classification, text_classification)
+}
+
+
+def get(name: str) -> base.Task:
+  """The task registered as `name`; ValueError naming `task` and listing the valid names."""
+  if name not in TASKS:
+    raise ValueError(f'task={name!r}; valid: {sorted(TASKS)}')
+  return TASKS[name]

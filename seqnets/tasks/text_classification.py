@@ -1,0 +1,94 @@
+"""Sentence classification: token ids `[B, T]` with lengths -> one of C classes.
+
+`config.data.source`:
+  'files': train_path, eval_path and file_format ('tsv' | 'csv' | 'label_space_text';
+    always named, never guessed from a file name)
+  'tfds': a TFDS catalogue dataset (online); tfds_name ('glue/sst2'), train_split,
+    eval_split, data_dir
+and max_length (longer sentences are cut), min_count, max_vocab_size (0: all),
+batch_size. The vocabulary and the label set come from the training data and
+are saved with the run. An evaluation file is read in `file_format`.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+from seqnets.data import text_classification as text_data
+from seqnets.data.vocab import Vocabulary, tokenize
+from seqnets.tasks import base
+from seqnets.tasks import classification
+from seqnets.tasks import fields
+
+SOURCES = ('files', 'tfds')
+
+
+def validate(cfg) -> None:
+  source = fields.one_of(cfg, 'source', SOURCES)
+  fields.positive_int(cfg, 'batch_size')
+  fields.positive_int(cfg, 'max_length')
+  fields.positive_int(cfg, 'min_count')
+  fields.non_negative_int(cfg, 'max_vocab_size')
+  fields.one_of(cfg, 'file_format', text_data.FORMATS)
+  if source == 'files':
+    for field in ('train_path', 'eval_path'):
+      fields.non_empty_string(cfg, field, f'a {cfg.file_format} file')
+  else:
+    fields.non_empty_string(cfg, 'tfds_name', 'a TFDS dataset, e.g. "glue/sst2"')
+
+
+def _encode_pairs(cfg, vocab: Vocabulary, pairs) -> base.Batch:
+  return text_data.make_batch([tokenize(text) for text, _ in pairs], [label for _, label in pairs],
+                              vocab, pad_to=cfg.max_length)
+
+
+def build_data(cfg) -> base.TaskData:
+  if cfg.source == 'files':
+    read = lambda path: text_data.read_examples_with_lines(path, cfg.file_format)
+    train, dev = read(cfg.train_path), read(cfg.eval_path)
+    text_data.check_labels_known(cfg.eval_path, dev, {label for _, label, _ in train}, cfg.train_path)
+    train_pairs = [(text, label) for text, label, _ in train]
+    eval_pairs = {'dev': [(text, label) for text, label, _ in dev]}
+  else:
+    from seqnets.data import tfds_loaders
+    load = lambda split: tfds_loaders.load_texts(cfg.tfds_name, split, cfg.get('data_dir'))
+    eval_split = cfg.get('eval_split', 'validation')
+    train_pairs, eval_pairs = load(cfg.get('train_split', 'train')), {'dev': load(eval_split)}
+  vocab = Vocabulary.build([tokenize(text) for text, _ in train_pairs], min_count=cfg.get('min_count', 1),
+                           max_size=cfg.get('max_vocab_size') or None)
+  return classification.make_data(
+      _encode_pairs(cfg, vocab, train_pairs),
+      {split: _encode_pairs(cfg, vocab, pairs) for split, pairs in eval_pairs.items()},
+      cfg.batch_size, vocabulary=vocab.tokens)
+
+
+def read_file(cfg, path: str | pathlib.Path):
+  """`[(text, label, line)]` read in `data.file_format`."""
+  return text_data.read_examples_with_lines(path, cfg.file_format)
+
+
+def encode(cfg, preprocessing: base.Preprocessing, examples) -> base.Batch:
+  """Examples `[(text, label[, line])]` -> a batch; labels outside the label set are refused."""
+  known = set(preprocessing.labels)
+  for example in examples:
+    if example[1] not in known:
+      where = f'line {example[2]}' if len(example) > 2 else f'example {example[0][:30]!r}'
+      raise ValueError(f'{where}: label {example[1]} never appears in the training data '
+                       f'(training labels: {sorted(known)})')
+  vocab = Vocabulary(tuple(preprocessing.vocabulary))
+  return classification.with_valid(_encode_pairs(cfg, vocab, [e[:2] for e in examples]))
+
+
+TASK = base.Task(
+    name='text_classification',
+    validate=validate,
+    build_data=build_data,
+    loss=classification.loss,
+    example_correct=classification.example_correct,
+    predictions=classification.predictions,
+    read_file=read_file,
+    encode=encode,
+    evaluator_types=('metrics', 'classification'),
+    reported_metrics=base.accuracy_of_every_eval,
+    time_keys=('inputs',),
+)

@@ -1,0 +1,153 @@
+"""Evaluators: named, configured evaluations that run on their own cadence.
+
+`config.evals` maps a name to `dict(type=..., split=..., every_steps=...,
+batch_size=...)` (big_vision style). `split` names one of the task's eval sets;
+`every_steps` 0 means only at the end (every evaluator also runs at the end).
+Results are `eval/<name>/<metric>`.
+
+All device-side metrics are sums and counts, added across batches, devices
+and processes and divided once (`metrics.compute`), so any dataset size gives
+exact results. Types:
+  metrics         the task's own metrics (loss, accuracy, ...)
+  classification  + the confusion matrix `[C, C]` (`confusion[true, predicted]`) and
+                  per-class precision / recall / F1 and their macro average
+  accuracy_by_n   + accuracy of the strings of every size n and `max_correct_n`,
+                  the largest n up to which every string is right (needs `batch['n']`)
+Confusion matrices and per-class figures exist only here, never in a train step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from seqnets.data import formal_languages
+from seqnets.tasks import base
+
+Sums = dict[str, jax.Array]
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluatorType:
+  """`extra_sums(task, info, arrays) -> ((outputs, batch) -> Sums)` builds the
+  device-side sums added to the task's; `finalize(means, arrays) -> metrics`
+  turns the totals into reported values on the host."""
+  extra_sums: Callable[[base.Task, base.DataInfo, base.Batch], Callable[[Any, base.Batch], Sums]]
+  finalize: Callable[[dict, base.Batch], dict]
+
+
+def _no_sums(task, info, arrays):
+  return lambda outputs, batch: {}
+
+
+def _confusion_sums(task, info, arrays):
+  num_classes = info.num_outputs
+  def sums(outputs, batch):
+    weights = base.example_weights(batch)
+    truth = jax.nn.one_hot(batch['labels'], num_classes)                     # [B, C]
+    predicted = jax.nn.one_hot(task.predictions(outputs, batch), num_classes)  # [B, C]
+    return {'confusion': jnp.einsum('b,bi,bj->ij', weights, truth, predicted)}  # [C, C]
+  return sums
+
+
+def _per_class(means: dict, arrays) -> dict:
+  confusion = np.asarray(means.pop('confusion'))
+  true_counts, predicted_counts = confusion.sum(1), confusion.sum(0)
+  hits = np.diag(confusion)
+  precision = np.where(predicted_counts > 0, hits / np.maximum(predicted_counts, 1), 0.0)
+  recall = np.where(true_counts > 0, hits / np.maximum(true_counts, 1), 0.0)
+  f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
+  present = true_counts > 0
+  return {**means, 'confusion': confusion.astype(np.int64).tolist(),
+          'precision_by_class': precision.tolist(), 'recall_by_class': recall.tolist(),
+          'f1_by_class': f1.tolist(), 'macro_f1': float(f1[present].mean()) if present.any() else 0.0}
+
+
+def _by_n_sums(task, info, arrays):
+  if 'n' not in arrays:
+    raise ValueError("evaluator type 'accuracy_by_n' needs examples with a size 'n'")
+  segments = int(np.max(arrays['n'])) + 1
+  def sums(outputs, batch):
+    weights = base.example_weights(batch)
+    correct = task.example_correct(outputs, batch).astype(jnp.float32) * weights
+    return {'correct_by_n': jax.ops.segment_sum(correct, batch['n'], segments),
+            'count_by_n': jax.ops.segment_sum(weights, batch['n'], segments)}
+  return sums
+
+
+def _by_n(means: dict, arrays) -> dict:
+  correct, count = np.asarray(means.pop('correct_by_n')), np.asarray(means.pop('count_by_n'))
+  ns = np.flatnonzero(count > 0)
+  accuracy = {int(n): float(correct[n] / count[n]) for n in ns}
+  return {**means, 'accuracy_by_n': accuracy,
+          'max_correct_n': formal_languages.max_correct_n(ns.tolist(), [accuracy[n] == 1.0 for n in ns])}
+
+
+EVALUATOR_TYPES: dict[str, EvaluatorType] = {
+    'metrics': EvaluatorType(_no_sums, lambda means, arrays: means),
+    'classification': EvaluatorType(_confusion_sums, _per_class),
+    'accuracy_by_n': EvaluatorType(_by_n_sums, _by_n),
+}
+DEFAULT_BATCH_SIZE = 256
+
+
+def validate(evals, task: base.Task) -> None:
+  """Raises ValueError naming `evals.<name>.<field>` (the split is checked when data exists)."""
+  if not evals:
+    raise ValueError('evals must list at least one evaluator, e.g. '
+                     "dict(test=dict(type='metrics', split='test', every_steps=0))")
+  for name, spec in evals.items():
+    kind = spec.get('type')
+    if kind not in task.evaluator_types:
+      raise ValueError(f'evals.{name}.type={kind!r}; valid for task {task.name!r}: '
+                       f'{list(task.evaluator_types)}')
+    if not isinstance(spec.get('split'), str) or not spec.get('split'):
+      raise ValueError(f'evals.{name}.split must name an evaluation split, got {spec.get("split")!r}')
+    for field, default in (('every_steps', 0), ('batch_size', DEFAULT_BATCH_SIZE)):
+      value = spec.get(field, default)
+      if not isinstance(value, int) or isinstance(value, bool) or value < (0 if field == 'every_steps' else 1):
+        raise ValueError(f'evals.{name}.{field} must be an integer >= '
+                         f'{0 if field == "every_steps" else 1}, got {value!r}')
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluator:
+  """One configured evaluator bound to its data."""
+  name: str
+  kind: EvaluatorType
+  arrays: base.Batch
+  every_steps: int
+  batch_size: int
+  extra_sums: Callable[[Any, base.Batch], Sums]
+
+
+def create(evals, task: base.Task, info: base.DataInfo,
+           eval_sets: dict[str, base.Batch]) -> list[Evaluator]:
+  """The evaluators of `config.evals` over the task's eval sets (ValueError naming an unknown split)."""
+  created = []
+  for name, spec in evals.items():
+    if spec['split'] not in eval_sets:
+      raise ValueError(f'evals.{name}.split={spec["split"]!r}; the data has splits {sorted(eval_sets)}')
+    arrays = eval_sets[spec['split']]
+    kind = EVALUATOR_TYPES[spec['type']]
+    created.append(Evaluator(name, kind, arrays, spec.get('every_steps', 0),
+                             spec.get('batch_size', DEFAULT_BATCH_SIZE),
+                             kind.extra_sums(task, info, arrays)))
+  return created
+
+
+def chunks(arrays: base.Batch, size: int, time_keys=(), multiple: int = 16):
+  """Rows in chunks of `size`. Arrays named in `time_keys` are cut to the chunk's
+  longest `lengths`, rounded up to a multiple of `multiple` (fewer compiles)."""
+  rows = len(next(iter(arrays.values())))
+  for start in range(0, rows, size):
+    chunk = {k: v[start:start + size] for k, v in arrays.items()}
+    if time_keys and 'lengths' in chunk:
+      longest = max(int(chunk['lengths'].max()), 1)
+      longest = -(-longest // multiple) * multiple
+      chunk = {k: (v[:, :longest] if k in time_keys else v) for k, v in chunk.items()}
+    yield chunk

@@ -1,0 +1,131 @@
+"""A trained run, loaded back from its workdir for use in other programs.
+
+A workdir is self-describing: `config.json` rebuilds the task and the model,
+`preprocessing.json` the inputs (vocabulary, label set, data info), and the
+newest restorable checkpoint gives the parameters. The training data is not
+needed.
+
+Synopsis:
+  run = load_run('runs/text_cnn')
+  batch = run.encode([('a gripping film', 1)])          # raw examples -> batch
+  logits = run.apply(batch)                             # seed index 0
+  batch = run.read_file('my_dev.tsv')                   # in the format the config names
+  run.evaluate(eval_file='my_dev.tsv')                  # {'eval/<evaluator>/<metric>': value}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+from typing import Any
+
+import jax
+import ml_collections
+from flax import linen as nn
+
+from seqnets.models import factory as model_factory
+from seqnets.tasks import base
+from seqnets.tasks import factory as task_factory
+from seqnets.training import checkpoints
+from seqnets.training import evaluation
+from seqnets.training import evaluators as evaluators_lib
+from seqnets.training import parallel
+from seqnets.training import steps
+
+
+@dataclasses.dataclass(frozen=True)
+class SavedRun:
+  """Config, task, model, preprocessing and the checkpoint of one workdir.
+
+  `params` and `model_state` keep the leading seed axis `[S, ...]` of
+  training; `seed(i)` gives the variables of seed index i.
+  """
+  workdir: pathlib.Path
+  config: ml_collections.ConfigDict
+  task: base.Task
+  model: nn.Module
+  preprocessing: base.Preprocessing
+  params: Any
+  model_state: Any
+  step: int
+
+  @property
+  def num_seeds(self) -> int:
+    return int(jax.tree_util.tree_leaves(self.params)[0].shape[0])
+
+  def seed(self, index: int = 0) -> tuple[Any, Any]:
+    """`(params, model_state)` of seed index `index`."""
+    if not 0 <= index < self.num_seeds:
+      raise ValueError(f'seed index {index}: {self.workdir} has {self.num_seeds} seeds')
+    pick = lambda tree: jax.tree_util.tree_map(lambda a: a[index], tree)
+    return pick(self.params), pick(self.model_state)
+
+  def encode(self, examples) -> base.Batch:
+    """Raw examples (as the task's `read_file` returns them) -> a batch."""
+    return self.task.encode(self.config.data, self.preprocessing, examples)
+
+  def read_file(self, path: str | pathlib.Path) -> base.Batch:
+    """A file in the format the run's config names -> a batch."""
+    return self.encode(self.task.read_file(self.config.data, path))
+
+  def apply(self, batch: base.Batch, seed_index: int = 0) -> Any:
+    """The model's outputs on `batch` (evaluation mode: no dropout)."""
+    params, model_state = self.seed(seed_index)
+    outputs, _ = steps.apply_model(self.model, params, parallel.shared_model_state(model_state),
+                                   batch, self.task, train=False)
+    return outputs
+
+  def evaluate(self, eval_file: str | pathlib.Path | None = None, seed_index: int = 0,
+               num_devices: int | None = None) -> dict[str, Any]:
+    """`{'eval/<evaluator>/<metric>': value}` of seed index `seed_index`.
+
+    Without `eval_file`: the run's evaluators on its configured evaluation
+    data (rebuilt; ValueError if the data no longer gives the saved
+    preprocessing). With it: the file, read in the configured format, scored
+    by every evaluator type of the run (each named after its type).
+    """
+    params, model_state = self.seed(seed_index)
+    if eval_file is not None:
+      eval_sets = {'file': self.read_file(eval_file)}
+      specs = {}
+      for spec in self.config.evals.values():
+        specs.setdefault(spec.type, {'type': spec.type, 'split': 'file',
+                                     'batch_size': spec.get('batch_size', evaluators_lib.DEFAULT_BATCH_SIZE)})
+    else:
+      data = self.task.build_data(self.config.data)
+      if data.preprocessing != self.preprocessing:
+        raise ValueError(f'the configured data no longer gives the vocabulary and labels saved in '
+                         f'{self.workdir}; evaluate with --eval_file instead')
+      eval_sets, specs = data.eval_sets, self.config.evals
+    evaluators = evaluators_lib.create(specs, self.task, self.preprocessing.info, eval_sets)
+    mesh = parallel.create_mesh(num_devices)
+    add_seed_axis = lambda tree: jax.tree_util.tree_map(lambda a: a[None], tree)
+    eval_steps = {e.name: parallel.make_eval_step(self.model, self.task, e.extra_sums, mesh)
+                  for e in evaluators}
+    return evaluation.evaluate_all(
+        evaluators, eval_steps, add_seed_axis(params),
+        add_seed_axis(parallel.shared_model_state(model_state)), mesh, 1, self.task.time_keys)[0]
+
+
+def load_run(workdir: str | pathlib.Path) -> SavedRun:
+  """Loads `workdir` (its newest restorable checkpoint). Raises FileNotFoundError
+  naming what is missing when `workdir` is not a seqnets run with a checkpoint."""
+  workdir = pathlib.Path(workdir)
+  config_path = workdir / 'config.json'
+  if not config_path.exists():
+    raise FileNotFoundError(f'{config_path} is missing: {workdir} is not a seqnets run directory')
+  config = ml_collections.ConfigDict(json.loads(config_path.read_text()))
+  task = task_factory.get(config.task)
+  preprocessing = base.Preprocessing.load(workdir)
+  model = model_factory.from_config(config.model, preprocessing.info)
+  ckpt = checkpoints.Checkpointer(workdir / 'checkpoints')
+  try:
+    found = ckpt.restore_state_dict()
+  finally:
+    ckpt.close()
+  if found is None:
+    raise FileNotFoundError(f'{workdir / "checkpoints"} has no checkpoint yet')
+  state, step = found
+  return SavedRun(workdir, config, task, model, preprocessing, state['params'],
+                  state.get('model_state') or {}, step)
