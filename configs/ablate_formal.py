@@ -37,6 +37,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.forget_bias = 3.0
   config.train.update(num_train_steps=10_000, log_every_steps=500, checkpoint_every_steps=2500)
   config.evals.train_range.every_steps = 2500
+  config.launch = dict(             # --executor=local | slurm: one submitit job per variant
+      timeout_min=60, cpus_per_task=2, mem_gb=4,
+      slurm_partition=None,            # e.g. 'cpu'; None: the cluster's default
+      max_parallel_jobs=1,             # at a time (local: this machine's cores are few)
+  )
   if arg == 'demo':
     config.num_seeds = 3
     config.data.test_n = (1, 200)

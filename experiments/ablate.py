@@ -42,7 +42,7 @@ flags.mark_flags_as_required(['config', 'workdir'])
 INTERRUPTED = 130
 # submitit parameters taken from `config.launch` (SLURM names; `local` uses the generic ones).
 LAUNCH_DEFAULTS = dict(timeout_min=60, cpus_per_task=2, mem_gb=8, gpus_per_node=0,
-                       slurm_partition=None, slurm_account=None, slurm_qos=None)
+                       slurm_partition=None, slurm_account=None, slurm_qos=None, max_parallel_jobs=None)
 
 
 def load_sweep(config_flag) -> list[dict]:
@@ -106,25 +106,35 @@ def run_inline(variants) -> bool:
   return True
 
 
-def run_submitit(variants, kind: str, launch: dict, jobs_dir: pathlib.Path) -> bool:
-  """Submits one job per variant and waits for all; False when any was interrupted."""
+def make_executor(kind: str, launch: dict, folder: pathlib.Path):
+  """A submitit executor for `kind` ('local' | 'slurm') with the parameters of `config.launch`."""
   import submitit
-  executor = submitit.AutoExecutor(folder=str(jobs_dir), cluster='local' if kind == 'local' else 'slurm')
   params = {**LAUNCH_DEFAULTS, **launch}
+  params.pop('max_parallel_jobs', None)
   if kind == 'local':
     params = {k: v for k, v in params.items() if not k.startswith('slurm_')}
+  executor = submitit.AutoExecutor(folder=str(folder), cluster=kind)
   executor.update_parameters(**{k: v for k, v in params.items() if v is not None})
-  jobs = [(name, executor.submit(train_variant, config, workdir)) for name, config, workdir in variants]
-  print(f'submitted {len(jobs)} {kind} jobs; logs in {jobs_dir}', file=sys.stderr)
+  return executor
+
+
+def run_submitit(variants, kind: str, launch: dict, jobs_dir: pathlib.Path) -> bool:
+  """One job per variant, at most `launch.max_parallel_jobs` at a time; False when any
+  was interrupted or crashed (its log in `jobs_dir` says why; the others go on)."""
+  executor = make_executor(kind, launch, jobs_dir)
+  wave = launch.get('max_parallel_jobs') or len(variants)
   complete = True
-  for name, job in jobs:
-    try:
-      outcome = job.result()
-    except Exception as e:  # a job that crashed: its log says why; the others go on
-      outcome = f'crashed ({type(e).__name__}; see {jobs_dir})'
-      complete = False
-    print(f'{name} (job {job.job_id}): {outcome}', file=sys.stderr)
-    complete = complete and outcome != 'interrupted'
+  for first in range(0, len(variants), wave):
+    jobs = [(name, executor.submit(train_variant, config, workdir))
+            for name, config, workdir in variants[first:first + wave]]
+    print(f'submitted {len(jobs)} {kind} jobs; logs in {jobs_dir}', file=sys.stderr)
+    for name, job in jobs:
+      try:
+        outcome = job.result()
+      except Exception as e:  # a crashed job: the others go on, the ablation is not complete
+        outcome = f'crashed ({type(e).__name__}; see {jobs_dir})'
+      print(f'{name} (job {job.job_id}): {outcome}', file=sys.stderr)
+      complete = complete and outcome in ('done', 'failed')
   return complete
 
 
@@ -141,8 +151,11 @@ def main(argv):
       else:
         variants.append((overrides['name'], config, str(workdir)))
     launch = dict(_CONFIG.value.get('launch') or {})
-    complete = (run_inline(variants) if _EXECUTOR.value == 'inline' else
-                run_submitit(variants, _EXECUTOR.value, launch, root / 'jobs')) if variants else True
+    try:
+      complete = (run_inline(variants) if _EXECUTOR.value == 'inline' else
+                  run_submitit(variants, _EXECUTOR.value, launch, root / 'jobs')) if variants else True
+    except KeyboardInterrupt:  # Ctrl-C while waiting for jobs: they got it too and save
+      complete = False
   if not complete:
     print('The ablation stopped before every variant finished; rerun the same command to go on.',
           file=sys.stderr)

@@ -4,6 +4,12 @@ Synopsis:
   model = ImageCNN(features=(32, 64), num_classes=10, dense_features=(128,), dropout_rate=0.5)
   logits = model.apply(params, images, deterministic=False, rngs={'dropout': key})
   # images: [B, H, W, C] -> logits [B, num_classes]
+
+  model = ImageCNN(features=(32, 64), num_classes=10, batch_norm=True)
+  variables = model.init(key, images)                   # {'params', 'batch_stats'}
+  logits, updates = model.apply(variables, images, deterministic=False,
+                                mutable=['batch_stats'])  # training: batch statistics
+  logits = model.apply(variables, images)               # evaluation: running averages
 """
 
 from __future__ import annotations
@@ -26,11 +32,22 @@ Array = jax.Array
 class ImageCNN(nn.Module):
   """Convolutional classifier returning logits.
 
-    block_l:  h ← pool(SpatialDropout(φ(conv_l(h))))        l = 1 … len(features)
-    head:     logits = MLP(dropout(flatten(h)))              hidden sizes dense_features
+    block_l:  h ← pool(SpatialDropout(φ(BN_l(conv_l(h)))))    l = 1 … len(features)
+    head:     logits = MLP(dropout(flatten(h)))                hidden sizes dense_features
+
+  BN_l (only with `batch_norm`) normalises each channel, over the batch and
+  spatial axes, and applies a learned scale and offset:
+    BN(x) = γ (x − μ) / √(σ² + 1e−5) + β
+  In training (`deterministic=False`, 'batch_stats' mutable) μ and σ² are the
+  statistics of the batch, and the running averages move towards them:
+  m ← 0.9 m + 0.1 μ, v ← 0.9 v + 0.1 σ² (starting at m = 0, v = 1). In
+  evaluation μ, σ² are m, v, so an example's logits do not depend on the
+  other examples of its batch.
 
   Parameters: `conv{l}/kernel [*kernel_size, C_{l−1}, features[l]]`,
-  `conv{l}/bias`, and the head's `head/Dense_i/...`. The number of spatial
+  `conv{l}/bias`, with `batch_norm` also `bn{l}/scale`, `bn{l}/bias`
+  `[features[l]]` and the batch statistics `batch_stats/bn{l}/mean`, `var`
+  `[features[l]]`; and the head's `head/Dense_i/...`. The number of spatial
   axes is `len(kernel_size)`, so 1D signals and 3D volumes work too.
 
   Attributes:
@@ -42,6 +59,8 @@ class ImageCNN(nn.Module):
     activation: φ for conv blocks and hidden dense layers (key of `sn.ACTIVATIONS`).
     pool_kind: 'max', 'avg', 'sum', or None for no pooling.
     pool_window / pool_strides / pool_padding: see `sn.pool` (strides None = window).
+    batch_norm: batch normalisation after each conv, before φ (a 'batch_stats'
+      collection; off by default, leaving the parameters unchanged).
     spatial_dropout_rate: `SpatialDropout` after each conv activation.
     dense_features: hidden fully connected sizes.
     dropout_rate: dropout on the input of every fully connected layer (the
@@ -58,6 +77,7 @@ class ImageCNN(nn.Module):
   pool_window: int | Sequence[int] = 2
   pool_strides: int | Sequence[int] | None = None
   pool_padding: Padding = 'VALID'
+  batch_norm: bool = False
   spatial_dropout_rate: float = 0.0
   dense_features: Sequence[int] = ()
   dropout_rate: float = 0.0
@@ -73,12 +93,18 @@ class ImageCNN(nn.Module):
 
   @nn.compact
   def __call__(self, images: Array, *, deterministic: bool = True) -> Array:
-    """`images: [B, *spatial, C]` -> logits `[B, num_classes]`."""
+    """`images: [B, *spatial, C]` -> logits `[B, num_classes]`.
+
+    With `batch_norm` and `deterministic=False`, 'batch_stats' must be mutable.
+    """
     phi = get_activation(self.activation)
     h = images
     for index, width in enumerate(self.features):
-      h = phi(Conv(width, self.kernel_size, strides=self.strides, padding=self.padding,
-                   name=f'conv{index}')(h))
+      h = Conv(width, self.kernel_size, strides=self.strides, padding=self.padding,
+               name=f'conv{index}')(h)
+      if self.batch_norm:
+        h = nn.BatchNorm(use_running_average=deterministic, momentum=0.9, name=f'bn{index}')(h)
+      h = phi(h)
       if self.spatial_dropout_rate > 0:
         h = SpatialDropout(self.spatial_dropout_rate)(h, deterministic=deterministic)
       if self.pool_kind is not None:

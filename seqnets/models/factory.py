@@ -7,7 +7,8 @@
   use_peepholes, forget_bias, input_bias, output_bias: LSTM (initial gate biases)
   reset_after: GRU
   image_cnn: features, kernel_size, strides, padding, activation, pool_kind, pool_window,
-    pool_strides, pool_padding, spatial_dropout_rate, dense_features, dropout_rate (see ImageCNN)
+    pool_strides, pool_padding, batch_norm, spatial_dropout_rate, dense_features, dropout_rate
+    (see ImageCNN)
   text_cnn: embedding_size, filter_widths, num_filters, dropout_rate, channels (see TextCNN)
   alexnet: no keys (227×227×3 inputs)
 Class counts and vocabulary sizes come from the data (`DataInfo`), never from the config.
@@ -79,7 +80,8 @@ def _validate_tagger(cfg: ml_collections.ConfigDict) -> None:
 
 def _image_cnn(cfg: ml_collections.ConfigDict, data_info) -> nn.Module:
   fields = ('kernel_size', 'strides', 'padding', 'activation', 'pool_kind', 'pool_window',
-            'pool_strides', 'pool_padding', 'spatial_dropout_rate', 'dense_features', 'dropout_rate')
+            'pool_strides', 'pool_padding', 'batch_norm', 'spatial_dropout_rate', 'dense_features',
+            'dropout_rate')
   return ImageCNN(features=tuple(cfg.features), num_classes=data_info.num_outputs,
                   **{f: _plain(cfg[f]) for f in fields if f in cfg})
 
@@ -97,6 +99,7 @@ def _validate_image_cnn(cfg: ml_collections.ConfigDict) -> None:
   _window(cfg, 'pool_window', 2, rank)
   _window(cfg, 'pool_strides', None, rank, allow_none=True)
   _padding(cfg, 'pool_padding', 'VALID', rank, ('VALID', 'SAME'))
+  _bool(cfg, 'batch_norm')
   _finite_number(cfg, 'spatial_dropout_rate', 0.0, 0.0, 1.0)
   _int_list(cfg, 'dense_features', ())
 

@@ -23,6 +23,7 @@ import threading
 from typing import Any, Callable
 
 import flax
+import jax
 import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
@@ -94,11 +95,14 @@ class Checkpointer:
   def restore_state_dict(self) -> tuple[dict, int] | None:
     """`(state dict, step)` of the newest step that restores, without a template; None without steps.
 
-    The state dict is nested dicts of arrays (`['params']`, `['opt_state']`, ...).
+    The state dict is nested dicts of NumPy arrays (`['params']`, `['opt_state']`, ...).
     Raises RuntimeError when steps exist but none restores.
     """
-    return self._newest_restorable('state', lambda step: self.manager.restore(
-        step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))['state'])
+    # A checkpoint written on other devices (another device count, other processes)
+    # restores onto this process's first device.
+    fallback = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    return self._newest_restorable('state', lambda step: jax.device_get(self.manager.restore(
+        step, args=ocp.args.Composite(state=ocp.args.StandardRestore(fallback_sharding=fallback)))['state']))
 
   def restore_params(self, template: Any) -> Any:
     """Params of the newest restorable checkpoint (of seed index 0), shaped like `template` (`[S, ...]`).

@@ -64,14 +64,17 @@ def _check_freeze_patterns(config, params) -> None:
         f'{optimizers.param_paths(single_seed)}')
 
 
-def _restore(config, ckpt: checkpoints.Checkpointer, fresh: state_lib.TrainState):
-  """Resume order: this workdir's latest good checkpoint → params of `config.init_from` → fresh."""
+def _restore(config, ckpt: checkpoints.Checkpointer, fresh: state_lib.TrainState, mesh):
+  """Resume order: this workdir's latest good checkpoint → params of `config.init_from` → fresh.
+
+  `fresh` is on the mesh already, so orbax restores every array into its sharding.
+  """
   resumed = ckpt.restore_latest(fresh)
   if resumed is not None:
     return resumed
   if config.get('init_from'):
     source = checkpoints.Checkpointer(pathlib.Path(config.init_from) / 'checkpoints')
-    return fresh.replace(params=source.restore_params(fresh.params))
+    return parallel.place_state(fresh.replace(params=source.restore_params(fresh.params)), mesh)
   return fresh
 
 
@@ -185,7 +188,7 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
   seeds = [config.seed + s for s in range(config.num_seeds)]
   state = state_lib.create_seeds(model, tx, task, seeds, next(data.train_batches(seeds[0], 0)))
   _check_freeze_patterns(config, state.params)
-  state = parallel.place_state(_restore(config, ckpt, state), mesh)
+  state = _restore(config, ckpt, parallel.place_state(state, mesh), mesh)
   start = int(np.asarray(jax.device_get(state.step))[0])
 
   writer = writers.MetricWriter(workdir) if primary else writers.NullWriter()

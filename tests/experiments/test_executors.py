@@ -1,0 +1,42 @@
+"""Ablation variants as submitit jobs: the local executor end to end, SLURM parameters from config."""
+
+import json
+import os
+import pathlib
+import stat
+import subprocess
+import sys
+
+from configs import ablate_formal
+from experiments import ablate
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_local_executor_runs_every_variant_as_a_job_and_reports(tmp_path):
+  env = dict(os.environ, XLA_FLAGS='', JAX_PLATFORMS='cpu')
+  done = subprocess.run([sys.executable, '-m', 'experiments.ablate', '--config=configs/ablate_formal.py:smoke',
+                         f'--workdir={tmp_path}', '--executor=local'], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=600)
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert done.stderr.count('local jobs') == 2          # max_parallel_jobs=1: one job at a time
+  results = json.loads((tmp_path / 'results.json').read_text())
+  assert len(results['runs']) == 4
+  assert sorted(p.name for p in (tmp_path / 'jobs').glob('*_log.out'))  # each job's own log
+  for variant in ('anbn-elman_relu-h3', 'anbncn-lstm_peephole-h3'):
+    assert json.loads((tmp_path / variant / 'results.json').read_text())['step'] == 6
+
+
+def test_slurm_executor_takes_partition_and_time_from_the_config(tmp_path, monkeypatch):
+  # submitit only checks that `srun` exists before it writes sbatch scripts.
+  srun = tmp_path / 'bin' / 'srun'
+  srun.parent.mkdir()
+  srun.write_text('#!/bin/sh\n')
+  srun.chmod(srun.stat().st_mode | stat.S_IEXEC)
+  monkeypatch.setenv('PATH', f'{srun.parent}{os.pathsep}{os.environ["PATH"]}')
+  launch = dict(ablate_formal.get_config().launch)
+  launch.update(slurm_partition='cpu', timeout_min=90)
+  executor = ablate.make_executor('slurm', launch, tmp_path / 'jobs')
+  parameters = executor._executor.parameters
+  assert parameters['partition'] == 'cpu' and parameters['time'] == 90
+  assert parameters['cpus_per_task'] == 2 and parameters['mem'] == '4GB'
