@@ -52,8 +52,12 @@ class AlexNet(nn.Module):
   dropout_rate: float = 0.5
 
   @nn.compact
-  def __call__(self, images: Array, *, deterministic: bool = True) -> Array:
-    """`images: [B, 227, 227, 3]` -> logits `[B, num_classes]`."""
+  def __call__(self, images: Array, *, valid: Array | None = None,
+               deterministic: bool = True) -> Array:
+    """`images: [B, 227, 227, 3]` -> logits `[B, num_classes]`. `valid` (the task's
+    padding-row mask) is accepted for a common call signature and unused: no layer
+    here computes batch statistics."""
+    del valid
     def record(name, x):
       self.sow('intermediates', f'{name}_output', x)
       return x

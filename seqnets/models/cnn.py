@@ -39,13 +39,17 @@ class ImageCNN(nn.Module):
   spatial axes, and applies a learned scale and offset:
     BN(x) = γ (x − μ) / √(σ² + 1e−5) + β
   In training (`deterministic=False`, 'batch_stats' mutable) μ and σ² are the
-  statistics of the batch, and the running averages move towards them:
+  statistics of the batch (of its `valid` rows when given), and the running
+  averages move towards them:
   m ← 0.9 m + 0.1 μ, v ← 0.9 v + 0.1 σ² (starting at m = 0, v = 1). In
   evaluation μ, σ² are m, v, so an example's logits do not depend on the
   other examples of its batch.
 
-  Parameters: `conv{l}/kernel [*kernel_size, C_{l−1}, features[l]]`,
-  `conv{l}/bias`, with `batch_norm` also `bn{l}/scale`, `bn{l}/bias`
+  With `batch_norm` the convs have no bias: subtracting μ cancels it (its
+  gradient is 0), and β takes its place.
+
+  Parameters: `conv{l}/kernel [*kernel_size, C_{l−1}, features[l]]` and
+  `conv{l}/bias [features[l]]`, or with `batch_norm` `bn{l}/scale`, `bn{l}/bias`
   `[features[l]]` and the batch statistics `batch_stats/bn{l}/mean`, `var`
   `[features[l]]`; and the head's `head/Dense_i/...`. The number of spatial
   axes is `len(kernel_size)`, so 1D signals and 3D volumes work too.
@@ -59,8 +63,8 @@ class ImageCNN(nn.Module):
     activation: φ for conv blocks and hidden dense layers (key of `sn.ACTIVATIONS`).
     pool_kind: 'max', 'avg', 'sum', or None for no pooling.
     pool_window / pool_strides / pool_padding: see `sn.pool` (strides None = window).
-    batch_norm: batch normalisation after each conv, before φ (a 'batch_stats'
-      collection; off by default, leaving the parameters unchanged).
+    batch_norm: batch normalisation after each conv (then without bias), before
+      φ, with a 'batch_stats' collection; off by default.
     spatial_dropout_rate: `SpatialDropout` after each conv activation.
     dense_features: hidden fully connected sizes.
     dropout_rate: dropout on the input of every fully connected layer (the
@@ -92,18 +96,25 @@ class ImageCNN(nn.Module):
     super().__post_init__()
 
   @nn.compact
-  def __call__(self, images: Array, *, deterministic: bool = True) -> Array:
+  def __call__(self, images: Array, *, valid: Array | None = None,
+               deterministic: bool = True) -> Array:
     """`images: [B, *spatial, C]` -> logits `[B, num_classes]`.
 
-    With `batch_norm` and `deterministic=False`, 'batch_stats' must be mutable.
+    With `batch_norm` and `deterministic=False`, 'batch_stats' must be mutable;
+    `valid: [B]` (1 for real examples, 0 for padding rows), when given, keeps
+    the padding rows out of the batch statistics. Without `batch_norm` it is unused.
     """
     phi = get_activation(self.activation)
     h = images
+    mask = None
+    if valid is not None:
+      mask = jnp.reshape(jnp.asarray(valid) > 0, (-1,) + (1,) * (images.ndim - 1))   # [B, 1, …, 1]
     for index, width in enumerate(self.features):
       h = Conv(width, self.kernel_size, strides=self.strides, padding=self.padding,
-               name=f'conv{index}')(h)
+               use_bias=not self.batch_norm, name=f'conv{index}')(h)
       if self.batch_norm:
-        h = nn.BatchNorm(use_running_average=deterministic, momentum=0.9, name=f'bn{index}')(h)
+        bn = nn.BatchNorm(use_running_average=deterministic, momentum=0.9, name=f'bn{index}')
+        h = bn(h, mask=mask)
       h = phi(h)
       if self.spatial_dropout_rate > 0:
         h = SpatialDropout(self.spatial_dropout_rate)(h, deterministic=deterministic)

@@ -105,8 +105,9 @@ def sequence_inputs(batch: Batch) -> tuple[tuple, dict]:
 
 
 def array_inputs(batch: Batch) -> tuple[tuple, dict]:
-  """Image models take only the inputs."""
-  return (batch['inputs'],), {}
+  """Image models take the inputs and `valid` (`[B]`, 0 on the rows that fill
+  devices), which keeps padding rows out of batch statistics."""
+  return (batch['inputs'],), {'valid': batch['valid']}
 
 
 def example_weights(batch: Batch) -> jax.Array:

@@ -90,7 +90,17 @@ def state_shardings(state: state_lib.TrainState, mesh: Mesh):
 
 
 def place_state(state: state_lib.TrainState, mesh: Mesh) -> state_lib.TrainState:
-  """Puts a host or device state onto the mesh with `state_shardings`."""
+  """Puts a host or device state onto the mesh with `state_shardings`.
+
+  Raises ValueError when per-example model state has a batch size the devices
+  do not divide: its rows must line up with the batch rows, which are never
+  padded for it.
+  """
+  for name in state_lib.PER_EXAMPLE_COLLECTIONS:
+    for leaf in jax.tree_util.tree_leaves(state.model_state.get(name, {})):
+      if leaf.shape[1] % mesh.size:
+        raise ValueError(f'model state {name!r} holds {leaf.shape[1]} examples, which {mesh.size} '
+                         f'devices do not divide: make the batch size a multiple of {mesh.size}')
   shardings = state_shardings(state, mesh)
   if jax.process_count() == 1:
     return jax.device_put(state, shardings)

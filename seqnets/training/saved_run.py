@@ -66,8 +66,16 @@ class SavedRun:
     return self.task.encode(self.config.data, self.preprocessing, examples)
 
   def read_file(self, path: str | pathlib.Path) -> base.Batch:
-    """A file in the format the run's config names -> a batch."""
-    return self.encode(self.task.read_file(self.config.data, path))
+    """A file in the format the run's config names -> a batch.
+
+    ValueError naming the file for a malformed file (and its line where there
+    is one) or a label outside the training label set.
+    """
+    examples = self.task.read_file(self.config.data, path)
+    try:
+      return self.encode(examples)
+    except ValueError as e:
+      raise ValueError(f'{path}: {e}') from None
 
   def apply(self, batch: base.Batch, seed_index: int = 0) -> Any:
     """The model's outputs on `batch` (evaluation mode: no dropout)."""
@@ -119,6 +127,8 @@ def load_run(workdir: str | pathlib.Path) -> SavedRun:
   task = task_factory.get(config.task)
   preprocessing = base.Preprocessing.load(workdir)
   model = model_factory.from_config(config.model, preprocessing.info)
+  if not (workdir / 'checkpoints').is_dir():        # Checkpointer would create it
+    raise FileNotFoundError(f'{workdir / "checkpoints"} has no checkpoint yet')
   ckpt = checkpoints.Checkpointer(workdir / 'checkpoints')
   try:
     found = ckpt.restore_state_dict()

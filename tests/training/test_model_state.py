@@ -64,10 +64,10 @@ def test_batch_norm_off_by_default_leaves_the_variables_unchanged():
   assert built.batch_norm is False
   bn = ImageCNN(features=(4, 8), num_classes=3, batch_norm=True).init(jax.random.key(0), IMAGES)
   assert sorted(bn['params']) == ['bn0', 'bn1', 'conv0', 'conv1', 'head']
+  assert sorted(bn['params']['conv0']) == ['kernel'] and sorted(variables['params']['conv0']) == [
+      'bias', 'kernel']
   assert jax.tree_util.tree_map(np.shape, bn['batch_stats']) == {
       'bn0': {'mean': (4,), 'var': (4,)}, 'bn1': {'mean': (8,), 'var': (8,)}}
-  assert_trees_equal({k: v for k, v in bn['params'].items() if not k.startswith('bn')},
-                     variables['params'], rtol=0, atol=0)
 
 
 def test_batch_norm_normalises_with_batch_statistics_in_training_only():
@@ -78,7 +78,8 @@ def test_batch_norm_normalises_with_batch_statistics_in_training_only():
   rng = np.random.default_rng(1)
   params = jax.tree_util.tree_map(lambda a: jnp.asarray(rng.normal(size=a.shape), jnp.float32),
                                   variables['params'])
-  conv = np.asarray(Conv(4, (3, 3), padding='SAME').apply({'params': params['conv0']}, IMAGES))
+  conv = Conv(4, (3, 3), padding='SAME', use_bias=False).apply({'params': params['conv0']}, IMAGES)
+  conv = np.asarray(conv)                                                          # [B, 8, 8, 4]
   mean, var = conv.mean((0, 1, 2)), conv.var((0, 1, 2))
   bn = params['bn0']
   head = lambda h: np.asarray(nn.Dense(3).apply({'params': params['head']['Dense_0']},
@@ -96,6 +97,22 @@ def test_batch_norm_normalises_with_batch_statistics_in_training_only():
   running = (conv - np.asarray(stats['mean'])) / np.sqrt(np.asarray(stats['var']) + 1e-5)
   np.testing.assert_allclose(evaluation, head(np.maximum(running * bn['scale'] + bn['bias'], 0)),
                              rtol=1e-4, atol=1e-4)
+
+
+def test_padding_rows_marked_invalid_leave_the_batch_statistics_alone():
+  model = ImageCNN(features=(4,), num_classes=3, batch_norm=True)
+  variables = model.init(jax.random.key(0), IMAGES)
+  padded = jnp.concatenate([IMAGES, jnp.zeros((2, *IMAGES.shape[1:]))])           # [8, 8, 8, 1]
+  valid = np.array([1] * len(IMAGES) + [0, 0], np.float32)
+  train = lambda images, **kw: model.apply(variables, images, deterministic=False,
+                                           mutable=['batch_stats'], **kw)
+  logits, stats = train(IMAGES)
+  padded_logits, padded_stats = train(padded, valid=valid)
+  np.testing.assert_allclose(padded_logits[:len(IMAGES)], logits, rtol=1e-5, atol=1e-5)
+  assert_trees_equal(padded_stats, stats, rtol=1e-5, atol=1e-6)
+  _, unmasked_stats = train(padded)
+  unmasked, masked = unmasked_stats['batch_stats']['bn0'], stats['batch_stats']['bn0']
+  assert not np.allclose(unmasked['mean'], masked['mean'])
 
 
 @pytest.mark.parametrize('value', [1, 'yes', None])
@@ -121,7 +138,11 @@ def test_batch_stats_are_trained_model_state_with_a_seed_axis(bn_run):
 
 def test_checkpoint_holds_the_batch_stats(bn_run):
   workdir, result = bn_run
-  saved, step = checkpoints.Checkpointer(workdir / 'checkpoints').restore_state_dict()
+  ckpt = checkpoints.Checkpointer(workdir / 'checkpoints')
+  try:
+    saved, step = ckpt.restore_state_dict()
+  finally:
+    ckpt.close()
   assert step == 6
   assert_trees_equal(jax.tree_util.tree_map(np.asarray, saved['model_state']),
                      jax.tree_util.tree_map(np.asarray, result.state.model_state), rtol=0, atol=0)
@@ -139,7 +160,8 @@ def test_resumed_run_has_the_params_and_batch_stats_of_an_uninterrupted_one(bn_r
   resumed = loop.train_and_evaluate(bn_config(), tmp_path / 'resumed')
   assert resumed.step == 6 and not resumed.interrupted
   assert_trees_equal(seed0(resumed.state.params), seed0(straight.state.params), rtol=0, atol=0)
-  assert_trees_equal(seed0(resumed.state.model_state), seed0(straight.state.model_state), rtol=0, atol=0)
+  assert_trees_equal(seed0(resumed.state.model_state), seed0(straight.state.model_state),
+                     rtol=0, atol=0)
 
 
 def test_eight_devices_give_the_params_and_batch_stats_of_one(bn_run, tmp_path):
@@ -147,7 +169,19 @@ def test_eight_devices_give_the_params_and_batch_stats_of_one(bn_run, tmp_path):
   assert jax.local_device_count() == 8 and bn_config().data.batch_size % 8 == 0
   one = loop.train_and_evaluate(bn_config(), tmp_path / 'one', num_devices=1)
   assert_trees_equal(seed0(eight.state.params), seed0(one.state.params), rtol=1e-5, atol=1e-5)
-  assert_trees_equal(seed0(eight.state.model_state), seed0(one.state.model_state), rtol=1e-5, atol=1e-5)
+  assert_trees_equal(seed0(eight.state.model_state), seed0(one.state.model_state),
+                     rtol=1e-5, atol=1e-5)
+
+
+def test_batch_stats_ignore_the_rows_that_fill_the_devices(tmp_path):
+  config = bn_config()
+  config.data.batch_size = 60
+  config.train.update(num_train_steps=2, log_every_steps=1, checkpoint_every_steps=2)
+  config.evals.test.every_steps = 0
+  one = loop.train_and_evaluate(config, tmp_path / 'one', num_devices=1)
+  eight = loop.train_and_evaluate(config, tmp_path / 'eight', num_devices=8)
+  assert_trees_equal(seed0(eight.state.model_state), seed0(one.state.model_state),
+                     rtol=1e-5, atol=1e-5)
 
 
 def test_evaluation_uses_the_running_averages(bn_run):
@@ -162,16 +196,22 @@ def test_evaluation_uses_the_running_averages(bn_run):
 
   params, stats = seed0(result.state.params), seed0(result.state.model_state)
   variables = {'params': params, **stats}
-  np.testing.assert_allclose(logits, run.model.apply(variables, batch['inputs']), rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(logits, run.model.apply(variables, batch['inputs']),
+                             rtol=1e-5, atol=1e-6)
   # Batch statistics would make example 0 depend on its batch; the initial (0, 1) stats differ.
-  train_alone, _ = run.model.apply(variables, alone['inputs'], deterministic=False,
-                                   mutable=['batch_stats'])
-  train_batch, _ = run.model.apply(variables, batch['inputs'], deterministic=False,
-                                   mutable=['batch_stats'])
+  no_dropout = run.model.clone(dropout_rate=0.0, spatial_dropout_rate=0.0)
+  train_alone, _ = no_dropout.apply(variables, alone['inputs'], deterministic=False,
+                                    mutable=['batch_stats'])
+  train_batch, _ = no_dropout.apply(variables, batch['inputs'], deterministic=False,
+                                    mutable=['batch_stats'])
   assert not np.allclose(train_alone[0], train_batch[0], atol=1e-3)
   initial = {'params': params,
              'batch_stats': {'bn0': {'mean': np.zeros(4, np.float32), 'var': np.ones(4, np.float32)}}}
   assert not np.allclose(run.model.apply(initial, batch['inputs']), logits, atol=1e-3)
+  evaluated = run.evaluate()
+  for metric in ('accuracy', 'loss'):
+    assert evaluated[f'eval/test/{metric}'] == pytest.approx(result.final[0][f'eval/test/{metric}'],
+                                                              rel=1e-6, abs=1e-6)
 
 
 # A per-example carry, sharded along the batch.
@@ -203,22 +243,24 @@ CARRY_TASK = base.Task(
     name='carry_test', validate=lambda cfg: None, build_data=None, loss=_carry_loss,
     example_correct=lambda outputs, batch: jnp.ones(len(outputs), bool), read_file=None,
     encode=None, evaluator_types=('metrics',), reported_metrics=lambda config: (),
-    model_inputs=base.array_inputs)
+    model_inputs=lambda batch: ((batch['inputs'],), {}))
 
 
-def carry_batches(num_seeds, steps):
+def carry_batches(num_seeds, steps, batch_size=B):
   """`[S, B, ...]` host batches, different for every seed and step."""
   rng = np.random.default_rng(0)
-  return [{'inputs': rng.normal(size=(num_seeds, B, F)).astype(np.float32),
-           'targets': rng.normal(size=(num_seeds, B, O)).astype(np.float32),
-           'valid': np.ones((num_seeds, B), np.float32)} for _ in range(steps)]
+  shape = (num_seeds, batch_size)
+  return [{'inputs': rng.normal(size=(*shape, F)).astype(np.float32),
+           'targets': rng.normal(size=(*shape, O)).astype(np.float32),
+           'valid': np.ones(shape, np.float32)} for _ in range(steps)]
 
 
 def train_carry(num_devices, batches):
-  model, tx = CarryModel(B), optax.sgd(0.1)
+  num_seeds, batch_size = batches[0]['valid'].shape
+  model, tx = CarryModel(batch_size), optax.sgd(0.1)
   mesh = parallel.create_mesh(num_devices)
   first = {k: v[0] for k, v in batches[0].items()}
-  state = state_lib.create_seeds(model, tx, CARRY_TASK, range(len(batches[0]['inputs'])), first)
+  state = state_lib.create_seeds(model, tx, CARRY_TASK, range(num_seeds), first)
   state = parallel.place_state(state, mesh)
   step = parallel.make_train_step(model, tx, CARRY_TASK, mesh, state)
   for batch in batches:
@@ -240,9 +282,15 @@ def test_per_example_carry_moves_on_is_sharded_and_device_count_free():
   assert parallel.shared_model_state(eight.model_state) == {}      # evaluation sees no carry
 
   one = train_carry(1, batches)
-  assert_trees_equal(jax.device_get(eight.model_state), jax.device_get(one.model_state), rtol=1e-6, atol=1e-6)
+  assert_trees_equal(jax.device_get(eight.model_state), jax.device_get(one.model_state),
+                     rtol=1e-6, atol=1e-6)
   assert_trees_equal(jax.device_get(eight.params), jax.device_get(one.params), rtol=1e-5, atol=1e-6)
-  assert not np.allclose(jax.device_get(eight.params)['Dense_0']['kernel'][0],
-                         state_lib.create_seeds(CarryModel(B), optax.sgd(0.1), CARRY_TASK, [0],
-                                                {k: v[0] for k, v in batches[0].items()}
-                                                ).params['Dense_0']['kernel'][0])
+  trained = train_carry(1, batches[:1])
+  assert not np.allclose(jax.device_get(trained.params)['Dense_0']['kernel'],
+                         jax.device_get(one.params)['Dense_0']['kernel'])   # the params train too
+
+
+def test_per_example_carry_with_a_batch_not_divisible_by_the_devices_is_refused():
+  batches = carry_batches(num_seeds=1, steps=2, batch_size=10)
+  with pytest.raises(ValueError, match="model state 'carry' holds 10 examples, which 8 devices"):
+    train_carry(8, batches)
