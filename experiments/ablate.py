@@ -5,8 +5,11 @@
 
 Each variant trains in `DIR/<name>/`; rerunning resumes unfinished variants
 and skips finished ones (a `results.json` that parses and reached the step
-count). Ctrl-C or SIGTERM stops the whole ablation once the running variant
-has saved its checkpoint (exit 130); rerun to go on. The report lands in
+count). A rerun with a config that differs from a started variant's beyond
+`resume.RESUMABLE_FIELDS` is refused before anything trains (exit 2, as
+`experiments.main` refuses such a resume), so old results never pass for new
+ones. Ctrl-C or SIGTERM stops the whole ablation once the running variant has
+saved its checkpoint (exit 130); rerun to go on. The report lands in
 `DIR/report.md`, `DIR/results.json` and plots (`experiments.report`).
 
 Executors: `inline` trains the variants one after another in this process;
@@ -32,6 +35,8 @@ from ml_collections import config_flags
 from experiments import report
 from experiments import runtime
 from seqnets.training import loop
+from seqnets.training import resume
+from seqnets.training import validation
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file with get_config and sweep.',
                                           lock_config=True)
@@ -83,6 +88,24 @@ def is_done(workdir: pathlib.Path, config) -> bool:
   runs = results.get('runs') or []
   return (results.get('step', -1) >= config.train.num_train_steps
           or bool(runs) and all(r.get('failed') for r in runs))
+
+
+def check_unchanged(workdir: pathlib.Path, config) -> None:
+  """Raises ConfigError when `workdir` holds a started run (a checkpoint or a results.json)
+  whose saved config differs from `config` in a field that may not change (`resume.check`)."""
+  steps = workdir / 'checkpoints'
+  started = (workdir / 'results.json').exists() or (
+      steps.is_dir() and any(p.name.isdigit() for p in steps.iterdir()))
+  if not started:
+    return
+  try:
+    saved = json.loads((workdir / 'config.json').read_text())
+  except (OSError, ValueError):
+    return  # The training loop names that problem when the variant runs.
+  try:
+    resume.check(saved, json.loads(config.to_json()))
+  except ValueError as e:
+    raise validation.ConfigError(f'{workdir}: {e}') from None
 
 
 def train_variant(config, workdir: str) -> str:
@@ -146,6 +169,7 @@ def main(argv):
     variants = []
     for overrides in load_sweep(flags.FLAGS['config']):
       config, workdir = apply_overrides(_CONFIG.value, overrides), root / overrides['name']
+      check_unchanged(workdir, config)
       if is_done(workdir, config):
         print(f'{overrides["name"]}: done before, skipped', file=sys.stderr)
       else:
@@ -166,4 +190,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=runtime.parse_flags)

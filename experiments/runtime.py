@@ -1,5 +1,6 @@
 """Process-level settings shared by the entry points (never done by the library on import):
-logging and malloc, several processes (`jax.distributed`), the workdir flag, one-line errors."""
+logging and malloc, several processes (`jax.distributed`), the workdir flag, one-line errors
+(also for the command line itself: `app.run(main, flags_parser=runtime.parse_flags)`)."""
 
 import contextlib
 import ctypes
@@ -60,15 +61,65 @@ def checked_workdir(workdir: str | None) -> str:
   return workdir
 
 
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parsing, but a bad command line (an unknown flag or `--config.<field>`, a
+  value of the wrong type, a missing required flag, a config file or mode that does not
+  load) ends with one line naming it and status 2, not a traceback or the usage text."""
+  try:
+    try:
+      argv = flags.FLAGS(argv)
+    except (AttributeError, KeyError) as e:  # ml_collections: an override naming no config field
+      raise flags.Error(_unknown_field(e, argv)) from e
+    _check_config_files_loaded()
+  except flags.Error as e:
+    if os.environ.get('SEQNETS_TRACEBACK'):
+      raise
+    lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+    app_usage_error(lines[0] + (f' {lines[-1]}' if len(lines) > 1 else '') if lines else type(e).__name__)
+  return argv
+
+
+def _check_config_files_loaded() -> None:
+  """Raises flags.Error for a config file that did not load (ml_collections raises that
+  error only when the config is first used)."""
+  from ml_collections import config_flags
+  for name in list(flags.FLAGS):
+    flag = flags.FLAGS[name]
+    try:
+      path = config_flags.get_config_filename(flag)
+    except TypeError:  # Not a config flag.
+      continue
+    try:
+      getattr(flag.value, 'keys', None)  # A config that did not load raises its error on any use.
+    except OSError as e:
+      reason = [l.strip() for l in str(e).splitlines() if l.strip()][-1]
+      raise flags.Error(f'flag --{name}={path}: cannot load the config file: {reason}') from None
+
+
+def _unknown_field(error: BaseException, argv: list[str]) -> str:
+  """`--config.a.b=v: the config has no field 'b'` (with ml_collections' did-you-mean hint)."""
+  message = error
+  while isinstance(message, BaseException) and message.args:
+    message = message.args[0]
+  name, _, hint = str(message).partition('\n')
+  name = name.strip('\'"')
+  override = next((a for a in argv[1:] if a.startswith('--config.')
+                   and name in a.partition('=')[0].split('.')), None)
+  if override is None:
+    return f'{type(error).__name__} while parsing the command line: {message}'
+  return f'{override}: the config has no field {name!r}' + (f'; {hint.strip()}' if hint.strip() else '')
+
+
 @contextlib.contextmanager
 def one_line_errors():
   """A user's mistake (a config field, a busy workdir, a bad or missing file) ends the
   program with one line naming it and status 2, not a traceback. Set
   SEQNETS_TRACEBACK=1 to see the traceback too."""
-  from seqnets.training import validation, workdir_lock
+  from seqnets.training import checkpoints, validation, workdir_lock
   try:
     yield
-  except (validation.ConfigError, workdir_lock.WorkdirBusyError, FileNotFoundError, ValueError) as e:
+  except (validation.ConfigError, workdir_lock.WorkdirBusyError, checkpoints.NoRestorableCheckpointError,
+          FileNotFoundError, ValueError) as e:
     if os.environ.get('SEQNETS_TRACEBACK'):
       raise
     app_usage_error(str(e).splitlines()[0] if str(e) else type(e).__name__)

@@ -29,6 +29,10 @@ import orbax.checkpoint as ocp
 from absl import logging
 
 
+class NoRestorableCheckpointError(RuntimeError):
+  """Checkpoints exist, but none of them restores."""
+
+
 class StopRequest:
   """Set by SIGTERM or SIGINT while installed; the loop saves and stops at the next step."""
 
@@ -187,7 +191,7 @@ class Checkpointer:
     if not errors:
       return None
     details = '; '.join(f'step {step}: {_describe(err)}' for step, err in errors)
-    raise RuntimeError(
+    raise NoRestorableCheckpointError(
         f'no checkpoint in {self.directory} could be restored (the {item} of steps '
         f'{[step for step, _ in errors]} tried, newest first; all left in place): {details}'
     ) from errors[0][1]

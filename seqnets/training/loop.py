@@ -117,9 +117,12 @@ def _save_confusion_matrices(final: dict, workdir: pathlib.Path) -> None:
 class _Health:
   """Tracks seeds whose training failed (non-finite loss); records each once."""
 
-  def __init__(self, seeds, writer, ckpt):
+  def __init__(self, seeds, writer, ckpt, state):
     self.seeds, self.writer, self.ckpt = seeds, writer, ckpt
-    self.failed: dict[int, int] = {}        # seed index -> failed step
+    # Failures before a resume were recorded then; only later ones are written.
+    self.failed: dict[int, int] = {
+        index: step for index, step in enumerate(np.asarray(jax.device_get(state.failed_step)).tolist())
+        if step >= 0}
 
   def check(self, state) -> bool:
     """Records newly failed seeds; True when every seed has failed."""
@@ -196,7 +199,7 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
     if changes:
       with (workdir / 'config_changes.jsonl').open('a') as f:
         f.write(json.dumps({'step': start, 'changes': writers.to_json_value(changes)}) + '\n')
-    (workdir / 'config.json').write_text(json.dumps(config_dict, indent=2) + '\n')
+    _write_json(workdir / 'config.json', config_dict)
     data.preprocessing.save(workdir)
   writer.truncate_after(start)
   train_step = parallel.make_train_step(model, tx, task, mesh, state)
@@ -205,7 +208,7 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
       chosen, eval_steps, state.params, parallel.shared_model_state(state.model_state), mesh,
       len(seeds), task.time_keys)
   iterators = [data.train_batches(seed, start) for seed in seeds]
-  health = _Health(seeds, writer, ckpt)
+  health = _Health(seeds, writer, ckpt, state)
   all_failed = health.check(state)
   healthy = lambda per_seed: [(i, values) for i, values in enumerate(per_seed) if i not in health.failed]
   window, done, interrupted = None, start, False
