@@ -62,6 +62,16 @@ def test_ablate_smoke_writes_report(tmp_path):
   assert again.returncode == 0 and again.stderr.count('done before, skipped') == 2
 
 
+def test_ablate_over_learning_rates_reports_accuracy(tmp_path):
+  done = run('experiments.ablate', '--config=configs/ablate_digits_lr.py:smoke', f'--workdir={tmp_path}')
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert '| run | optim.learning_rate | seeds | failed | test accuracy: median / best |' in done.stdout
+  results = json.loads((tmp_path / 'results.json').read_text())
+  assert results['varied'] == ['optim.learning_rate'] and len(results['runs']) == 4
+  assert all(0 <= r['eval/test/accuracy'] <= 1 for r in results['runs'])
+  assert (tmp_path / 'metrics.png').stat().st_size > 1000
+
+
 def write_run(directory, cell, language, finals, extra_finals=()):
   """A finished formal-language run directory; `finals` per seed: correct flags for n = 1..4."""
   directory.mkdir(parents=True)
