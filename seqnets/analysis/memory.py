@@ -52,13 +52,14 @@ def _bytes(aval: Any, dtype: Any) -> int:
   return math.prod(aval.shape) * width
 
 
-def _residual_avals(model: nn.Module, variables: Any, inputs: tuple, apply_kwargs: dict) -> list:
+def _residual_avals(model: nn.Module, variables: Any, inputs: tuple, apply_kwargs: dict,
+                    mutable: Any) -> list:
   """Abstract values autodiff keeps from the forward pass for the backward pass.
 
   The same analysis as `jax.ad_checkpoint.print_saved_residuals`, done with
   public APIs: trace `jax.vjp` with respect to the parameters and read the
   residuals (the leaves of the returned VJP function) off the jaxpr. Excluded:
-  the parameters themselves (counted as weights), literals, and values built
+  the variables themselves (counted as weights), literals, and values built
   from literals alone (e.g. a broadcast zero the ReLU rule keeps), which XLA
   folds into constants. The example inputs are kept when they are residuals
   (the first layer's weight gradient needs its input).
@@ -66,22 +67,25 @@ def _residual_avals(model: nn.Module, variables: Any, inputs: tuple, apply_kwarg
   params = variables['params']
   rest = {k: v for k, v in variables.items() if k != 'params'}
 
-  def loss(p, *xs):
+  def loss(p, r, *xs):
     # A stand-in scalar loss; a real loss keeps a few outputs-sized residuals more.
-    outputs = model.apply({'params': p, **rest}, *xs, rngs=_rngs(), **apply_kwargs)
+    outputs = model.apply({'params': p, **r}, *xs, rngs=_rngs(), mutable=mutable, **apply_kwargs)
+    if mutable is not False:
+      outputs = outputs[0]             # (outputs, updated collections)
     return sum(jnp.sum(y) for y in jax.tree_util.tree_leaves(outputs)
                if jnp.issubdtype(y.dtype, jnp.inexact))
 
-  def residuals(p, *xs):
-    _, vjp_fn = jax.vjp(lambda p: loss(p, *xs), p)
+  def residuals(p, r, *xs):
+    _, vjp_fn = jax.vjp(lambda p: loss(p, r, *xs), p)
     return jax.tree_util.tree_leaves(vjp_fn)
 
-  jaxpr = jax.make_jaxpr(residuals)(params, *inputs).jaxpr
-  param_vars = set(jaxpr.invars[:len(jax.tree_util.tree_leaves(params))])
+  # Non-parameter variables (batch statistics, constants) are traced inputs as well.
+  jaxpr = jax.make_jaxpr(residuals)(params, rest, *inputs).jaxpr
+  variable_vars = set(jaxpr.invars[:len(jax.tree_util.tree_leaves(variables))])
   producers = {v: eqn for eqn in jaxpr.eqns for v in eqn.outvars}
   seen, avals = set(), []
   for v in jaxpr.outvars:
-    if isinstance(v, jax_core.Literal) or v in seen or v in param_vars:
+    if isinstance(v, jax_core.Literal) or v in seen or v in variable_vars:
       continue
     seen.add(v)
     eqn = producers.get(v)
@@ -123,12 +127,15 @@ def training_memory(model: nn.Module, *example_inputs: Any, dtype: Any = jnp.flo
       activations.
     optimizer_slots: per-parameter arrays the optimizer keeps.
     **apply_kwargs: keyword inputs (e.g. `deterministic=False`; rng streams
-      'params' and 'dropout' are supplied).
+      'params' and 'dropout' are supplied). `mutable` (e.g. `['batch_stats']`
+      for batch norm in training) goes to `model.apply` only, whose first
+      output is then the one differentiated.
 
   Returns:
     A `MemoryEstimate` in bytes.
   """
   inputs = tuple(_struct(x) for x in example_inputs)
+  mutable = apply_kwargs.pop('mutable', False)
   variables = jax.eval_shape(lambda *xs: model.init(_rngs(), *xs, **apply_kwargs), *inputs)
   width = jnp.dtype(dtype).itemsize
   num_params = count_params(variables['params'])
@@ -137,7 +144,7 @@ def training_memory(model: nn.Module, *example_inputs: Any, dtype: Any = jnp.flo
       gradients=num_params * width,
       optimizer_state=optimizer_slots * num_params * width,
       activations=sum(_bytes(aval, dtype)
-                      for aval in _residual_avals(model, variables, inputs, apply_kwargs)))
+                      for aval in _residual_avals(model, variables, inputs, apply_kwargs, mutable)))
 
 
 def training_memory_bytes(model: nn.Module, *example_inputs: Any, dtype: Any = jnp.float32,

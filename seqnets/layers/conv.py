@@ -22,6 +22,7 @@ from seqnets.layers.padding import Padding, normalize_padding
 Array = jax.Array
 
 _CONV_MODES = ('VALID', 'SAME', 'CAUSAL', 'CIRCULAR', 'REFLECT')
+_TEXTBOOK_MODES = ('VALID', 'SAME', 'FULL')
 
 
 class Conv(nn.Conv):
@@ -87,12 +88,50 @@ class Conv(nn.Conv):
     return outputs
 
 
+def _textbook_pads(padding: Padding, kernel_shape: tuple[int, int], flipped: bool):
+  """Explicit `((top, bottom), (left, right))` zeros for the 2D textbook functions.
+
+  'SAME' centres the kernel on its element c = ⌊(K − 1)/2⌋ (the upper/left of
+  the two middle ones for even K): cross-correlation pads c zeros before and
+  K − 1 − c after; convolution reads the kernel flipped, so the two swap.
+  """
+  mode = normalize_padding(padding, 2, modes=_TEXTBOOK_MODES)
+  if not isinstance(mode, str):
+    return mode
+  if mode == 'VALID':
+    return ((0, 0), (0, 0))
+  if mode == 'FULL':
+    return tuple((k - 1, k - 1) for k in kernel_shape)
+  pads = tuple(((k - 1) // 2, k // 2) for k in kernel_shape)
+  return tuple(p[::-1] for p in pads) if flipped else pads
+
+
+def _correlate_valid(image: Array, kernel: Array, pads, name: str) -> Array:
+  """Zero-pads `image` by `pads`, then slides the unflipped `kernel` where it fits."""
+  dtype = jnp.promote_types(jnp.result_type(image, kernel), jnp.float32)
+  out_shape = tuple(n + lo + hi - k + 1 for n, (lo, hi), k in zip(image.shape, pads, kernel.shape))
+  if min(out_shape) < 1:
+    raise ValueError(f'{name}: kernel {kernel.shape} does not fit image {image.shape} padded by '
+                     f'{pads}: output would be {out_shape}')
+  out = jax.lax.conv_general_dilated(
+      image.astype(dtype)[None, None],                       # [1, 1, H, W]  (N, C, H, W)
+      kernel.astype(dtype)[None, None],                      # [1, 1, K_h, K_w]  (O, I, H, W)
+      window_strides=(1, 1), padding=pads)
+  return out[0, 0]
+
+
+def _check_2d(image: Array, kernel: Array) -> None:
+  if image.ndim != 2 or kernel.ndim != 2:
+    raise ValueError(f'expected image [H, W] and kernel [K_h, K_w]; got {image.shape}, {kernel.shape}')
+
+
 def cross_correlate2d(image: Array, kernel: Array, padding: Padding = 'SAME') -> Array:
   """Slides `kernel` over `image` without flipping it (a deep-learning "convolution").
 
     y[i, j] = Σ_{m, n} kernel[m, n] · x[i + m − P_top, j + n − P_left]
 
-  with x read as zero outside the image.
+  with x read as zero outside the image. Matches
+  `scipy.signal.correlate2d(image, kernel, mode)` for 'SAME', 'VALID' and 'FULL'.
 
   Example (rows top to bottom; 'SAME' pads one zero on every side):
 
@@ -102,34 +141,44 @@ def cross_correlate2d(image: Array, kernel: Array, padding: Padding = 'SAME') ->
 
   Args:
     image: `[H, W]`.
-    kernel: `[K_h, K_w]`.
-    padding: 'SAME' (output `[H, W]`), 'VALID' (`[H − K_h + 1, W − K_w + 1]`),
-      an int (zeros on every side), or `((top, bottom), (left, right))`.
+    kernel: `[K_h, K_w]`, any size for 'SAME' and 'FULL'.
+    padding: one of
+      'SAME'   output `[H, W]`; per axis ⌊(K − 1)/2⌋ zeros before and the rest
+               after (for even K the extra one after, as XLA's 'SAME');
+      'VALID'  output `[H − K_h + 1, W − K_w + 1]`, no padding;
+      'FULL'   output `[H + K_h − 1, W + K_w − 1]`, every overlap (K − 1 zeros
+               on each side);
+      an int (zeros on every side) or `((top, bottom), (left, right))`.
 
   Returns:
     `[H', W']` in the promoted dtype of `image` and `kernel` (at least float32).
+
+  Raises:
+    ValueError: for inputs not 2D, a malformed padding, or a kernel larger
+      than the padded image (naming the shapes).
   """
   image, kernel = jnp.asarray(image), jnp.asarray(kernel)
-  if image.ndim != 2 or kernel.ndim != 2:
-    raise ValueError(f'expected image [H, W] and kernel [K_h, K_w]; got {image.shape}, {kernel.shape}')
-  dtype = jnp.promote_types(jnp.result_type(image, kernel), jnp.float32)
-  padding = normalize_padding(padding, 2)
-  out = jax.lax.conv_general_dilated(
-      image.astype(dtype)[None, None],                       # [1, 1, H, W]  (N, C, H, W)
-      kernel.astype(dtype)[None, None],                      # [1, 1, K_h, K_w]  (O, I, H, W)
-      window_strides=(1, 1), padding=padding)
-  return out[0, 0]
+  _check_2d(image, kernel)
+  return _correlate_valid(image, kernel, _textbook_pads(padding, kernel.shape, flipped=False),
+                          'cross_correlate2d')
 
 
 def convolve2d(image: Array, kernel: Array, padding: Padding = 'SAME') -> Array:
   """True 2D convolution, as in signal processing: the kernel is flipped.
 
-    y[i, j] = Σ_{m, n} kernel[m, n] · x[i − m + c_h, j − n + c_w]
-            = cross_correlate2d(x, kernel[::-1, ::-1])
+    y[i, j] = Σ_{m, n} kernel[m, n] · x[i − m + K_h − 1 − P_top, j − n + K_w − 1 − P_left]
+            = cross_correlate2d(x, kernel[::-1, ::-1], ((P_top, P_bottom), (P_left, P_right)))[i, j]
 
-  where (c_h, c_w) is the kernel centre for 'SAME'. It is commutative and
-  associative (blur then sharpen = sharpen then blur), which cross-correlation
-  is not; a learned layer does not care, since it can learn the flipped kernel.
+  with x read as zero outside the image. Matches
+  `scipy.signal.convolve2d(image, kernel, mode)` for 'SAME', 'VALID' and 'FULL'.
+  'SAME' is the centre of 'FULL', `y[i, j] = Σ kernel[m, n] · x[i − m + c_h, j − n + c_w]`
+  with c = ⌊(K − 1)/2⌋; for an even K that puts the extra zero before the
+  image, not after as in `cross_correlate2d` (flipping the kernel flips the
+  side). Explicit paddings mean the same zeros for both functions.
+
+  Convolution is commutative and associative (blur then sharpen = sharpen then
+  blur), which cross-correlation is not; a learned layer does not care, since
+  it can learn the flipped kernel.
 
   Example (Sobel kernel, rows top to bottom, zero padded to the same size):
 
@@ -137,9 +186,9 @@ def convolve2d(image: Array, kernel: Array, padding: Padding = 'SAME') -> Array:
     convolve2d(x, [[-1, -2, -1], [0, 0, 0], [1, 2, 1]])
       == [[-13, -20, -17], [-18, -24, -18], [13, 20, 17]]
 
-  Args and returns as `cross_correlate2d`.
+  Args, returns and raises as `cross_correlate2d`.
   """
-  kernel = jnp.asarray(kernel)
-  if kernel.ndim != 2:
-    raise ValueError(f'expected kernel [K_h, K_w]; got {kernel.shape}')
-  return cross_correlate2d(image, kernel[::-1, ::-1], padding)
+  image, kernel = jnp.asarray(image), jnp.asarray(kernel)
+  _check_2d(image, kernel)
+  return _correlate_valid(image, kernel[::-1, ::-1],
+                          _textbook_pads(padding, kernel.shape, flipped=True), 'convolve2d')

@@ -60,8 +60,12 @@ def pool(x: Array, kind: str = 'max', window: int | Sequence[int] = 2,
     None           padding is ignored: max never picks it (flax `max_pool`,
                    TF, PyTorch `MaxPool`, which pad with −∞) and an average
                    divides by the number of real inputs in the window (flax
-                   `count_include_pad=False`, TF 'SAME').
-    other float    that constant.
+                   `count_include_pad=False`, TF 'SAME'). A window holding no
+                   real input (explicit padding at least a window wide) gives
+                   0 for every kind, as an empty row of `max_over_time` /
+                   `mean_over_time` does, never −∞ or NaN; its gradient is 0.
+    other float    that constant (a window wholly in padding gives it for max
+                   and avg, K₁·K₂·… times it for sum).
   Sum pooling ignores zero padding either way.
 
   Example (the 5×5 matrix padded with one zero row at the bottom and one zero
@@ -95,15 +99,17 @@ def pool(x: Array, kind: str = 'max', window: int | Sequence[int] = 2,
   window = _per_axis(window, rank, 'window')
   strides = window if strides is None else _per_axis(strides, rank, 'strides')
   padding = normalize_padding(padding, rank)
+  pads = explicit_padding(padding, x.shape[1:-1], window, strides)
   if pad_value is None:
+    # Real inputs per window; 0 only where explicit padding is at least a window wide.
+    count = _sum_pool(jnp.ones((1, *x.shape[1:-1], 1), x.dtype), window, strides, pads)
     if kind == 'max':
-      y = nn.max_pool(x, window, strides, padding)
+      y = jnp.where(count > 0, nn.max_pool(x, window, strides, pads), 0)
     elif kind == 'avg':
-      y = nn.avg_pool(x, window, strides, padding, count_include_pad=False)
+      y = _sum_pool(x, window, strides, pads) / jnp.maximum(count, 1)
     else:
-      y = _sum_pool(x, window, strides, padding)
+      y = _sum_pool(x, window, strides, pads)
   else:
-    pads = explicit_padding(padding, x.shape[1:-1], window, strides)
     if any(p for pair in pads for p in pair):
       x = jnp.pad(x, ((0, 0), *pads, (0, 0)), constant_values=pad_value)
     reduce: dict[str, Callable[..., Array]] = {

@@ -40,3 +40,22 @@ def test_conv_output_shape_agrees_with_conv(kernel, stride, padding, dilation):
   out = jax.eval_shape(conv.init_with_output, jax.random.key(0),
                        jax.ShapeDtypeStruct((1, *spatial, 1), jnp.float32))[0]
   assert conv_output_shape(spatial, kernel, stride, padding, dilation) == out.shape[1:-1]
+
+
+@pytest.mark.parametrize('spatial,window,stride,padding,expected', [
+    ((6, 7), 2, 2, 'VALID', (3, 3)),                    # ⌊(6 − 2)/2⌋ + 1, ⌊(7 − 2)/2⌋ + 1
+    ((6, 7), 3, 1, 1, (6, 7)),                          # N + 2 − 3 + 1
+    ((5, 5), (2, 2), (2, 1), ((0, 1), (0, 1)), (3, 5)),  # the pooling worked example
+    ((7,), 3, 2, 'SAME', (4,)),                         # ⌈7 / 2⌉
+    ((4, 3, 5), (2, 2, 3), (1, 2, 2), ((2, 0), (0, 2), (3, 3)), (5, 2, 5)),
+])
+def test_conv_output_shape_by_hand_agrees_with_pool(spatial, window, stride, padding, expected):
+  assert conv_output_shape(spatial, window, stride, padding) == expected
+  out = jax.eval_shape(lambda x: sn.pool(x, 'max', window, stride, padding),
+                       jax.ShapeDtypeStruct((1, *spatial, 1), jnp.float32))
+  assert out.shape[1:-1] == expected
+
+
+def test_conv_output_shape_errors_name_the_axis_count():
+  with pytest.raises(ValueError, match='kernel=.*needs 2 entries'):
+    conv_output_shape((5, 5), (3, 3, 3))

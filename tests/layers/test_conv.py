@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import scipy.signal
 
 import seqnets as sn
 
@@ -21,12 +22,75 @@ def test_cross_correlation_worked_example_uses_the_flipped_kernel():
   assert not np.array_equal(sn.cross_correlate2d(IMAGE, SOBEL), EXPECTED)
 
 
-def test_convolve2d_padding_modes():
-  assert sn.convolve2d(np.ones((5, 4)), np.ones((3, 2)), 'VALID').shape == (3, 3)
-  assert sn.convolve2d(np.ones((5, 4)), np.ones((3, 3)), 1).shape == (5, 4)
-  # Two zero rows on top, one zero column each side: windows hold 1 or 2 rows of ones.
-  out = sn.cross_correlate2d(np.ones((2, 2)), np.ones((3, 3)), ((2, 0), (1, 1)))
-  np.testing.assert_array_equal(out, [[2, 2], [4, 4]])
+# (image shape, kernel shape): odd, even, mixed and non-square kernels, a kernel
+# as large as the image, and (for 'SAME' / 'FULL') kernels larger than it.
+SIZES = [((5, 6), (3, 3)), ((5, 6), (2, 2)), ((6, 5), (2, 3)), ((5, 6), (4, 1)), ((7, 4), (1, 2)),
+         ((4, 4), (4, 4)), ((3, 5), (3, 5)), ((2, 7), (2, 4)), ((1, 1), (1, 1))]
+LARGER = [((3, 4), (5, 6)), ((4, 3), (4, 6)), ((2, 2), (3, 1))]
+FUNCTIONS = [(sn.convolve2d, scipy.signal.convolve2d), (sn.cross_correlate2d, scipy.signal.correlate2d)]
+
+
+def shape_id(shape):
+  return 'x'.join(map(str, shape))
+
+
+def random_pair(image_shape, kernel_shape):
+  rng = np.random.default_rng(image_shape + kernel_shape)
+  return rng.normal(size=image_shape), rng.normal(size=kernel_shape)
+
+
+@pytest.mark.parametrize('ours,scipy_fn', FUNCTIONS, ids=['convolve2d', 'cross_correlate2d'])
+@pytest.mark.parametrize('mode', ['SAME', 'VALID', 'FULL'])
+@pytest.mark.parametrize('image_shape,kernel_shape', SIZES + LARGER, ids=shape_id)
+def test_textbook_functions_match_scipy(ours, scipy_fn, mode, image_shape, kernel_shape):
+  image, kernel = random_pair(image_shape, kernel_shape)
+  if mode == 'VALID' and (image_shape, kernel_shape) in LARGER:
+    with pytest.raises(ValueError, match='does not fit'):
+      ours(image, kernel, mode)
+    return
+  expected = scipy_fn(image, kernel, mode=mode.lower())
+  out = ours(image, kernel, mode)
+  assert out.shape == expected.shape
+  np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('ours,scipy_fn', FUNCTIONS, ids=['convolve2d', 'cross_correlate2d'])
+@pytest.mark.parametrize('padding,pads', [
+    (0, ((0, 0), (0, 0))),
+    (1, ((1, 1), (1, 1))),
+    (((2, 0), (1, 3)), ((2, 0), (1, 3))),
+    ([[0, 1], 2], ((0, 1), (2, 2))),
+])
+@pytest.mark.parametrize('image_shape,kernel_shape', [((5, 6), (3, 3)), ((4, 5), (2, 3)), ((3, 3), (4, 2))],
+                         ids=shape_id)
+def test_explicit_padding_is_zeros_then_valid(ours, scipy_fn, padding, pads, image_shape, kernel_shape):
+  # The same zeros for both functions: pad the image, then slide where the kernel fits.
+  image, kernel = random_pair(image_shape, kernel_shape)
+  padded = np.pad(image, pads)
+  if any(p < k for p, k in zip(padded.shape, kernel_shape)):
+    with pytest.raises(ValueError, match='does not fit'):
+      ours(image, kernel, padding)
+    return
+  np.testing.assert_allclose(ours(image, kernel, padding), scipy_fn(padded, kernel, mode='valid'),
+                             rtol=1e-5, atol=1e-5)
+
+
+def test_even_kernel_same_padding_side_by_hand():
+  # A one-hot kernel shows where 'SAME' centres it (c = ⌊(K − 1)/2⌋ = 0 for K = 2).
+  x = np.arange(1.0, 5.0)[None]                 # [[1, 2, 3, 4]]
+  delta = np.array([[0.0, 1.0]])                # kernel[0, 1] = 1
+  # Convolution: y[j] = Σ_n k[n] · x[j − n + c] = x[j − 1] (zero before the image).
+  np.testing.assert_array_equal(sn.convolve2d(x, delta), [[0, 1, 2, 3]])
+  # Cross-correlation: y[j] = Σ_n k[n] · x[j + n − c] = x[j + 1] (zero after it).
+  np.testing.assert_array_equal(sn.cross_correlate2d(x, delta), [[2, 3, 4, 0]])
+  np.testing.assert_array_equal(sn.convolve2d(x, delta, 'FULL'), [[0, 1, 2, 3, 4]])
+
+
+def test_textbook_function_errors():
+  with pytest.raises(ValueError, match=r'image \[H, W\]'):
+    sn.convolve2d(np.ones((1, 3, 3)), np.ones((2, 2)))
+  with pytest.raises(ValueError, match='padding'):
+    sn.cross_correlate2d(np.ones((3, 3)), np.ones((2, 2)), 'CIRCULAR')
 
 
 def reference_conv(x, kernel, bias, strides, dilation, pads):
@@ -70,13 +134,24 @@ def test_conv_matches_numpy_loop(kernel_size, strides, dilation, padding, spatia
   np.testing.assert_allclose(conv.apply({'params': params}, x), expected, rtol=1e-5, atol=1e-5)
 
 
-def test_conv_defaults_to_valid_and_accepts_config_lists():
-  x = jnp.ones((1, 6, 6, 2))
-  conv = sn.Conv(3, (3, 3))
-  assert conv.init_with_output(jax.random.key(0), x)[0].shape == (1, 4, 4, 3)
-  conv = sn.Conv(3, [3, 3], strides=2, padding=[[1, 1], [0, 2]])
-  assert conv.init_with_output(jax.random.key(0), x)[0].shape == (1, 3, 3, 3)
-  assert sn.Conv(3, (3, 3), padding=1).init_with_output(jax.random.key(0), x)[0].shape == (1, 6, 6, 3)
+@pytest.mark.parametrize('conv,strides,pads,out_spatial', [
+    # Default padding 'VALID': N' = 6 − 3 + 1 = 4.
+    (sn.Conv(3, (3, 3)), (1, 1), ((0, 0), (0, 0)), (4, 4)),
+    # Lists from a config: ⌊(6 + 2 − 3)/2⌋ + 1 = 3 and ⌊(6 + 2 − 3)/2⌋ + 1 = 3.
+    (sn.Conv(3, [3, 3], strides=2, padding=[[1, 1], [0, 2]]), (2, 2), ((1, 1), (0, 2)), (3, 3)),
+    # An int pads every side: 6 + 2 − 3 + 1 = 6.
+    (sn.Conv(3, (3, 3), padding=1), (1, 1), ((1, 1), (1, 1)), (6, 6)),
+])
+def test_conv_defaults_and_config_lists_match_numpy_loop(conv, strides, pads, out_spatial):
+  x = np.random.default_rng(1).normal(size=(2, 6, 6, 2)).astype(np.float32)
+  params = conv.init(jax.random.key(0), x)['params']
+  # Parameters by hand: K_h · K_w · C · F + F = 3 · 3 · 2 · 3 + 3.
+  assert sn.analysis.count_params(params) == 57
+  y = conv.apply({'params': params}, x)
+  assert y.shape == (2, *out_spatial, 3)
+  expected = reference_conv(x, np.asarray(params['kernel']), np.asarray(params['bias']), strides,
+                            (1, 1), pads)
+  np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_conv_errors_name_the_problem():

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import scipy.signal
 
 import seqnets as sn
 from seqnets.layers import filters
@@ -28,6 +29,28 @@ def test_library_holds_the_classic_filters():
 ])
 def test_identity_and_shift_directions(name, expected):
   np.testing.assert_array_equal(sn.cross_correlate2d(IMAGE, filters.get(name)), expected)
+
+
+@pytest.mark.parametrize('name', sorted(sn.FILTERS))
+def test_every_filter_matches_scipy_both_ways(name):
+  image = np.random.default_rng(0).normal(size=(6, 7))
+  kernel = filters.get(name)
+  np.testing.assert_allclose(sn.cross_correlate2d(image, kernel),
+                             scipy.signal.correlate2d(image, kernel, mode='same'), rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(sn.convolve2d(image, kernel),
+                             scipy.signal.convolve2d(image, kernel, mode='same'), rtol=1e-5, atol=1e-5)
+
+
+def test_blurs_and_edges_worked_example():
+  # The 3×3 centre of IMAGE (values 7 8 9 / 12 13 14 / 17 18 19) under each filter, by hand.
+  centre = {name: float(sn.cross_correlate2d(IMAGE[1:4, 1:4], filters.get(name), 'VALID')[0, 0])
+            for name in ('box_blur', 'gaussian_blur', 'sharpen', 'edge_detection', 'sobel_x', 'sobel_y')}
+  assert centre['box_blur'] == pytest.approx(117 / 9)                    # mean 13
+  assert centre['gaussian_blur'] == pytest.approx((7 + 9 + 17 + 19 + 2 * (8 + 12 + 14 + 18) + 4 * 13) / 16)
+  assert centre['sharpen'] == pytest.approx(5 * 13 - (8 + 12 + 14 + 18))  # 13: linear image
+  assert centre['edge_detection'] == pytest.approx(8 * 13 - (117 - 13))   # 0
+  assert centre['sobel_x'] == pytest.approx((9 - 7) + 2 * (14 - 12) + (19 - 17))      # 8
+  assert centre['sobel_y'] == pytest.approx((17 - 7) + 2 * (18 - 8) + (19 - 9))       # 40
 
 
 def test_blurs_preserve_flat_regions_and_edges_remove_them():
