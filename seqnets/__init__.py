@@ -43,5 +43,6 @@ from seqnets.layers import (
     pool,
 )
 from seqnets import analysis
+from seqnets import interop
 
 __version__ = '0.1.0'
