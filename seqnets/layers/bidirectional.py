@@ -8,6 +8,9 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from seqnets.layers import masking
+from seqnets.layers import rnn
+
 Array = jax.Array
 
 MERGES = {
@@ -23,11 +26,20 @@ class Bidirectional(nn.Module):
   `backward` is called with `reverse=True`, so it reads each sequence from its
   last real step (respecting `lengths`) and its outputs come back aligned in
   time with the forward ones: `y[b, t] = merge(fwd[b, t], bwd[b, t])`.
-  Both layers must accept `(inputs, lengths=, reverse=, return_carry=)`, as
-  `seqnets.RNN` does.
+  Both layers are either seqnets layers (`(inputs, lengths=, reverse=,
+  return_carry=, initial_carry=)`, as `seqnets.RNN`) or `flax.linen.RNN`s
+  (called with `seq_lengths=`, `keep_order=True`; their outputs past each
+  end are zeroed, as `seqnets.RNN` does). `lengths` is checked as
+  `masking.check_lengths` says (concrete: integers in [0, T]; traced:
+  clipped to [0, T]).
+
+  `initial_carry` is a pair `(forward_carry, backward_carry)`, either may be
+  None (the layer's default); each must fit its layer's cell. The backward
+  carry is the state before reading each sequence's *last* real step.
 
   Output: `[B, T, H_f + H_b]` for `merge='concat'`, `[B, T, H]` for 'sum'/'mul';
-  with `return_carry`, `((carry_fwd, carry_bwd), outputs)`.
+  with `return_carry`, `((carry_fwd, carry_bwd), outputs)`: the same pair
+  structure `initial_carry` takes.
 
   Attributes:
     forward: forward recurrence, e.g. `sn.RNN(sn.LSTMCell(64))`.
@@ -42,12 +54,25 @@ class Bidirectional(nn.Module):
   return_carry: bool = False
 
   @nn.compact
-  def __call__(self, inputs: Array, lengths: Array | None = None, *,
+  def __call__(self, inputs: Array, lengths: Array | None = None,
+               initial_carry: tuple[Any, Any] | None = None, *,
                return_carry: bool | None = None) -> Any:
     if self.merge not in MERGES:
       raise ValueError(f'Bidirectional merge={self.merge!r}; valid: {sorted(MERGES)}')
     return_carry = self.return_carry if return_carry is None else return_carry
-    carry_f, out_f = self.forward(inputs, lengths=lengths, reverse=False, return_carry=True)
-    carry_b, out_b = self.backward(inputs, lengths=lengths, reverse=True, return_carry=True)
+    if inputs.ndim != 3:
+      raise ValueError(f'Bidirectional inputs must be [batch, time, features], '
+                       f'got shape {inputs.shape}')
+    lengths = masking.check_lengths(lengths, inputs.shape[0], inputs.shape[1])
+    if initial_carry is None:
+      initial_carry = (None, None)
+    elif not (isinstance(initial_carry, (tuple, list)) and len(initial_carry) == 2):
+      raise ValueError('Bidirectional initial_carry must be a pair (forward_carry, '
+                       f'backward_carry), got {type(initial_carry).__name__}'
+                       + (f' of length {len(initial_carry)}'
+                          if isinstance(initial_carry, (tuple, list)) else ''))
+    init_f, init_b = initial_carry
+    carry_f, out_f = rnn.call_recurrent(self.forward, inputs, lengths, init_f, reverse=False)
+    carry_b, out_b = rnn.call_recurrent(self.backward, inputs, lengths, init_b, reverse=True)
     outputs = MERGES[self.merge](out_f, out_b)
     return ((carry_f, carry_b), outputs) if return_carry else outputs

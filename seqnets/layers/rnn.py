@@ -4,11 +4,15 @@ Synopsis:
   rnn = sn.RNN(sn.LSTMCell(128))
   y = rnn.apply(params, x, lengths=lengths)             # [B, T, H]
   (c, h), y = sn.RNN(cell, return_carry=True).apply(...) # final carry after the last real step
+  (cs, hs), y = sn.RNN(cell, return_all_carries=True).apply(...)  # c_t, h_t: [B, T, H] each
+  sn.RNN(cell, fused=False)                             # plain scan: jvp / jacfwd work
+  flax.linen.Bidirectional(sn.RNN(a), sn.RNN(b))        # flax's keywords are understood
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import Any, Protocol
 
 import jax
@@ -24,6 +28,8 @@ Params = dict[str, Array]
 
 class ScanKernel(Protocol):
   """What a cell provides (via `cell.scan_kernel()`) for the fused sequence path.
+
+  `RNN` uses it only when it describes the cell's own step (`uses_fused_kernel`).
 
   `consts` is whatever `prepare(params)` returns (e.g. per-gate `[W_g; U_g]`
   kernels), computed once outside the loops. Stacked arrays are batch-major,
@@ -54,12 +60,15 @@ class ScanKernel(Protocol):
 
 
 def fused_scan(kernel: ScanKernel, params: Params, carry: Carry, inputs: Array,
-               mask: Array | None, unroll: int = 1) -> tuple[Carry, Array]:
+               mask: Array | None, unroll: int = 1,
+               all_carries: bool = False) -> tuple[Carry, Array] | tuple[Carry, Array, Carry]:
   """Runs `kernel` over `inputs [B, T, F]` with a hand-written backward pass.
 
   `mask [B, T] bool` (True on real steps, a *prefix* of each row, as
   `sequence_mask` makes) freezes the carry and zeroes the output past a
-  sequence's end. Returns `(final_carry, outputs [B, T, H])`.
+  sequence's end. Returns `(final_carry, outputs [B, T, H])`, and with
+  `all_carries` also the carry after every step, each carry component
+  stacked as `[B, T, ...]` (frozen past each end, like the carry).
 
   Why hand-written: autodiff of a scan accumulates the weight gradients step
   by step (`dU += h_{t-1}ᵀ dz_t`: a small matmul plus a read-modify-write of
@@ -69,10 +78,10 @@ def fused_scan(kernel: ScanKernel, params: Params, carry: Carry, inputs: Array,
   matmuls over all `B·T` rows at once (`dU = Hprevᵀ dZ`, `dW = Xᵀ dZ`,
   `dX = dZ Wᵀ`), as cuDNN and oneDNN do. The loops index the batch-major
   arrays directly (`x[:, t]`), which saved the transposes to and from
-  time-major (5–10 % of an Elman forward pass). Reverse-mode only: use
-  `flax.linen.RNN(cell)` (the per-step path) for forward-mode autodiff.
+  time-major (5–10 % of an Elman forward pass). Reverse-mode only: for
+  forward-mode autodiff use `RNN(cell, fused=False)` (a plain scan).
   """
-  return _fused_scan(kernel, unroll, params, carry, inputs, mask)
+  return _fused_scan(kernel, unroll, all_carries, params, carry, inputs, mask)
 
 
 def _at(stacked: Array | None, t: Array) -> Array | None:
@@ -91,7 +100,7 @@ def _put(buffers: Any, values: Any, t: Array) -> Any:
       lambda buf, v: jax.lax.dynamic_update_index_in_dim(buf, v, t, 1), buffers, values)
 
 
-def _forward_loop(kernel, unroll, params, carry, inputs, mask, keep_residuals):
+def _forward_loop(kernel, unroll, all_carries, params, carry, inputs, mask, keep_residuals):
   consts = kernel.prepare(params)
   steps = inputs.shape[1]
 
@@ -103,38 +112,44 @@ def _forward_loop(kernel, unroll, params, carry, inputs, mask, keep_residuals):
       new_carry = jax.tree_util.tree_map(
           lambda new, old: jnp.where(keep, new, old), new_carry, carry)
       y_t = jnp.where(keep, y_t, 0)
-    return new_carry, y_t, residuals
+    return new_carry, (y_t, residuals, new_carry if all_carries else None)
 
   def body(t, state):
     carry, stacked = state
-    carry, y_t, residuals = step(carry, t)
-    return carry, _put(stacked, (y_t, residuals), t)
+    carry, per_step = step(carry, t)
+    return carry, _put(stacked, per_step, t)
 
-  stacked = _stack_buffers(jax.eval_shape(step, carry, 0)[1:], steps)
-  carry, (outputs, residuals) = jax.lax.fori_loop(0, steps, body, (carry, stacked),
-                                                  unroll=unroll)
-  return carry, outputs, residuals, consts
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def _fused_scan(kernel, unroll, params, carry, inputs, mask):
-  carry, outputs, _, _ = _forward_loop(kernel, unroll, params, carry, inputs, mask, False)
-  return carry, outputs
+  stacked = _stack_buffers(jax.eval_shape(step, carry, 0)[1], steps)
+  carry, (outputs, residuals, carries) = jax.lax.fori_loop(0, steps, body, (carry, stacked),
+                                                           unroll=unroll)
+  return carry, outputs, carries, residuals, consts
 
 
-def _fused_scan_fwd(kernel, unroll, params, carry, inputs, mask):
-  final, outputs, residuals, consts = _forward_loop(kernel, unroll, params, carry, inputs, mask,
-                                                    True)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
+def _fused_scan(kernel, unroll, all_carries, params, carry, inputs, mask):
+  carry, outputs, carries, _, _ = _forward_loop(kernel, unroll, all_carries, params, carry,
+                                                inputs, mask, False)
+  return (carry, outputs, carries) if all_carries else (carry, outputs)
+
+
+def _fused_scan_fwd(kernel, unroll, all_carries, params, carry, inputs, mask):
+  final, outputs, carries, residuals, consts = _forward_loop(kernel, unroll, all_carries, params,
+                                                             carry, inputs, mask, True)
   h0 = kernel.hidden(carry)
-  return (final, outputs), (params, consts, inputs, mask, h0, outputs, residuals)
+  primal_out = (final, outputs, carries) if all_carries else (final, outputs)
+  return primal_out, (params, consts, inputs, mask, h0, outputs, residuals)
 
 
-def _fused_scan_bwd(kernel, unroll, saved, cotangents):
+def _fused_scan_bwd(kernel, unroll, all_carries, saved, cotangents):
   params, consts, inputs, mask, h0, outputs, residuals = saved
-  d_final, d_outputs = cotangents
+  d_final, d_outputs = cotangents[:2]
+  d_carries = cotangents[2] if all_carries else None
   steps = inputs.shape[1]
 
   def step(d_carry, t):
+    if d_carries is not None:
+      # The carry stacked at t is the carry leaving step t: its cotangent joins d_carry.
+      d_carry = jax.tree_util.tree_map(lambda d, d_t: d + _at(d_t, t), d_carry, d_carries)
     d_y, m_t = _at(d_outputs, t), _at(mask, t)
     residuals_t = jax.tree_util.tree_map(lambda r: _at(r, t), residuals)
     # With a prefix mask, the carry entering a real step t > 0 is outputs[:, t-1].
@@ -185,6 +200,83 @@ def matmul_tn(a: Array, b: Array) -> Array:
   return a.reshape(-1, a.shape[-1]).T @ b.reshape(-1, b.shape[-1])
 
 
+def uses_fused_kernel(cell: nn.RNNCellBase) -> bool:
+  """Whether `RNN` may run `cell` through `fused_scan` (its `scan_kernel()`).
+
+  Only when the kernel describes the cell's own step: `scan_kernel` must be
+  defined by the class that defines `__call__` or by a subclass of it. A
+  subclass of `LSTMCell` / `GRUCell` / `ElmanCell` that overrides `__call__`
+  alone has a step the kernel does not know, so it runs its `__call__`
+  through a plain scan.
+  """
+  cls = type(cell)
+  if not (hasattr(cls, 'scan_kernel') and hasattr(cls, 'cell_params')):
+    return False
+  owner = lambda name: next(c for c in cls.__mro__ if name in vars(c))
+  return issubclass(owner('scan_kernel'), owner('__call__'))
+
+
+def _has_forward_mode_tangent(tree: Any) -> bool:
+  """True when a leaf of `tree` is being differentiated in forward mode (`jvp`, `jacfwd`).
+
+  Looks through `vmap`; forward-over-reverse (a `jvp` of a `grad`) is not
+  flagged, since the fused path supports it. Checks nothing when grad itself
+  is run through jvp (`jax_use_direct_linearize` off).
+  """
+  try:
+    from jax._src.interpreters import ad, batching
+    if not jax.config.jax_use_direct_linearize:
+      return False
+  except (ImportError, AttributeError):
+    return False
+
+  def is_jvp(leaf):
+    while isinstance(leaf, batching.BatchTracer):
+      leaf = leaf.val
+    return isinstance(leaf, ad.JVPTracer)
+
+  return any(is_jvp(leaf) for leaf in jax.tree_util.tree_leaves(tree))
+
+
+def _describe(tree: Any) -> str:
+  """`tree` with each leaf written as `dtype[shape]`, e.g. `(float32[2, 4], float32[2, 4])`."""
+  def leaf(a):
+    return _Unquoted(f'{jnp.result_type(a)}{list(jnp.shape(a))}')
+  return repr(jax.tree_util.tree_map(leaf, tree))
+
+
+class _Unquoted(str):
+  def __repr__(self):
+    return str(self)
+
+
+def _dtype_kind(dtype: Any) -> str:
+  for kind in (jnp.inexact, jnp.integer, jnp.bool_):
+    if jnp.issubdtype(dtype, kind):
+      return kind.__name__
+  return str(dtype)
+
+
+def check_carry(given: Carry, expected: Carry, cell: Any, name: str = 'initial_carry') -> None:
+  """Raises ValueError naming `name` unless `given` fits `expected` (e.g. from
+  `jax.eval_shape(cell.initialize_carry, ...)`): same tree structure, same
+  shapes, same kind of dtype (float / int / bool; float widths may differ,
+  they follow the cell's dtype rule)."""
+  given_leaves, given_tree = jax.tree_util.tree_flatten(given)
+  expected_leaves, expected_tree = jax.tree_util.tree_flatten(expected)
+  if given_tree != expected_tree:
+    problem = 'a different structure'
+  elif any(jnp.shape(g) != e.shape for g, e in zip(given_leaves, expected_leaves)):
+    problem = 'a different shape'
+  elif any(_dtype_kind(jnp.result_type(g)) != _dtype_kind(e.dtype)
+           for g, e in zip(given_leaves, expected_leaves)):
+    problem = 'a different dtype'
+  else:
+    return
+  raise ValueError(f'{name} has {problem} than {type(cell).__name__}\'s carry: expected '
+                   f'{_describe(expected)}, got {_describe(given)}')
+
+
 class RNN(nn.Module):
   """Scans `cell` over the time axis of `inputs: [B, T, F]`.
 
@@ -192,35 +284,63 @@ class RNN(nn.Module):
     * `lengths: [B] int` marks real steps `t < lengths[b]`. Past a sequence's
       end the carry is frozen and the output is 0, so padding never changes
       a result; the final carry is the carry after the last real step.
+      Concrete lengths must be integers in `[0, T]` (ValueError otherwise);
+      traced ones (under `jit`) cannot be checked and are clipped to `[0, T]`.
     * `reverse=True` reads each sequence backwards *within its own length*
       and returns outputs aligned with the inputs: `outputs[b, t]` has seen
       `x[b, t:lengths[b]]`.
-    * `initial_carry` defaults to `cell.initialize_carry` (zeros).
-    * Returns `outputs: [B, T, H]`, or `(final_carry, outputs)` when
-      `return_carry` is set (flax's order).
+    * `initial_carry` defaults to `cell.initialize_carry` (zeros); a given one
+      must have its structure, shapes and kind of dtype (ValueError naming
+      `initial_carry` and both structures otherwise).
+    * `T = 0` works: outputs `[B, 0, H]`, final carry = initial carry.
+    * Returns `outputs: [B, T, H]`; with `return_carry` and/or
+      `return_all_carries`, a tuple `([final_carry], [all_carries], outputs)`
+      of what was asked, in that order (flax's order for `return_carry`).
+      `all_carries` is the carry after every step, each carry component
+      stacked over time, `[B, T, H]` (for an LSTM `(c, h)`: `c_t` and
+      `h_t`). Positions `t >= lengths[b]` hold the final carry (frozen); with
+      `reverse`, `all_carries[b, t]` is the carry after reading
+      `x[b, t:lengths[b]]`, aligned like the outputs.
 
   Speed: the seqnets cells (`ElmanCell`, `LSTMCell`, `GRUCell`) provide a
   `scan_kernel()`; for them this layer runs `fused_scan`, a loop with a
   hand-written backward pass: the weight gradients are computed in a few
   large matmuls after the reverse loop instead of being accumulated step by
-  step. That path supports reverse-mode autodiff (`grad`, `vjp`) but not
-  forward mode (`jvp`, `jacfwd`); `flax.linen.RNN(cell)` runs the same cells
-  step by step with plain autodiff. Any other `RNNCellBase` is scanned step
-  by step with `nn.scan` and plain autodiff. `make bench`
+  step. That path supports reverse-mode autodiff (`grad`, `vjp`, also a
+  `jvp` of a `grad`) but not forward mode (`jvp`, `jacfwd`) of the layer
+  itself: that raises a TypeError naming `fused=False`, which runs the cell's
+  `__call__` step by step through `nn.scan` with plain autodiff (same
+  parameters, same results up to rounding). A `jvp` of a function already
+  `jit`-ted, and `jax.linearize`, can only fail with JAX's own message
+  ("can't apply forward-mode autodiff (jvp) to a custom_vjp function"); the
+  cure is the same. Any other
+  cell, including a subclass of a seqnets cell that overrides `__call__`
+  (see `uses_fused_kernel`), runs the plain scan. `make bench`
   (benchmarks/rnn_bench.py) measures the cells against `flax.linen.RNN` and
   PyTorch.
+
+  Drop-in for `flax.linen.RNN` inside `flax.linen.Bidirectional`: the call
+  also takes flax's keywords `seq_lengths` (= `lengths`), `init_key` (key
+  for `cell.initialize_carry`), `time_major` (inputs and outputs `[T, B,
+  ...]`) and `keep_order` (None or True: outputs aligned with the inputs;
+  False with `reverse`: in reading order, as flax's default).
 
   Attributes:
     cell: any `flax.linen.RNNCellBase` with one feature axis.
     reverse: process right to left (see above).
     return_carry: also return the final carry.
-    unroll: `jax.lax.scan` unroll factor.
+    unroll: loop unroll factor.
+    fused: run the seqnets cells through `fused_scan` (default); False runs
+      every cell through a plain scan (forward-mode autodiff works).
+    return_all_carries: also return the carry after every step (see above).
   """
 
   cell: nn.RNNCellBase
   reverse: bool = False
   return_carry: bool = False
   unroll: int = 1
+  fused: bool = True
+  return_all_carries: bool = False
 
   @nn.compact
   def __call__(
@@ -231,53 +351,109 @@ class RNN(nn.Module):
       *,
       reverse: bool | None = None,
       return_carry: bool | None = None,
-  ) -> Array | tuple[Carry, Array]:
+      return_all_carries: bool | None = None,
+      seq_lengths: Array | None = None,
+      init_key: Array | None = None,
+      time_major: bool | None = None,
+      keep_order: bool | None = None,
+  ) -> Any:
     """Args: `inputs [B, T, F]`, `lengths [B] int` (optional), `initial_carry`.
 
-    `reverse` / `return_carry` override the attributes for this call (used by
-    `Bidirectional`).
+    `reverse` / `return_carry` / `return_all_carries` override the attributes
+    for this call (used by `Bidirectional`); the other keywords are flax's
+    (see the class docstring).
     """
     reverse = self.reverse if reverse is None else reverse
     return_carry = self.return_carry if return_carry is None else return_carry
+    if return_all_carries is None:
+      return_all_carries = self.return_all_carries
+    name = 'lengths'
+    if seq_lengths is not None:
+      if lengths is not None:
+        raise ValueError('RNN takes lengths or seq_lengths (its flax name), not both')
+      lengths, name = seq_lengths, 'seq_lengths'
     if inputs.ndim != 3:
       raise ValueError(f'RNN inputs must be [batch, time, features], got shape {inputs.shape}')
+    if time_major:
+      inputs = jnp.swapaxes(inputs, 0, 1)
+    batch, steps, features = inputs.shape
+    lengths = masking.check_lengths(lengths, batch, steps, name)
 
-    if reverse:
-      inputs = masking.flip_sequences(inputs, lengths)
-    carry = initial_carry
-    if carry is None:
-      carry = self.cell.initialize_carry(jax.random.key(0), inputs[:, 0].shape)
-
-    if hasattr(self.cell, 'scan_kernel'):
-      carry, outputs = self._fused(carry, inputs, lengths)
+    step_shape = (batch, features)
+    key = jax.random.key(0) if init_key is None else init_key
+    if initial_carry is None:
+      carry = self.cell.initialize_carry(key, step_shape)
     else:
-      carry, outputs = self._stepwise(carry, inputs, lengths)
+      expected = jax.eval_shape(lambda: self.cell.initialize_carry(key, step_shape))
+      check_carry(initial_carry, expected, self.cell)
+      carry = initial_carry
 
-    if reverse:
-      outputs = masking.flip_sequences(outputs, lengths)
-    return (carry, outputs) if return_carry else outputs
+    if steps == 0:
+      # One fully masked step declares the params, keeps the carry and gives the shapes.
+      carry, outputs, carries = self._scan(carry, jnp.zeros((batch, 1, features), inputs.dtype),
+                                           jnp.zeros((batch,), jnp.int32), return_all_carries)
+      outputs = outputs[:, :0]
+      carries = jax.tree_util.tree_map(lambda a: a[:, :0], carries)
+    else:
+      if reverse:
+        inputs = masking.flip_sequences(inputs, lengths)
+      carry, outputs, carries = self._scan(carry, inputs, lengths, return_all_carries)
+      if reverse and keep_order in (None, True):
+        flip = lambda a: masking.flip_sequences(a, lengths)
+        outputs = flip(outputs)
+        carries = jax.tree_util.tree_map(flip, carries)
+    if time_major:
+      outputs = jnp.swapaxes(outputs, 0, 1)
+      carries = jax.tree_util.tree_map(lambda a: jnp.swapaxes(a, 0, 1), carries)
 
-  def _fused(self, carry: Carry, inputs: Array, lengths: Array | None) -> tuple[Carry, Array]:
+    results = ((carry,) if return_carry else ()) + ((carries,) if return_all_carries else ())
+    return results + (outputs,) if results else outputs
+
+  def _scan(self, carry: Carry, inputs: Array, lengths: Array | None,
+            all_carries: bool) -> tuple[Carry, Array, Carry | None]:
+    """`(final_carry, outputs, all_carries or None)` for forward-ordered inputs."""
+    if self.fused and uses_fused_kernel(self.cell):
+      results = self._fused(carry, inputs, lengths, all_carries)
+    else:
+      results = self._stepwise(carry, inputs, lengths, all_carries)
+    return results if all_carries else results + (None,)
+
+  def _fused(self, carry: Carry, inputs: Array, lengths: Array | None, all_carries: bool):
     params = self.cell.cell_params(inputs.shape[-1])
     mask = None if lengths is None else masking.sequence_mask(lengths, inputs.shape[1])
     # Same dtype rule as the cells' per-step `__call__` (nn.dtypes.promote_dtype).
     leaves, treedef = jax.tree_util.tree_flatten((params, carry, inputs))
     leaves = nn.dtypes.promote_dtype(*leaves, dtype=getattr(self.cell, 'dtype', None))
     params, carry, inputs = jax.tree_util.tree_unflatten(treedef, leaves)
-    return fused_scan(self.cell.scan_kernel(), params, carry, inputs, mask, self.unroll)
+    if _has_forward_mode_tangent((params, carry, inputs)):
+      raise TypeError(
+          f'sn.RNN runs {type(self.cell).__name__} through its fused kernel, whose hand-written '
+          'backward pass supports reverse-mode autodiff (grad, vjp) only; for forward mode '
+          '(jvp, jacfwd) use sn.RNN(cell, fused=False), a plain scan with the same parameters')
+    # A jvp of a jit-ted apply (or jax.linearize) fails below with JAX's own message;
+    # the cure is RNN(..., fused=False) too.
+    return fused_scan(self.cell.scan_kernel(), params, carry, inputs, mask, self.unroll,
+                      all_carries)
 
-  def _stepwise(self, carry: Carry, inputs: Array, lengths: Array | None) -> tuple[Carry, Array]:
+  def _stepwise(self, carry: Carry, inputs: Array, lengths: Array | None, all_carries: bool):
+    def same_dtype(new_carry, carry):
+      # The carry keeps the initial carry's dtype, as a scan needs.
+      return jax.tree_util.tree_map(lambda new, old: new.astype(old.dtype), new_carry, carry)
+
     if lengths is None:
       def step(cell, carry, x_t):
-        return cell(carry, x_t)
+        new_carry, y_t = cell(carry, x_t)
+        new_carry = same_dtype(new_carry, carry)
+        return new_carry, ((y_t, new_carry) if all_carries else y_t)
       xs = inputs
     else:
       def step(cell, carry, x_and_mask):
         x_t, m_t = x_and_mask                        # [B, F], [B]
         new_carry, y_t = cell(carry, x_t)
-        keep = lambda new, old: jnp.where(m_t[:, None], new, old)
-        new_carry = jax.tree_util.tree_map(keep, new_carry, carry)
-        return new_carry, jnp.where(m_t[:, None], y_t, 0)
+        keep = lambda new, old: jnp.where(m_t.reshape(m_t.shape + (1,) * (new.ndim - 1)), new, old)
+        new_carry = same_dtype(jax.tree_util.tree_map(keep, new_carry, carry), carry)
+        y_t = jnp.where(m_t[:, None], y_t, 0)
+        return new_carry, ((y_t, new_carry) if all_carries else y_t)
       xs = (inputs, masking.sequence_mask(lengths, inputs.shape[1]))
 
     scan = nn.scan(
@@ -288,4 +464,53 @@ class RNN(nn.Module):
         out_axes=1,
         unroll=self.unroll,
     )
-    return scan(self.cell, carry, xs)
+    carry, ys = scan(self.cell, carry, xs)
+    if all_carries:
+      outputs, carries = ys
+      return carry, outputs, carries
+    return carry, ys
+
+
+def call_recurrent(layer: nn.Module, inputs: Array, lengths: Array | None,
+                   initial_carry: Carry | None = None,
+                   reverse: bool | None = None) -> tuple[Carry, Array]:
+  """Calls a recurrent `layer` on `inputs [B, T, F]`; returns `(final_carry, outputs)`.
+
+  Two calling conventions are understood, told apart by the layer's
+  signature: seqnets' (`lengths=`, `reverse=`, `return_carry=`,
+  `initial_carry=`: `RNN`, `Bidirectional`, `StackedRNN`) and
+  `flax.linen.RNN`'s (`seq_lengths=`, `keep_order=`, `time_major=`). A
+  flax-style layer is made to keep this module's contract: outputs past each
+  end are zeroed, and a row of length 0 keeps its initial carry (flax would
+  return the carry after the padding). `reverse` and `initial_carry` are
+  passed only when given; with `reverse=True` the outputs are aligned with
+  the inputs.
+  """
+  parameters = inspect.signature(layer.__call__).parameters
+  if 'lengths' in parameters:
+    kwargs = dict(lengths=lengths, return_carry=True)
+    if 'return_all_carries' in parameters:
+      kwargs['return_all_carries'] = False
+    if reverse is not None:
+      kwargs['reverse'] = reverse
+    if initial_carry is not None:
+      kwargs['initial_carry'] = initial_carry
+    return layer(inputs, **kwargs)
+  if 'seq_lengths' not in parameters:
+    raise TypeError(f'{type(layer).__name__}.__call__ takes neither lengths= (seqnets layers) '
+                    'nor seq_lengths= (flax.linen.RNN)')
+  kwargs = dict(seq_lengths=lengths, return_carry=True, time_major=False)
+  if reverse is not None:
+    kwargs.update(reverse=reverse, keep_order=True)
+  cell = getattr(layer, 'cell', None)
+  if lengths is not None and initial_carry is None and hasattr(cell, 'initialize_carry'):
+    initial_carry = cell.initialize_carry(jax.random.key(0), inputs[:, 0].shape)
+  carry, outputs = layer(inputs, initial_carry=initial_carry, **kwargs)
+  if lengths is not None:
+    outputs = jnp.where(masking.sequence_mask(lengths, inputs.shape[1])[..., None], outputs, 0)
+    if initial_carry is not None:
+      nonempty = jnp.asarray(lengths) > 0
+      carry = jax.tree_util.tree_map(
+          lambda new, old: jnp.where(nonempty.reshape((-1,) + (1,) * (new.ndim - 1)), new, old),
+          carry, initial_carry)
+  return carry, outputs
