@@ -6,7 +6,7 @@ torch is never imported here, so PyTorch stays optional. Any `num_layers`,
 
 Synopsis:
   params, model = interop.from_torch(torch_lstm.state_dict(), 'lstm')
-  y = model.apply({'params': params}, x, lengths=lengths)   # torch's output, [B, T, D·H]
+  y = model.apply({'params': params}, x, lengths=lengths, deterministic=True)  # [B, T, D·H]
   sd = interop.to_torch(params)                              # {'weight_ih_l0': ndarray, ...}
   torch_lstm.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})
   torch.nn.LSTM(**interop.torch_kwargs(sd), batch_first=True)  # the module sd belongs to
@@ -79,8 +79,9 @@ def create_module(kind: str, hidden_size: int, num_layers: int = 1, bidirectiona
       itself (`RNN`, params `cell/...`, or `Bidirectional`), for `num_layers=1` only.
 
   Returns:
-    An unbound module called as `model.apply({'params': params}, x [B, T, F], lengths=)`.
-    For PyTorch's `dropout` between layers, `model.clone(dropout_rate=p)`.
+    An unbound module called as `model.apply({'params': params}, x [B, T, F], lengths=,
+    deterministic=)` (True in evaluation; a `StackedRNN` requires it). For PyTorch's
+    `dropout` between layers, `model.clone(dropout_rate=p)`.
   """
   _check_kind(kind, nonlinearity)
   if not stack and num_layers != 1:
@@ -122,7 +123,7 @@ def from_torch(state_dict: Mapping[str, Any], kind: str, *, nonlinearity: str = 
 
   Returns:
     `(params, model)`: params as NumPy arrays (copies, in the input dtype), to be
-    used as `model.apply({'params': params}, x, lengths=lengths)`.
+    used as `model.apply({'params': params}, x, lengths=lengths, deterministic=True)`.
 
   Raises:
     ValueError: unknown or missing keys (e.g. `proj_size`'s `weight_hr_l0`),

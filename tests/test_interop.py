@@ -1,5 +1,6 @@
 """seqnets.interop against plain-NumPy transcriptions of torch.nn.LSTM / GRU / RNN."""
 
+import functools
 import os
 import subprocess
 import sys
@@ -92,7 +93,8 @@ def random_state_dict(kind, num_layers, bidirectional, bias, seed=0, input_size=
 
 def random_params(model, seed=0):
   """The param tree of `model` with every leaf replaced by N(0, 0.5) float32 noise."""
-  shapes = jax.eval_shape(model.init, jax.random.key(0), np.zeros((B, T, F), np.float32))
+  shapes = jax.eval_shape(functools.partial(model.init, deterministic=True), jax.random.key(0),
+                          np.zeros((B, T, F), np.float32))
   leaves, tree = jax.tree_util.tree_flatten(shapes['params'])
   rng = np.random.default_rng(seed)
   return jax.tree_util.tree_unflatten(
@@ -124,7 +126,8 @@ def check_against_reference(model, params, sd, kind, nonlinearity, num_layers, b
   x = inputs()
   variables = {'params': params}
   for lengths in (None, LENGTHS):
-    carries, y = model.apply(variables, x, lengths=lengths, return_carry=True)
+    carries, y = model.apply(variables, x, lengths=lengths, return_carry=True,
+                             deterministic=True)
     states = interop.final_state_to_torch(carries if stacked else (carries,), kind, bidirectional)
     h_n, c_n = states if kind == 'lstm' else (states, None)
     y = np.asarray(y)
@@ -146,7 +149,8 @@ def test_from_torch_runs_like_torch(kind, nonlinearity, num_layers, bidirectiona
   sd = random_state_dict(kind, num_layers, bidirectional, bias)
   params, model = interop.from_torch(sd, kind, nonlinearity=nonlinearity)
   # The tree is exactly the one the module declares.
-  declared = jax.eval_shape(model.init, jax.random.key(0), inputs())['params']
+  declared = jax.eval_shape(functools.partial(model.init, deterministic=True), jax.random.key(0),
+                            inputs())['params']
   assert jax.tree_util.tree_structure(params) == jax.tree_util.tree_structure(declared)
   for leaf, want in zip(jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(declared)):
     assert (leaf.shape, leaf.dtype) == (want.shape, want.dtype)
@@ -391,7 +395,8 @@ def test_against_torch(kind, nonlinearity, bias):
 
   def check(params, model):
     for lengths in (None, LENGTHS):
-      carries, y = model.apply({'params': params}, x, lengths=lengths, return_carry=True)
+      carries, y = model.apply({'params': params}, x, lengths=lengths, return_carry=True,
+                               deterministic=True)
       state = interop.final_state_to_torch(carries, kind, True)
       state = state if kind == 'lstm' else (state,)
       want_y, want_state = run_torch(lengths)

@@ -37,6 +37,9 @@ class Bidirectional(nn.Module):
   None (the layer's default); each must fit its layer's cell. The backward
   carry is the state before reading each sequence's *last* real step.
 
+  `deterministic` (the regularisers' mode, see `sn.RNN`) is passed to both
+  layers when given.
+
   Output: `[B, T, H_f + H_b]` for `merge='concat'`, `[B, T, H]` for 'sum'/'mul';
   with `return_carry`, `((carry_fwd, carry_bwd), outputs)`: the same pair
   structure `initial_carry` takes.
@@ -56,7 +59,7 @@ class Bidirectional(nn.Module):
   @nn.compact
   def __call__(self, inputs: Array, lengths: Array | None = None,
                initial_carry: tuple[Any, Any] | None = None, *,
-               return_carry: bool | None = None) -> Any:
+               return_carry: bool | None = None, deterministic: bool | None = None) -> Any:
     if self.merge not in MERGES:
       raise ValueError(f'Bidirectional merge={self.merge!r}; valid: {sorted(MERGES)}')
     return_carry = self.return_carry if return_carry is None else return_carry
@@ -72,7 +75,9 @@ class Bidirectional(nn.Module):
                        + (f' of length {len(initial_carry)}'
                           if isinstance(initial_carry, (tuple, list)) else ''))
     init_f, init_b = initial_carry
-    carry_f, out_f = rnn.call_recurrent(self.forward, inputs, lengths, init_f, reverse=False)
-    carry_b, out_b = rnn.call_recurrent(self.backward, inputs, lengths, init_b, reverse=True)
+    carry_f, out_f = rnn.call_recurrent(self.forward, inputs, lengths, init_f, reverse=False,
+                                        deterministic=deterministic)
+    carry_b, out_b = rnn.call_recurrent(self.backward, inputs, lengths, init_b, reverse=True,
+                                        deterministic=deterministic)
     outputs = MERGES[self.merge](out_f, out_b)
     return ((carry_f, carry_b), outputs) if return_carry else outputs

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from seqnets.layers import cell_regularizers
 from seqnets.layers import initializers
 from seqnets.layers import rnn
 
@@ -28,11 +29,28 @@ class ElmanCell(nn.RNNCellBase):
   Inside `sn.RNN` the cell runs through `scan_kernel()` (see `_ElmanKernel`)
   with a hand-written backward pass.
 
+  Regularisers (all off by default; papers, `deterministic` and `masks` as in `LSTMCell`):
+    update dropout   h_t = d(φ(W x_t + U h_{t-1} + b))
+    zoneout          h_t = m ⊙ h_{t-1} + (1 − m) ⊙ h̃_t (h̃_t: the step above)
+    weight drop      U ⊙ M, one M per call (per sequence in sn.RNN)
+    layer norm       h̃_t = φ(LN(W x_t) + LN(U h_{t-1}) + b), gains `input_norm_scale`,
+                     `recurrent_norm_scale` [H]
+
   Attributes:
     features: hidden size H.
     activation_fn: φ, e.g. `jnp.tanh` or `jax.nn.relu`.
     kernel_init / recurrent_kernel_init / bias_init: initialisers.
-    dtype: computation dtype (None: from inputs); param_dtype: parameter dtype.
+    dtype: computation dtype (None: promoted from inputs, carry and parameters).
+    param_dtype: parameter dtype (narrower floats are initialised in float32 and
+      rounded, see `initializers.in_float32`).
+    update_dropout_rate / zoneout_rate / weight_drop_rate / layer_norm: the regularisers.
+    deterministic: evaluation mode for the regularisers (or pass it to `__call__`).
+
+  Dtypes: the carry keeps the dtype it is given (each step rounds the new carry
+  to it); `initialize_carry` makes it in `dtype`, or `param_dtype` when `dtype`
+  is None. Outputs are in the computation dtype. So `dtype=jnp.bfloat16,
+  param_dtype=jnp.float32` gives float32 parameters with bfloat16 matmuls, carry
+  and outputs, in `sn.RNN` and `flax.linen.RNN` alike.
   """
 
   features: int
@@ -42,26 +60,40 @@ class ElmanCell(nn.RNNCellBase):
   bias_init: initializers.Initializer = nn.initializers.zeros_init()
   dtype: Any = None
   param_dtype: Any = jnp.float32
+  update_dropout_rate: float = 0.0
+  zoneout_rate: float = 0.0
+  weight_drop_rate: float = 0.0
+  layer_norm: bool = False
+  deterministic: bool | None = None
 
   @nn.compact
   def cell_params(self, num_features: int) -> Params:
     """Declares (at init) and returns the parameters for `F = num_features` inputs."""
-    return {
-        'input_kernel': self.param('input_kernel', self.kernel_init,
+    params = {
+        'input_kernel': self.param('input_kernel', initializers.in_float32(self.kernel_init),
                                    (num_features, self.features), self.param_dtype),
-        'recurrent_kernel': self.param('recurrent_kernel', self.recurrent_kernel_init,
+        'recurrent_kernel': self.param('recurrent_kernel',
+                                       initializers.in_float32(self.recurrent_kernel_init),
                                        (self.features, self.features), self.param_dtype),
-        'bias': self.param('bias', self.bias_init, (self.features,), self.param_dtype),
+        'bias': self.param('bias', initializers.in_float32(self.bias_init), (self.features,),
+                           self.param_dtype),
     }
+    if self.layer_norm:
+      params.update(cell_regularizers.norm_params(self, 1))
+    return params
 
-  def __call__(self, carry: Array, inputs: Array) -> tuple[Array, Array]:
+  def __call__(self, carry: Array, inputs: Array, *, deterministic: bool | None = None,
+               masks: dict[str, Array] | None = None) -> tuple[Array, Array]:
     """One step. `carry: [..., H]`, `inputs: [..., F]` -> `(h_t, h_t)`."""
     params = self.cell_params(inputs.shape[-1])
     names = sorted(params)
     inputs, h, *values = nn.dtypes.promote_dtype(
         inputs, carry, *(params[n] for n in names), dtype=self.dtype)
-    new_h, _, _ = self.scan_kernel().forward(dict(zip(names, values)), h, inputs, False)
-    return new_h, new_h
+    if masks or cell_regularizers.is_active(self):
+      new_h = self._regularized_step(dict(zip(names, values)), h, inputs, deterministic, masks)
+    else:
+      new_h, _, _ = self.scan_kernel().forward(dict(zip(names, values)), h, inputs, False)
+    return new_h.astype(jnp.result_type(carry)), new_h
 
   @nn.nowrap
   def scan_kernel(self) -> _ElmanKernel:
@@ -70,13 +102,38 @@ class ElmanCell(nn.RNNCellBase):
 
   @nn.nowrap
   def initialize_carry(self, rng: jax.Array, input_shape: tuple[int, ...]) -> Array:
-    """Zeros `[*batch, H]` for inputs of shape `[*batch, F]`."""
+    """Zeros `[*batch, H]` in the carry dtype for inputs of shape `[*batch, F]`."""
     del rng
-    return jnp.zeros(input_shape[:-1] + (self.features,), self.param_dtype)
+    dtype = self.param_dtype if self.dtype is None else self.dtype
+    return jnp.zeros(input_shape[:-1] + (self.features,), dtype)
 
   @property
   def num_feature_axes(self) -> int:
     return 1
+
+  def sequence_masks(self, deterministic: bool | None = None) -> dict[str, Array]:
+    """Masks drawn once per sequence (by `sn.RNN`): the weight-drop M `[H, H]`, or none."""
+    return cell_regularizers.recurrent_kernel_mask(self, (self.features, self.features),
+                                                   deterministic)
+
+  @nn.nowrap
+  def kernel_is_exact(self, deterministic: bool | None = None) -> bool:
+    """Whether `scan_kernel()` computes this step, regularisers included."""
+    return cell_regularizers.kernel_is_exact(self, deterministic)
+
+  def _regularized_step(self, params: Params, h: Array, x: Array, deterministic: bool | None,
+                        masks: dict[str, Array] | None) -> Array:
+    """The step with the regularisers (plain autodiff), see the class docstring."""
+    regs = cell_regularizers
+    deterministic, masks = regs.prepare_step(self, deterministic, masks)
+    h_in, u = regs.masked_recurrence(params, h, masks)
+    a_x, a_h = x @ params['input_kernel'], h_in @ u
+    if self.layer_norm:
+      a_x = regs.layer_norm(a_x, params['input_norm_scale'])
+      a_h = regs.layer_norm(a_h, params['recurrent_norm_scale'])
+    new_h = self.activation_fn(a_x + a_h + params['bias'])
+    new_h = regs.dropout(self, new_h, self.update_dropout_rate, deterministic, 'update_mask')
+    return regs.zoneout(self, h, new_h, self.zoneout_rate, deterministic, 'zoneout_h_mask')
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from seqnets.layers import cell_regularizers
 from seqnets.layers import initializers
 from seqnets.layers import rnn
 
@@ -26,7 +27,7 @@ class GRUCell(nn.RNNCellBase):
                                                           PyTorch, flax.linen.GRUCell)
     h_t = (1 − z) ⊙ h_{t-1} + z ⊙ h̃
 
-  Note z weights the *new* state here, as in Cho et al. and DESIGN.md; PyTorch
+  Note z weights the *new* state here, as in Cho et al. (2014); PyTorch
   and flax write `h_t = (1 − z) ⊙ h̃ + z ⊙ h_{t-1}`, so their z is our 1 − z
   (negate the z block of the kernels and bias to move weights across).
 
@@ -39,11 +40,29 @@ class GRUCell(nn.RNNCellBase):
   Inside `sn.RNN` the cell runs through `scan_kernel()` (see `_GRUKernel`)
   with a hand-written backward pass.
 
+  Regularisers (all off by default; papers, `deterministic` and `masks` as in `LSTMCell`):
+    update dropout   h_t = (1 − z) ⊙ h_{t-1} + z ⊙ d(h̃)
+    zoneout          h_t = m ⊙ h_{t-1} + (1 − m) ⊙ h̃_t (h̃_t: the step above)
+    weight drop      U ⊙ M, one M per call (per sequence in sn.RNN)
+    layer norm       W x_t, U_{r,z} h_{t-1} and U_n h_{t-1} (or U_n (r ⊙ h_{t-1})) each
+                     through LN per gate block before b (b_u) is added; gains
+                     `input_norm_scale`, `recurrent_norm_scale` [3H]
+
   Attributes:
     features: hidden size H.
     reset_after: apply the reset gate after the recurrent matmul (see above).
     kernel_init / recurrent_kernel_init / bias_init: initialisers.
-    dtype: computation dtype (None: from inputs); param_dtype: parameter dtype.
+    dtype: computation dtype (None: promoted from inputs, carry and parameters).
+    param_dtype: parameter dtype (narrower floats are initialised in float32 and
+      rounded, see `initializers.in_float32`).
+    update_dropout_rate / zoneout_rate / weight_drop_rate / layer_norm: the regularisers.
+    deterministic: evaluation mode for the regularisers (or pass it to `__call__`).
+
+  Dtypes: the carry keeps the dtype it is given (each step rounds the new carry
+  to it); `initialize_carry` makes it in `dtype`, or `param_dtype` when `dtype`
+  is None. Outputs are in the computation dtype. So `dtype=jnp.bfloat16,
+  param_dtype=jnp.float32` gives float32 parameters with bfloat16 matmuls, carry
+  and outputs, in `sn.RNN` and `flax.linen.RNN` alike.
   """
 
   features: int
@@ -53,31 +72,44 @@ class GRUCell(nn.RNNCellBase):
   bias_init: initializers.Initializer = nn.initializers.zeros_init()
   dtype: Any = None
   param_dtype: Any = jnp.float32
+  update_dropout_rate: float = 0.0
+  zoneout_rate: float = 0.0
+  weight_drop_rate: float = 0.0
+  layer_norm: bool = False
+  deterministic: bool | None = None
 
   @nn.compact
   def cell_params(self, num_features: int) -> Params:
     """Declares (at init) and returns the parameters for `F = num_features` inputs."""
     hidden = self.features
     params = {
-        'input_kernel': self.param('input_kernel', self.kernel_init, (num_features, 3 * hidden),
-                                   self.param_dtype),
-        'recurrent_kernel': self.param('recurrent_kernel', self.recurrent_kernel_init,
+        'input_kernel': self.param('input_kernel', initializers.in_float32(self.kernel_init),
+                                   (num_features, 3 * hidden), self.param_dtype),
+        'recurrent_kernel': self.param('recurrent_kernel',
+                                       initializers.in_float32(self.recurrent_kernel_init),
                                        (hidden, 3 * hidden), self.param_dtype),
-        'bias': self.param('bias', self.bias_init, (3 * hidden,), self.param_dtype),
+        'bias': self.param('bias', initializers.in_float32(self.bias_init), (3 * hidden,),
+                           self.param_dtype),
     }
     if self.reset_after:
-      params['recurrent_bias'] = self.param('recurrent_bias', self.bias_init, (hidden,),
-                                            self.param_dtype)
+      params['recurrent_bias'] = self.param(
+          'recurrent_bias', initializers.in_float32(self.bias_init), (hidden,), self.param_dtype)
+    if self.layer_norm:
+      params.update(cell_regularizers.norm_params(self, 3))
     return params
 
-  def __call__(self, carry: Array, inputs: Array) -> tuple[Array, Array]:
+  def __call__(self, carry: Array, inputs: Array, *, deterministic: bool | None = None,
+               masks: dict[str, Array] | None = None) -> tuple[Array, Array]:
     """One step. `carry: [..., H]`, `inputs: [..., F]` -> `(h_t, h_t)`."""
     params = self.cell_params(inputs.shape[-1])
     names = sorted(params)
     inputs, h, *values = nn.dtypes.promote_dtype(
         inputs, carry, *(params[n] for n in names), dtype=self.dtype)
-    new_h, _, _ = self.scan_kernel().forward(dict(zip(names, values)), h, inputs, False)
-    return new_h, new_h
+    if masks or cell_regularizers.is_active(self):
+      new_h = self._regularized_step(dict(zip(names, values)), h, inputs, deterministic, masks)
+    else:
+      new_h, _, _ = self.scan_kernel().forward(dict(zip(names, values)), h, inputs, False)
+    return new_h.astype(jnp.result_type(carry)), new_h
 
   @nn.nowrap
   def scan_kernel(self) -> _GRUKernel:
@@ -86,13 +118,51 @@ class GRUCell(nn.RNNCellBase):
 
   @nn.nowrap
   def initialize_carry(self, rng: jax.Array, input_shape: tuple[int, ...]) -> Array:
-    """Zeros `[*batch, H]` for inputs of shape `[*batch, F]`."""
+    """Zeros `[*batch, H]` in the carry dtype for inputs of shape `[*batch, F]`."""
     del rng
-    return jnp.zeros(input_shape[:-1] + (self.features,), self.param_dtype)
+    dtype = self.param_dtype if self.dtype is None else self.dtype
+    return jnp.zeros(input_shape[:-1] + (self.features,), dtype)
 
   @property
   def num_feature_axes(self) -> int:
     return 1
+
+  def sequence_masks(self, deterministic: bool | None = None) -> dict[str, Array]:
+    """Masks drawn once per sequence (by `sn.RNN`): the weight-drop M `[H, 3H]`, or none."""
+    return cell_regularizers.recurrent_kernel_mask(self, (self.features, 3 * self.features),
+                                                   deterministic)
+
+  @nn.nowrap
+  def kernel_is_exact(self, deterministic: bool | None = None) -> bool:
+    """Whether `scan_kernel()` computes this step, regularisers included."""
+    return cell_regularizers.kernel_is_exact(self, deterministic)
+
+  def _regularized_step(self, params: Params, h: Array, x: Array, deterministic: bool | None,
+                        masks: dict[str, Array] | None) -> Array:
+    """The step with the regularisers (plain autodiff), see the class docstring."""
+    regs = cell_regularizers
+    deterministic, masks = regs.prepare_step(self, deterministic, masks)
+    two = 2 * self.features                           # the r and z blocks
+    rz, n = slice(None, two), slice(two, None)
+
+    def norm(a, gains, blocks):                        # LN per gate block of H units
+      if not self.layer_norm:
+        return a
+      return regs.layer_norm(a, params[gains][blocks], groups=a.shape[-1] // self.features)
+
+    h_in, u = regs.masked_recurrence(params, h, masks)
+    a_x = norm(x @ params['input_kernel'], 'input_norm_scale', slice(None)) + params['bias']
+    a_rz = norm(h_in @ u[:, rz], 'recurrent_norm_scale', rz)                  # [B, 2H]
+    r, z = jnp.split(jax.nn.sigmoid(a_x[..., rz] + a_rz), 2, axis=-1)
+    if self.reset_after:
+      a_n = r * (norm(h_in @ u[:, n], 'recurrent_norm_scale', n) + params['recurrent_bias'])
+    else:
+      a_n = norm((r * h_in) @ u[:, n], 'recurrent_norm_scale', n)
+    candidate = jnp.tanh(a_x[..., n] + a_n)
+    candidate = regs.dropout(self, candidate, self.update_dropout_rate, deterministic,
+                             'update_mask')
+    new_h = (1 - z) * h + z * candidate
+    return regs.zoneout(self, h, new_h, self.zoneout_rate, deterministic, 'zoneout_h_mask')
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,3 +26,17 @@ def gate_bias_init(gate_values: tuple[float, ...]) -> Initializer:
     return jnp.repeat(jnp.asarray(gate_values, dtype), block).reshape(shape)
 
   return init
+
+
+def in_float32(init: Initializer) -> Initializer:
+  """`init` for any dtype: a float narrower than 32 bits (bfloat16, float16) is
+  drawn in float32 and rounded, so such parameters equal the float32 ones rounded
+  and initialisers float32-only in JAX (`orthogonal`: no bfloat16 QR) work.
+  Other dtypes go to `init` unchanged."""
+
+  def wrapped(key: jax.Array, shape: tuple[int, ...], dtype: Any = jnp.float32) -> jax.Array:
+    if jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits < 32:
+      return init(key, shape, jnp.float32).astype(dtype)
+    return init(key, shape, dtype)
+
+  return wrapped

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from seqnets.layers import cell_regularizers
 from seqnets.layers import initializers
 from seqnets.layers import rnn
 
@@ -46,12 +47,38 @@ class LSTMCell(nn.RNNCellBase):
   Inside `sn.RNN` the cell runs through `scan_kernel()` (see `_LSTMKernel`):
   one `[x_t, h] @ [W_g; U_g]` matmul per gate and a hand-written backward pass.
 
+  Regularisers (all off by default; `cell_regularizers` has the shared pieces):
+    update dropout (Semeniuta et al. 2016)   c_t = f ⊙ c_{t-1} + i ⊙ d(g)
+    zoneout (Krueger et al. 2017)            c_t = m_c ⊙ c_{t-1} + (1 − m_c) ⊙ c̃_t,
+                                             h_t = m_h ⊙ h_{t-1} + (1 − m_h) ⊙ h̃_t
+                                             (c̃_t, h̃_t: the step above)
+    weight drop (Merity et al. 2018)         U ⊙ M, one M per call (per sequence in sn.RNN)
+    layer norm (Ba et al. 2016)              z = LN(W x_t) + LN(U h_{t-1}) + b, each gate's
+                                             block apart, gains `input_norm_scale` and
+                                             `recurrent_norm_scale` [4H] (b is the shift of
+                                             both); h_t = o ⊙ tanh(LN(c_t)) with
+                                             `cell_norm_scale`, `cell_norm_bias` [H]
+  Dropout and zoneout draw from the 'dropout' rng stream and need
+  `deterministic` (attribute or call argument, exactly one); `masks` (given by
+  `sn.RNN`) holds masks drawn once per sequence: 'state' `[B, H]` multiplies
+  h_{t-1} where it enters U (variational dropout), 'recurrent_kernel' is M.
+
   Attributes:
     features: hidden size H.
     use_peepholes: add the diagonal peephole connections p_i, p_f, p_o.
     forget_bias: initial value of b_f (ignored when `bias_init` is given).
     kernel_init / recurrent_kernel_init / bias_init / peephole_init: initialisers.
-    dtype: computation dtype (None: from inputs); param_dtype: parameter dtype.
+    dtype: computation dtype (None: promoted from inputs, carry and parameters).
+    param_dtype: parameter dtype (narrower floats are initialised in float32 and
+      rounded, see `initializers.in_float32`).
+    update_dropout_rate / zoneout_rate / weight_drop_rate / layer_norm: the regularisers.
+    deterministic: evaluation mode for the regularisers (or pass it to `__call__`).
+
+  Dtypes: c and h each keep the dtype they are given (each step rounds the new
+  carry to it); `initialize_carry` makes them in `dtype`, or `param_dtype` when
+  `dtype` is None. Outputs are in the computation dtype. So `dtype=jnp.bfloat16,
+  param_dtype=jnp.float32` gives float32 parameters with bfloat16 matmuls, carry
+  and outputs, in `sn.RNN` and `flax.linen.RNN` alike.
   """
 
   features: int
@@ -63,6 +90,11 @@ class LSTMCell(nn.RNNCellBase):
   peephole_init: initializers.Initializer = nn.initializers.zeros_init()
   dtype: Any = None
   param_dtype: Any = jnp.float32
+  update_dropout_rate: float = 0.0
+  zoneout_rate: float = 0.0
+  weight_drop_rate: float = 0.0
+  layer_norm: bool = False
+  deterministic: bool | None = None
 
   @nn.compact
   def cell_params(self, num_features: int) -> Params:
@@ -70,26 +102,41 @@ class LSTMCell(nn.RNNCellBase):
     hidden = self.features
     bias_init = self.bias_init or initializers.gate_bias_init((0.0, self.forget_bias, 0.0, 0.0))
     params = {
-        'input_kernel': self.param('input_kernel', self.kernel_init, (num_features, 4 * hidden),
-                                   self.param_dtype),
-        'recurrent_kernel': self.param('recurrent_kernel', self.recurrent_kernel_init,
+        'input_kernel': self.param('input_kernel', initializers.in_float32(self.kernel_init),
+                                   (num_features, 4 * hidden), self.param_dtype),
+        'recurrent_kernel': self.param('recurrent_kernel',
+                                       initializers.in_float32(self.recurrent_kernel_init),
                                        (hidden, 4 * hidden), self.param_dtype),
-        'bias': self.param('bias', bias_init, (4 * hidden,), self.param_dtype),
+        'bias': self.param('bias', initializers.in_float32(bias_init), (4 * hidden,),
+                           self.param_dtype),
     }
     if self.use_peepholes:
       for gate in 'ifo':
-        params[f'peephole_{gate}'] = self.param(f'peephole_{gate}', self.peephole_init, (hidden,),
-                                                self.param_dtype)
+        params[f'peephole_{gate}'] = self.param(
+            f'peephole_{gate}', initializers.in_float32(self.peephole_init), (hidden,),
+            self.param_dtype)
+    if self.layer_norm:
+      params.update(cell_regularizers.norm_params(self, 4))
+      params['cell_norm_scale'] = self.param('cell_norm_scale', nn.initializers.ones_init(),
+                                             (hidden,), self.param_dtype)
+      params['cell_norm_bias'] = self.param('cell_norm_bias', nn.initializers.zeros_init(),
+                                            (hidden,), self.param_dtype)
     return params
 
-  def __call__(self, carry: LSTMCarry, inputs: Array) -> tuple[LSTMCarry, Array]:
+  def __call__(self, carry: LSTMCarry, inputs: Array, *, deterministic: bool | None = None,
+               masks: dict[str, Array] | None = None) -> tuple[LSTMCarry, Array]:
     """One step. `carry = (c, h)`, each `[..., H]`; `inputs: [..., F]` -> `((c_t, h_t), h_t)`."""
     params = self.cell_params(inputs.shape[-1])
     names = sorted(params)
     inputs, c, h, *values = nn.dtypes.promote_dtype(
         inputs, *carry, *(params[n] for n in names), dtype=self.dtype)
-    new_carry, new_h, _ = self.scan_kernel().forward(dict(zip(names, values)), (c, h), inputs,
-                                                     False)
+    if masks or cell_regularizers.is_active(self):
+      new_carry, new_h = self._regularized_step(dict(zip(names, values)), (c, h), inputs,
+                                                deterministic, masks)
+    else:
+      new_carry, new_h, _ = self.scan_kernel().forward(dict(zip(names, values)), (c, h), inputs,
+                                                       False)
+    new_carry = tuple(new.astype(jnp.result_type(old)) for new, old in zip(new_carry, carry))
     return new_carry, new_h
 
   @nn.nowrap
@@ -99,14 +146,53 @@ class LSTMCell(nn.RNNCellBase):
 
   @nn.nowrap
   def initialize_carry(self, rng: jax.Array, input_shape: tuple[int, ...]) -> LSTMCarry:
-    """Zeros `(c, h)`, each `[*batch, H]`, for inputs of shape `[*batch, F]`."""
+    """Zeros `(c, h)`, each `[*batch, H]` in the carry dtype, for inputs `[*batch, F]`."""
     del rng
     shape = input_shape[:-1] + (self.features,)
-    return jnp.zeros(shape, self.param_dtype), jnp.zeros(shape, self.param_dtype)
+    dtype = self.param_dtype if self.dtype is None else self.dtype
+    return jnp.zeros(shape, dtype), jnp.zeros(shape, dtype)
 
   @property
   def num_feature_axes(self) -> int:
     return 1
+
+  def sequence_masks(self, deterministic: bool | None = None) -> dict[str, Array]:
+    """Masks drawn once per sequence (by `sn.RNN`): the weight-drop M `[H, 4H]`, or none."""
+    return cell_regularizers.recurrent_kernel_mask(self, (self.features, 4 * self.features),
+                                                   deterministic)
+
+  @nn.nowrap
+  def kernel_is_exact(self, deterministic: bool | None = None) -> bool:
+    """Whether `scan_kernel()` computes this step, regularisers included."""
+    return cell_regularizers.kernel_is_exact(self, deterministic)
+
+  def _regularized_step(self, params: Params, carry: LSTMCarry, x: Array,
+                        deterministic: bool | None, masks: dict[str, Array] | None):
+    """The step with the regularisers (plain autodiff), see the class docstring."""
+    regs = cell_regularizers
+    deterministic, masks = regs.prepare_step(self, deterministic, masks)
+    c, h = carry
+    h_in, u = regs.masked_recurrence(params, h, masks)
+    a_x, a_h = x @ params['input_kernel'], h_in @ u
+    if self.layer_norm:
+      a_x = regs.layer_norm(a_x, params['input_norm_scale'], groups=4)
+      a_h = regs.layer_norm(a_h, params['recurrent_norm_scale'], groups=4)
+    z_i, z_f, z_g, z_o = jnp.split(a_x + a_h + params['bias'], 4, axis=-1)
+    if self.use_peepholes:
+      z_i = z_i + params['peephole_i'] * c
+      z_f = z_f + params['peephole_f'] * c
+    i, f, g = jax.nn.sigmoid(z_i), jax.nn.sigmoid(z_f), jnp.tanh(z_g)
+    g = regs.dropout(self, g, self.update_dropout_rate, deterministic, 'update_mask')
+    new_c = f * c + i * g
+    if self.use_peepholes:
+      z_o = z_o + params['peephole_o'] * new_c
+    squashed = new_c
+    if self.layer_norm:
+      squashed = regs.layer_norm(new_c, params['cell_norm_scale'], params['cell_norm_bias'])
+    new_h = jax.nn.sigmoid(z_o) * jnp.tanh(squashed)
+    new_c = regs.zoneout(self, c, new_c, self.zoneout_rate, deterministic, 'zoneout_c_mask')
+    new_h = regs.zoneout(self, h, new_h, self.zoneout_rate, deterministic, 'zoneout_h_mask')
+    return (new_c, new_h), new_h
 
 
 @dataclasses.dataclass(frozen=True)

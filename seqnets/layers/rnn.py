@@ -6,6 +6,8 @@ Synopsis:
   (c, h), y = sn.RNN(cell, return_carry=True).apply(...) # final carry after the last real step
   (cs, hs), y = sn.RNN(cell, return_all_carries=True).apply(...)  # c_t, h_t: [B, T, H] each
   sn.RNN(cell, fused=False)                             # plain scan: jvp / jacfwd work
+  sn.RNN(cell, variational_input_rate=0.2, variational_state_rate=0.2).apply(
+      params, x, deterministic=False, rngs={'dropout': key})  # one mask per sequence
   flax.linen.Bidirectional(sn.RNN(a), sn.RNN(b))        # flax's keywords are understood
 """
 
@@ -19,6 +21,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from seqnets.layers import cell_regularizers
 from seqnets.layers import masking
 
 Array = jax.Array
@@ -69,6 +72,9 @@ def fused_scan(kernel: ScanKernel, params: Params, carry: Carry, inputs: Array,
   sequence's end. Returns `(final_carry, outputs [B, T, H])`, and with
   `all_carries` also the carry after every step, each carry component
   stacked as `[B, T, ...]` (frozen past each end, like the carry).
+  The kernel's step must keep the carry's dtype (`RNN` first promotes params,
+  carry and inputs to the computation dtype); cotangents come back in the
+  dtypes of `params`, `carry` and `inputs`.
 
   Why hand-written: autodiff of a scan accumulates the weight gradients step
   by step (`dU += h_{t-1}ᵀ dz_t`: a small matmul plus a read-modify-write of
@@ -177,7 +183,10 @@ def _fused_scan_bwd(kernel, unroll, all_carries, saved, cotangents):
                                    unroll=unroll)
   h_prev = jnp.concatenate([h0[:, None], outputs[:, :-1]], axis=1)   # [B, T, H]
   d_params, d_inputs = kernel.gradients(params, consts, inputs, residuals, h_prev, dz)
-  return d_params, d_carry0, d_inputs, None
+  # Cotangents in the primal dtypes (e.g. bfloat16 params with float32 inputs and carry;
+  # the carry's is already: the loops keep its dtype).
+  d_params = jax.tree_util.tree_map(lambda d, p: d.astype(p.dtype), d_params, params)
+  return d_params, d_carry0, d_inputs.astype(inputs.dtype), None
 
 
 _fused_scan.defvjp(_fused_scan_fwd, _fused_scan_bwd)
@@ -200,20 +209,32 @@ def matmul_tn(a: Array, b: Array) -> Array:
   return a.reshape(-1, a.shape[-1]).T @ b.reshape(-1, b.shape[-1])
 
 
-def uses_fused_kernel(cell: nn.RNNCellBase) -> bool:
+def uses_fused_kernel(cell: nn.RNNCellBase, deterministic: bool | None = None) -> bool:
   """Whether `RNN` may run `cell` through `fused_scan` (its `scan_kernel()`).
 
   Only when the kernel describes the cell's own step: `scan_kernel` must be
   defined by the class that defines `__call__` or by a subclass of it. A
   subclass of `LSTMCell` / `GRUCell` / `ElmanCell` that overrides `__call__`
   alone has a step the kernel does not know, so it runs its `__call__`
-  through a plain scan.
+  through a plain scan. With regularisers on, only when
+  `cell.kernel_is_exact(deterministic)`: weight drop always (the kernel gets
+  `M ⊙ U` as U), dropout of the update in evaluation only (the identity),
+  zoneout and layer norm never.
   """
   cls = type(cell)
   if not (hasattr(cls, 'scan_kernel') and hasattr(cls, 'cell_params')):
     return False
   owner = lambda name: next(c for c in cls.__mro__ if name in vars(c))
-  return issubclass(owner('scan_kernel'), owner('__call__'))
+  if not issubclass(owner('scan_kernel'), owner('__call__')):
+    return False
+  return not hasattr(cell, 'kernel_is_exact') or cell.kernel_is_exact(deterministic)
+
+
+def _takes_masks(cell: nn.RNNCellBase) -> bool:
+  """Whether the cell's step takes `deterministic=` and `masks=` (the seqnets cells; not a
+  subclass whose `__call__(carry, inputs)` does not, nor flax's cells)."""
+  parameters = inspect.signature(cell.__call__).parameters
+  return hasattr(cell, 'sequence_masks') and {'deterministic', 'masks'} <= set(parameters)
 
 
 def _has_forward_mode_tangent(tree: Any) -> bool:
@@ -292,6 +313,10 @@ class RNN(nn.Module):
     * `initial_carry` defaults to `cell.initialize_carry` (zeros); a given one
       must have its structure, shapes and kind of dtype (ValueError naming
       `initial_carry` and both structures otherwise).
+    * Dtypes, on both paths, as the seqnets cells' `__call__`: outputs in the
+      computation dtype, carries in the initial carry's dtype, gradients in
+      the dtypes of the params, inputs and initial carry (e.g. bfloat16
+      computation with float32 params; see the cells' docstrings).
     * `T = 0` works: outputs `[B, 0, H]`, final carry = initial carry.
     * Returns `outputs: [B, T, H]`; with `return_carry` and/or
       `return_all_carries`, a tuple `([final_carry], [all_carries], outputs)`
@@ -319,6 +344,19 @@ class RNN(nn.Module):
   (benchmarks/rnn_bench.py) measures the cells against `flax.linen.RNN` and
   PyTorch.
 
+  Regularisers: variational dropout (Gal & Ghahramani 2016) is this layer's,
+  since it owns the sequence: one mask per sequence on the inputs,
+  `x̃_t = m_x ⊙ x_t` (applied before the loop, so any cell and the fused kernel
+  take it), and one on the state, `h_{t-1}` replaced by `m_h ⊙ h_{t-1}` where
+  it enters the recurrent matmul (seqnets cells only; the carry itself is not
+  masked), m ~ Bernoulli(1 − rate) / (1 − rate), the same at every step. The
+  cells' own (update dropout, zoneout, weight drop, layer norm) are their
+  attributes; the weight-drop mask is drawn here once per call. Masks come
+  from the 'dropout' rng stream; those drawn here are sown into
+  'intermediates' as `input_mask`, `state_mask`, `recurrent_kernel_mask`,
+  the cells' per-step ones as `cell/<name>` stacked `[T, ...]`.
+  `deterministic` (attribute or call argument) is passed to the cell when given.
+
   Drop-in for `flax.linen.RNN` inside `flax.linen.Bidirectional`: the call
   also takes flax's keywords `seq_lengths` (= `lengths`), `init_key` (key
   for `cell.initialize_carry`), `time_major` (inputs and outputs `[T, B,
@@ -333,6 +371,8 @@ class RNN(nn.Module):
     fused: run the seqnets cells through `fused_scan` (default); False runs
       every cell through a plain scan (forward-mode autodiff works).
     return_all_carries: also return the carry after every step (see above).
+    variational_input_rate / variational_state_rate: variational dropout rates.
+    deterministic: evaluation mode for the regularisers (or pass it to the call).
   """
 
   cell: nn.RNNCellBase
@@ -341,6 +381,9 @@ class RNN(nn.Module):
   unroll: int = 1
   fused: bool = True
   return_all_carries: bool = False
+  variational_input_rate: float = 0.0
+  variational_state_rate: float = 0.0
+  deterministic: bool | None = None
 
   @nn.compact
   def __call__(
@@ -356,13 +399,18 @@ class RNN(nn.Module):
       init_key: Array | None = None,
       time_major: bool | None = None,
       keep_order: bool | None = None,
+      deterministic: bool | None = None,
   ) -> Any:
     """Args: `inputs [B, T, F]`, `lengths [B] int` (optional), `initial_carry`.
 
     `reverse` / `return_carry` / `return_all_carries` override the attributes
-    for this call (used by `Bidirectional`); the other keywords are flax's
-    (see the class docstring).
+    for this call (used by `Bidirectional`); `deterministic` is the regularisers'
+    mode (see the class docstring); the other keywords are flax's.
     """
+    if deterministic is None:
+      deterministic = self.deterministic
+    elif self.deterministic is not None:
+      nn.merge_param('deterministic', self.deterministic, deterministic)   # raises: given twice
     reverse = self.reverse if reverse is None else reverse
     return_carry = self.return_carry if return_carry is None else return_carry
     if return_all_carries is None:
@@ -391,13 +439,15 @@ class RNN(nn.Module):
     if steps == 0:
       # One fully masked step declares the params, keeps the carry and gives the shapes.
       carry, outputs, carries = self._scan(carry, jnp.zeros((batch, 1, features), inputs.dtype),
-                                           jnp.zeros((batch,), jnp.int32), return_all_carries)
+                                           jnp.zeros((batch,), jnp.int32), return_all_carries,
+                                           deterministic)
       outputs = outputs[:, :0]
       carries = jax.tree_util.tree_map(lambda a: a[:, :0], carries)
     else:
       if reverse:
         inputs = masking.flip_sequences(inputs, lengths)
-      carry, outputs, carries = self._scan(carry, inputs, lengths, return_all_carries)
+      carry, outputs, carries = self._scan(carry, inputs, lengths, return_all_carries,
+                                           deterministic)
       if reverse and keep_order in (None, True):
         flip = lambda a: masking.flip_sequences(a, lengths)
         outputs = flip(outputs)
@@ -410,21 +460,58 @@ class RNN(nn.Module):
     return results + (outputs,) if results else outputs
 
   def _scan(self, carry: Carry, inputs: Array, lengths: Array | None,
-            all_carries: bool) -> tuple[Carry, Array, Carry | None]:
+            all_carries: bool, deterministic: bool | None = None
+            ) -> tuple[Carry, Array, Carry | None]:
     """`(final_carry, outputs, all_carries or None)` for forward-ordered inputs."""
-    if self.fused and uses_fused_kernel(self.cell):
-      results = self._fused(carry, inputs, lengths, all_carries)
+    masks, inputs = self._sequence_masks(carry, inputs, deterministic)
+    if self.fused and 'state' not in masks and uses_fused_kernel(self.cell, deterministic):
+      results = self._fused(carry, inputs, lengths, all_carries, masks)
     else:
-      results = self._stepwise(carry, inputs, lengths, all_carries)
+      results = self._stepwise(carry, inputs, lengths, all_carries, deterministic, masks)
     return results if all_carries else results + (None,)
 
-  def _fused(self, carry: Carry, inputs: Array, lengths: Array | None, all_carries: bool):
+  def _sequence_masks(self, carry: Carry, inputs: Array,
+                      deterministic: bool | None) -> tuple[dict[str, Array], Array]:
+    """The masks drawn once per sequence (see the class docstring) and the inputs
+    with the variational input mask applied."""
+    cell_regularizers.check_rates(self, ('variational_input_rate', 'variational_state_rate'))
+    masks = dict(self.cell.sequence_masks(deterministic)) if _takes_masks(self.cell) else {}
+    if 'recurrent_kernel' in masks:
+      self.sow('intermediates', 'recurrent_kernel_mask', masks['recurrent_kernel'])
+    if not (self.variational_input_rate or self.variational_state_rate):
+      return masks, inputs
+    if deterministic is None:
+      raise ValueError('sn.RNN with variational dropout needs deterministic (call argument or '
+                       'attribute)')
+    if deterministic:
+      return masks, inputs
+    if self.variational_state_rate:
+      if not _takes_masks(self.cell):
+        raise ValueError(f'RNN.variational_state_rate needs a seqnets cell (a step taking masks=), '
+                         f'got {type(self.cell).__name__} (variational_input_rate works with any '
+                         'cell)')
+      h = self.cell.scan_kernel().hidden(carry)
+      masks['state'] = cell_regularizers.keep_mask(self, self.variational_state_rate, h.shape,
+                                                   jnp.result_type(h), 'state_mask')
+    if self.variational_input_rate:
+      shape = (inputs.shape[0], inputs.shape[-1])                          # [B, F]
+      m_x = cell_regularizers.keep_mask(self, self.variational_input_rate, shape, inputs.dtype,
+                                        'input_mask')
+      inputs = inputs * m_x[:, None, :]
+    return masks, inputs
+
+  def _fused(self, carry: Carry, inputs: Array, lengths: Array | None, all_carries: bool,
+             masks: dict[str, Array] | None = None):
     params = self.cell.cell_params(inputs.shape[-1])
     mask = None if lengths is None else masking.sequence_mask(lengths, inputs.shape[1])
+    given_carry = carry
     # Same dtype rule as the cells' per-step `__call__` (nn.dtypes.promote_dtype).
     leaves, treedef = jax.tree_util.tree_flatten((params, carry, inputs))
     leaves = nn.dtypes.promote_dtype(*leaves, dtype=getattr(self.cell, 'dtype', None))
     params, carry, inputs = jax.tree_util.tree_unflatten(treedef, leaves)
+    if masks and 'recurrent_kernel' in masks:           # weight drop: the kernel runs on M ⊙ U
+      u = params['recurrent_kernel']
+      params = dict(params, recurrent_kernel=u * masks['recurrent_kernel'].astype(u.dtype))
     if _has_forward_mode_tangent((params, carry, inputs)):
       raise TypeError(
           f'sn.RNN runs {type(self.cell).__name__} through its fused kernel, whose hand-written '
@@ -432,24 +519,35 @@ class RNN(nn.Module):
           '(jvp, jacfwd) use sn.RNN(cell, fused=False), a plain scan with the same parameters')
     # A jvp of a jit-ted apply (or jax.linearize) fails below with JAX's own message;
     # the cure is RNN(..., fused=False) too.
-    return fused_scan(self.cell.scan_kernel(), params, carry, inputs, mask, self.unroll,
-                      all_carries)
+    results = fused_scan(self.cell.scan_kernel(), params, carry, inputs, mask, self.unroll,
+                         all_carries)
+    # As in the cells' `__call__`: the carry keeps its given dtype, outputs the computed one.
+    as_given = lambda tree: jax.tree_util.tree_map(
+        lambda new, old: new.astype(jnp.result_type(old)), tree, given_carry)
+    return (as_given(results[0]), results[1]) + tuple(as_given(c) for c in results[2:])
 
-  def _stepwise(self, carry: Carry, inputs: Array, lengths: Array | None, all_carries: bool):
+  def _stepwise(self, carry: Carry, inputs: Array, lengths: Array | None, all_carries: bool,
+                deterministic: bool | None = None, masks: dict[str, Array] | None = None):
     def same_dtype(new_carry, carry):
       # The carry keeps the initial carry's dtype, as a scan needs.
       return jax.tree_util.tree_map(lambda new, old: new.astype(old.dtype), new_carry, carry)
 
+    def call(cell, carry, x_t, masks):
+      if not _takes_masks(self.cell):
+        return cell(carry, x_t)
+      kwargs = {} if deterministic is None else dict(deterministic=deterministic)
+      return cell(carry, x_t, masks=masks, **kwargs)
+
     if lengths is None:
-      def step(cell, carry, x_t):
-        new_carry, y_t = cell(carry, x_t)
+      def step(cell, carry, x_t, masks):
+        new_carry, y_t = call(cell, carry, x_t, masks)
         new_carry = same_dtype(new_carry, carry)
         return new_carry, ((y_t, new_carry) if all_carries else y_t)
       xs = inputs
     else:
-      def step(cell, carry, x_and_mask):
+      def step(cell, carry, x_and_mask, masks):
         x_t, m_t = x_and_mask                        # [B, F], [B]
-        new_carry, y_t = cell(carry, x_t)
+        new_carry, y_t = call(cell, carry, x_t, masks)
         keep = lambda new, old: jnp.where(m_t.reshape(m_t.shape + (1,) * (new.ndim - 1)), new, old)
         new_carry = same_dtype(jax.tree_util.tree_map(keep, new_carry, carry), carry)
         y_t = jnp.where(m_t[:, None], y_t, 0)
@@ -459,12 +557,13 @@ class RNN(nn.Module):
     scan = nn.scan(
         step,
         variable_broadcast='params',
-        split_rngs={'params': False},
-        in_axes=1,
+        variable_axes={'intermediates': 0},            # per-step masks sown by the cell: [T, ...]
+        split_rngs={'params': False, cell_regularizers.RNG_STREAM: True},
+        in_axes=(1, nn.broadcast),
         out_axes=1,
         unroll=self.unroll,
     )
-    carry, ys = scan(self.cell, carry, xs)
+    carry, ys = scan(self.cell, carry, xs, masks or {})
     if all_carries:
       outputs, carries = ys
       return carry, outputs, carries
@@ -473,7 +572,8 @@ class RNN(nn.Module):
 
 def call_recurrent(layer: nn.Module, inputs: Array, lengths: Array | None,
                    initial_carry: Carry | None = None,
-                   reverse: bool | None = None) -> tuple[Carry, Array]:
+                   reverse: bool | None = None,
+                   deterministic: bool | None = None) -> tuple[Carry, Array]:
   """Calls a recurrent `layer` on `inputs [B, T, F]`; returns `(final_carry, outputs)`.
 
   Two calling conventions are understood, told apart by the layer's
@@ -482,9 +582,10 @@ def call_recurrent(layer: nn.Module, inputs: Array, lengths: Array | None,
   `flax.linen.RNN`'s (`seq_lengths=`, `keep_order=`, `time_major=`). A
   flax-style layer is made to keep this module's contract: outputs past each
   end are zeroed, and a row of length 0 keeps its initial carry (flax would
-  return the carry after the padding). `reverse` and `initial_carry` are
-  passed only when given; with `reverse=True` the outputs are aligned with
-  the inputs.
+  return the carry after the padding). `reverse`, `initial_carry` and
+  `deterministic` are passed only when given (`deterministic` only to layers
+  that take it: a flax.linen.RNN's cells need it as their attribute); with
+  `reverse=True` the outputs are aligned with the inputs.
   """
   parameters = inspect.signature(layer.__call__).parameters
   if 'lengths' in parameters:
@@ -495,6 +596,8 @@ def call_recurrent(layer: nn.Module, inputs: Array, lengths: Array | None,
       kwargs['reverse'] = reverse
     if initial_carry is not None:
       kwargs['initial_carry'] = initial_carry
+    if deterministic is not None and 'deterministic' in parameters:
+      kwargs['deterministic'] = deterministic
     return layer(inputs, **kwargs)
   if 'seq_lengths' not in parameters:
     raise TypeError(f'{type(layer).__name__}.__call__ takes neither lengths= (seqnets layers) '

@@ -26,6 +26,10 @@ class StackedRNN(nn.Module):
   `return_carry` `(tuple_of_final_carries_bottom_to_top, outputs)`: the
   structure `initial_carry` takes, so a long sequence can be run in chunks.
 
+  `deterministic` is required (False in training, True in evaluation): it
+  switches the dropout between layers and is passed to every layer (for the
+  regularisers of `sn.RNN` and its cells).
+
   Attributes:
     layers: the recurrent layers, bottom first.
     dropout_rate: dropout between consecutive layers.
@@ -39,7 +43,7 @@ class StackedRNN(nn.Module):
   @nn.compact
   def __call__(self, inputs: Array, lengths: Array | None = None,
                initial_carry: Sequence[Any] | None = None, *,
-               deterministic: bool = True, return_carry: bool | None = None) -> Any:
+               deterministic: bool, return_carry: bool | None = None) -> Any:
     return_carry = self.return_carry if return_carry is None else return_carry
     if inputs.ndim != 3:
       raise ValueError(f'StackedRNN inputs must be [batch, time, features], '
@@ -57,6 +61,6 @@ class StackedRNN(nn.Module):
     for index, (layer, carry) in enumerate(zip(self.layers, initial_carry)):
       if index > 0 and self.dropout_rate > 0:
         x = nn.Dropout(self.dropout_rate)(x, deterministic=deterministic)
-      carry, x = rnn.call_recurrent(layer, x, lengths, carry)
+      carry, x = rnn.call_recurrent(layer, x, lengths, carry, deterministic=deterministic)
       carries.append(carry)
     return (tuple(carries), x) if return_carry else x

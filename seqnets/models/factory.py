@@ -6,6 +6,9 @@
   activation: Elman φ, 'tanh' | 'relu' | ...
   use_peepholes, forget_bias, input_bias, output_bias: LSTM (initial gate biases)
   reset_after: GRU
+  update_dropout_rate, zoneout_rate, weight_drop_rate, layer_norm: the cells' regularisers
+    (dropout of the update, zoneout, DropConnect on U, layer normalisation; all off by default)
+  variational_input_rate, variational_state_rate: variational dropout in every `sn.RNN`
   image_cnn: features, kernel_size, strides, padding, activation, pool_kind, pool_window,
     pool_strides, pool_padding, batch_norm, spatial_dropout_rate, dense_features, dropout_rate
     (see ImageCNN)
@@ -38,18 +41,30 @@ from seqnets.models.tagger import RecurrentTagger
 from seqnets.models.text_cnn import CHANNELS, TextCNN
 
 
+CELL_REGULARIZERS = {'update_dropout_rate': 0.0, 'zoneout_rate': 0.0, 'weight_drop_rate': 0.0,
+                     'layer_norm': False}
+RNN_REGULARIZERS = ('variational_input_rate', 'variational_state_rate')
+
+
+def _regularizers(cfg):
+  return {field: cfg.get(field, default) for field, default in CELL_REGULARIZERS.items()}
+
+
 def _elman(cfg):
-  return functools.partial(ElmanCell, cfg.hidden_size, activation_fn=ACTIVATIONS[cfg.get('activation', 'tanh')])
+  return functools.partial(ElmanCell, cfg.hidden_size,
+                           activation_fn=ACTIVATIONS[cfg.get('activation', 'tanh')],
+                           **_regularizers(cfg))
 
 
 def _lstm(cfg):
   biases = (cfg.get('input_bias', 0.0), cfg.get('forget_bias', 1.0), 0.0, cfg.get('output_bias', 0.0))
   return functools.partial(LSTMCell, cfg.hidden_size, use_peepholes=cfg.get('use_peepholes', False),
-                           bias_init=initializers.gate_bias_init(biases))
+                           bias_init=initializers.gate_bias_init(biases), **_regularizers(cfg))
 
 
 def _gru(cfg):
-  return functools.partial(GRUCell, cfg.hidden_size, reset_after=cfg.get('reset_after', False))
+  return functools.partial(GRUCell, cfg.hidden_size, reset_after=cfg.get('reset_after', False),
+                           **_regularizers(cfg))
 
 
 CELLS: dict[str, Callable[[ml_collections.ConfigDict], Callable[[], nn.RNNCellBase]]] = {
@@ -62,7 +77,8 @@ def _tagger(cfg: ml_collections.ConfigDict, data_info) -> nn.Module:
       cell_fn=CELLS[cfg.cell](cfg), vocab_size=data_info.vocab_size,
       num_outputs=data_info.num_outputs, num_layers=cfg.get('num_layers', 1),
       embedding_size=cfg.get('embedding_size', 0), bidirectional=cfg.get('bidirectional', False),
-      dropout_rate=cfg.get('dropout_rate', 0.0), unroll=cfg.get('unroll', 1))
+      dropout_rate=cfg.get('dropout_rate', 0.0), unroll=cfg.get('unroll', 1),
+      **{field: cfg.get(field, 0.0) for field in RNN_REGULARIZERS})
 
 
 def _validate_tagger(cfg: ml_collections.ConfigDict) -> None:
@@ -74,8 +90,10 @@ def _validate_tagger(cfg: ml_collections.ConfigDict) -> None:
   _choice(cfg, 'activation', 'tanh', sorted(ACTIVATIONS))
   for field in ('forget_bias', 'input_bias', 'output_bias'):
     _finite_number(cfg, field, 0.0)
-  for field in ('use_peepholes', 'reset_after', 'bidirectional'):
+  for field in ('use_peepholes', 'reset_after', 'bidirectional', 'layer_norm'):
     _bool(cfg, field)
+  for field in (*(f for f in CELL_REGULARIZERS if f.endswith('_rate')), *RNN_REGULARIZERS):
+    _finite_number(cfg, field, 0.0, 0.0, 1.0)
 
 
 def _image_cnn(cfg: ml_collections.ConfigDict, data_info) -> nn.Module:

@@ -27,6 +27,8 @@ class RecurrentTagger(nn.Module):
     bidirectional: concat a backward recurrence in every layer.
     dropout_rate: dropout between recurrent layers.
     unroll: scan unroll factor.
+    variational_input_rate / variational_state_rate: variational dropout in every
+      recurrent layer (see `sn.RNN`); the cells' regularisers come with `cell_fn`.
   """
 
   cell_fn: Callable[[], nn.RNNCellBase]
@@ -37,6 +39,8 @@ class RecurrentTagger(nn.Module):
   bidirectional: bool = False
   dropout_rate: float = 0.0
   unroll: int = 1
+  variational_input_rate: float = 0.0
+  variational_state_rate: float = 0.0
 
   @nn.compact
   def __call__(self, tokens: jax.Array, lengths: jax.Array, *, deterministic: bool = True) -> jax.Array:
@@ -44,12 +48,14 @@ class RecurrentTagger(nn.Module):
       x = nn.Embed(self.vocab_size, self.embedding_size)(tokens)        # [B, T, E]
     else:
       x = jax.nn.one_hot(tokens, self.vocab_size)                        # [B, T, V_in]
+    rnn = lambda name: RNN(self.cell_fn(name=name), unroll=self.unroll,
+                           variational_input_rate=self.variational_input_rate,
+                           variational_state_rate=self.variational_state_rate)
     def layer(index):
       # Cells made here are scoped to this module; explicit names keep the param tree readable.
       if self.bidirectional:
-        return Bidirectional(RNN(self.cell_fn(name=f'layer{index}_forward_cell'), unroll=self.unroll),
-                             RNN(self.cell_fn(name=f'layer{index}_backward_cell'), unroll=self.unroll))
-      return RNN(self.cell_fn(name=f'layer{index}_cell'), unroll=self.unroll)
+        return Bidirectional(rnn(f'layer{index}_forward_cell'), rnn(f'layer{index}_backward_cell'))
+      return rnn(f'layer{index}_cell')
     stack = StackedRNN([layer(i) for i in range(self.num_layers)], dropout_rate=self.dropout_rate)
     h = stack(x, lengths, deterministic=deterministic)                   # [B, T, H]
     return nn.Dense(self.num_outputs, name='output')(h)                  # [B, T, V]

@@ -57,8 +57,8 @@ def test_unknown_merge_names_the_valid_ones(x):
 def test_stacked_equals_manual_composition_and_drops_between_layers(x):
   layers = [sn.RNN(sn.GRUCell(H)), sn.Bidirectional(sn.RNN(sn.ElmanCell(H)), sn.RNN(sn.ElmanCell(H)))]
   stack = sn.StackedRNN(layers, dropout_rate=0.5)
-  params = stack.init(jax.random.key(0), x, lengths=LENGTHS)
-  carries, y = stack.apply(params, x, lengths=LENGTHS, return_carry=True)
+  params = stack.init(jax.random.key(0), x, lengths=LENGTHS, deterministic=True)
+  carries, y = stack.apply(params, x, lengths=LENGTHS, return_carry=True, deterministic=True)
   assert y.shape == (B, T, 2 * H) and len(carries) == 2
   h0 = layers[0].apply({'params': params['params']['layers_0']}, x, lengths=LENGTHS)
   ref = layers[1].apply({'params': params['params']['layers_1']}, h0, lengths=LENGTHS)

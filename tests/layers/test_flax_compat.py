@@ -74,11 +74,11 @@ def test_sn_bidirectional_of_flax_rnn_equals_native(x, cells):
 
 def test_stacked_rnn_takes_flax_rnn_layers(x):
   stack = sn.StackedRNN([nn.RNN(sn.GRUCell(H)), sn.RNN(sn.ElmanCell(H))], return_carry=True)
-  params = stack.init(jax.random.key(0), x, lengths=LENGTHS)
+  params = stack.init(jax.random.key(0), x, lengths=LENGTHS, deterministic=True)
   native_stack = sn.StackedRNN([sn.RNN(sn.GRUCell(H)), sn.RNN(sn.ElmanCell(H))],
                                return_carry=True)
-  jax.tree_util.tree_map(close, stack.apply(params, x, lengths=LENGTHS),
-                         native_stack.apply(params, x, lengths=LENGTHS))
+  jax.tree_util.tree_map(close, stack.apply(params, x, lengths=LENGTHS, deterministic=True),
+                         native_stack.apply(params, x, lengths=LENGTHS, deterministic=True))
 
 
 def test_sn_rnn_takes_flax_keywords(x):

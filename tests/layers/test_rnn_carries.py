@@ -89,9 +89,9 @@ def test_bidirectional_and_stacked_check_their_initial_carry(x):
   with pytest.raises(ValueError, match=r'initial_carry has a different structure than GRUCell'):
     bi.apply(params, x, initial_carry=(None, (gru_carry, gru_carry)))
   stack = sn.StackedRNN([sn.RNN(sn.GRUCell(H)), sn.RNN(sn.GRUCell(H))])
-  params = stack.init(jax.random.key(0), x)
+  params = stack.init(jax.random.key(0), x, deterministic=True)
   with pytest.raises(ValueError, match=r'a sequence of 2 carries.*got 1 entries'):
-    stack.apply(params, x, initial_carry=[gru_carry])
+    stack.apply(params, x, initial_carry=[gru_carry], deterministic=True)
 
 
 # return_all_carries ------------------------------------------------------------------------
@@ -171,10 +171,10 @@ def test_bidirectional_initial_carry_pair_is_used(x, backward_given):
 
 def test_stacked_initial_carries_let_a_sequence_run_in_chunks(x):
   stack = sn.StackedRNN([sn.RNN(sn.LSTMCell(H)), sn.RNN(sn.GRUCell(H))], return_carry=True)
-  params = stack.init(jax.random.key(0), x)
-  carries, y = stack.apply(params, x)
-  carries1, y1 = stack.apply(params, x[:, :2])
-  carries2, y2 = stack.apply(params, x[:, 2:], initial_carry=carries1)
+  params = stack.init(jax.random.key(0), x, deterministic=True)
+  carries, y = stack.apply(params, x, deterministic=True)
+  carries1, y1 = stack.apply(params, x[:, :2], deterministic=True)
+  carries2, y2 = stack.apply(params, x[:, 2:], initial_carry=carries1, deterministic=True)
   close(np.concatenate([y1, y2], axis=1), y)
   jax.tree_util.tree_map(close, carries2, carries)
 
@@ -183,12 +183,12 @@ def test_stacked_passes_each_layer_its_initial_carry(x):
   layers = [sn.RNN(sn.ElmanCell(H)), sn.Bidirectional(sn.RNN(sn.GRUCell(H)),
                                                       sn.RNN(sn.LSTMCell(H)))]
   stack = sn.StackedRNN(layers)
-  params = stack.init(jax.random.key(0), x)
+  params = stack.init(jax.random.key(0), x, deterministic=True)
   init0 = random_tree(np.zeros((B, H)), seed=1)
   init1 = (random_tree(np.zeros((B, H)), seed=2),
            random_tree(sn.LSTMCell(H).initialize_carry(None, (B, H)), seed=3))
   carries, y = stack.apply(params, x, lengths=LENGTHS, initial_carry=[init0, init1],
-                           return_carry=True)
+                           return_carry=True, deterministic=True)
   p = params['params']
   ref_c0, _, h0 = python_loop(sn.ElmanCell(H), p['layers_0']['cell'], x, LENGTHS, init0)
   ref_cf, _, yf = python_loop(sn.GRUCell(H), p['layers_1']['forward']['cell'], h0, LENGTHS,
@@ -199,7 +199,7 @@ def test_stacked_passes_each_layer_its_initial_carry(x):
   jax.tree_util.tree_map(close, carries, (ref_c0, (ref_cf, ref_cb)))
   # A None entry is that layer's default carry.
   _, y_default = stack.apply(params, x, lengths=LENGTHS, initial_carry=(None, init1),
-                             return_carry=True)
+                             return_carry=True, deterministic=True)
   _, _, h0_default = python_loop(sn.ElmanCell(H), p['layers_0']['cell'], x, LENGTHS,
                                  np.zeros((B, H), np.float32))
   close(y_default, layers[1].apply({'params': p['layers_1']}, h0_default, lengths=LENGTHS,

@@ -65,7 +65,7 @@ def layers():
 @functools.cache
 def initialized(name):
   layer = layers()[name]
-  return layer, layer.init(jax.random.key(0), np.zeros((B, T, F), np.float32))
+  return layer, layer.init(jax.random.key(0), np.zeros((B, T, F), np.float32), deterministic=True)
 
 
 @pytest.mark.parametrize('name', sorted(layers()))
@@ -80,15 +80,15 @@ def initialized(name):
 def test_concrete_lengths_are_checked(x, name, lengths, message):
   layer, params = initialized(name)
   with pytest.raises(ValueError, match=message):
-    layer.apply(params, x, lengths=lengths)
+    layer.apply(params, x, lengths=lengths, deterministic=True)
 
 
 @pytest.mark.parametrize('name', sorted(layers()))
 def test_traced_lengths_are_clipped_to_0_T_and_never_nan(x, name):
   """Under jit the values cannot be checked: a length above T counts as T, a negative one as 0."""
   layer = layers()[name]
-  params = layer.init(jax.random.key(0), x)
-  run = lambda p, lengths: layer.apply(p, x, lengths=lengths)
+  params = layer.init(jax.random.key(0), x, deterministic=True)
+  run = lambda p, lengths: layer.apply(p, x, lengths=lengths, deterministic=True)
   got = jax.jit(run)(params, np.array([T + 5, -2, 3]))
   assert np.all(np.isfinite(got))
   close(got, run(params, np.array([T, 0, 3])))
