@@ -61,8 +61,8 @@ def pad_batch(batch: dict[str, np.ndarray], multiple: int, axis: int = 1) -> dic
   return {k: pad(v) for k, v in batch.items()}
 
 
-def process_rows(size: int, mesh: Mesh) -> slice:
-  """The rows of a global batch of `size` (a multiple of `mesh.size`) that this process holds."""
+def process_rows(size: int) -> slice:
+  """The rows of a global batch of `size` (a multiple of the device count) that this process holds."""
   share = size // jax.process_count()
   index = jax.process_index()
   return slice(index * share, (index + 1) * share)
@@ -74,7 +74,7 @@ def shard_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array
   sharding = NamedSharding(mesh, BATCH_SPEC)
   if jax.process_count() == 1:
     return {k: jax.device_put(v, sharding) for k, v in batch.items()}
-  rows = process_rows(next(iter(batch.values())).shape[1], mesh)
+  rows = process_rows(next(iter(batch.values())).shape[1])
   return {k: jax.make_array_from_process_local_data(sharding, v[:, rows], v.shape)
           for k, v in batch.items()}
 
