@@ -7,7 +7,7 @@ torch is never imported here, so PyTorch stays optional. Any `num_layers`,
 Synopsis:
   params, model = interop.from_torch(torch_lstm.state_dict(), 'lstm')
   y = model.apply({'params': params}, x, lengths=lengths, deterministic=True)  # [B, T, D·H]
-  sd = interop.to_torch(params)                              # {'weight_ih_l0': ndarray, ...}
+  sd = interop.to_torch(params)                     # {'weight_ih_l0': ndarray, ...}, as given
   torch_lstm.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})
   torch.nn.LSTM(**interop.torch_kwargs(sd), batch_first=True)  # the module sd belongs to
   model = interop.create_module('gru', 64, num_layers=2, bidirectional=True)  # train, export
@@ -19,22 +19,22 @@ sides:
 
   input_kernel      [F_l, G·H] = S ⊙ weight_ih_lᵀ     (F_l = F, then D·H above layer 0)
   recurrent_kernel  [H, G·H]   = S ⊙ weight_hh_lᵀ
-  LSTM, RNN:  bias  [G·H]      = bias_ih_l + bias_hh_l
-  GRU:        bias  [3H]       = [b_ir + b_hr | −(b_iz + b_hz) | b_in],  recurrent_bias [H] = b_hn
+  bias              [G·H]      = S ⊙ bias_ih_l
+  hidden_bias       [G·H]      = S ⊙ bias_hh_l       (cells built with `hidden_bias=True`)
 
 S is −1 on the GRU's z columns and 1 elsewhere. PyTorch's GRU computes
 `h' = (1 − z) ⊙ n + z ⊙ h` (z keeps the old state), seqnets'
 `h_t = (1 − z) ⊙ h_{t-1} + z ⊙ h̃` (z takes the new one); since
 σ(−a) = 1 − σ(a), negating z's weights and biases turns one into the other,
 and negation is exact in floating point. PyTorch's candidate
-`n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))` is `GRUCell(reset_after=True)`
-with its two biases kept apart; `reset_after=False` has no PyTorch equivalent.
+`n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))` is `GRUCell(reset_after=True)`;
+`reset_after=False` has no PyTorch equivalent.
 
-Where PyTorch adds two biases, seqnets keeps their sum (all of the LSTM and
-RNN biases, the GRU's r and z): the model is the same, but the split is not
-stored. `to_torch` puts the sum in `bias_ih` and 0 in `bias_hh`, or with
-`split_like=sd` keeps `sd`'s pair wherever its sum is unchanged, so
-`to_torch(from_torch(sd, kind)[0], split_like=sd)` is `sd` bit for bit.
+Both PyTorch biases are kept, so `to_torch(from_torch(sd, kind)[0])` is `sd`
+bit for bit. `from_torch(..., hidden_bias=False)` keeps their sum instead
+(`bias = S ⊙ (bias_ih + bias_hh)`, the GRU's `b_hn` in `recurrent_bias [H]`),
+the layout of cells built without `hidden_bias`; `to_torch` exports such a
+cell with the sum in `bias_ih` and 0 in `bias_hh` (the same model).
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ _LAYER = re.compile(r'layers_(\d+)')
 
 
 def create_module(kind: str, hidden_size: int, num_layers: int = 1, bidirectional: bool = False,
-                  nonlinearity: str = 'tanh', stack: bool = True) -> nn.Module:
+                  nonlinearity: str = 'tanh', stack: bool = True,
+                  hidden_bias: bool = False) -> nn.Module:
   """The seqnets equivalent of `torch.nn.{LSTM,GRU,RNN}(F, hidden_size, num_layers, ...)`.
 
   Args:
@@ -77,6 +78,7 @@ def create_module(kind: str, hidden_size: int, num_layers: int = 1, bidirectiona
     nonlinearity: 'tanh' or 'relu', for 'rnn' only.
     stack: a `StackedRNN` (params `layers_{l}/...`); False returns the single layer
       itself (`RNN`, params `cell/...`, or `Bidirectional`), for `num_layers=1` only.
+    hidden_bias: cells with PyTorch's second bias (`bias_hh`) as a parameter of its own.
 
   Returns:
     An unbound module called as `model.apply({'params': params}, x [B, T, F], lengths=,
@@ -89,10 +91,11 @@ def create_module(kind: str, hidden_size: int, num_layers: int = 1, bidirectiona
 
   def cell():
     if kind == 'lstm':
-      return LSTMCell(hidden_size)
+      return LSTMCell(hidden_size, hidden_bias=hidden_bias)
     if kind == 'gru':
-      return GRUCell(hidden_size, reset_after=True)
-    return ElmanCell(hidden_size, activation_fn=NONLINEARITIES[nonlinearity])
+      return GRUCell(hidden_size, reset_after=True, hidden_bias=hidden_bias)
+    return ElmanCell(hidden_size, activation_fn=NONLINEARITIES[nonlinearity],
+                     hidden_bias=hidden_bias)
 
   def layer():
     if bidirectional:
@@ -105,7 +108,8 @@ def create_module(kind: str, hidden_size: int, num_layers: int = 1, bidirectiona
 
 
 def from_torch(state_dict: Mapping[str, Any], kind: str, *, nonlinearity: str = 'tanh',
-               prefix: str = '', stack: bool = True) -> tuple[Params, nn.Module]:
+               prefix: str = '', stack: bool = True,
+               hidden_bias: bool = True) -> tuple[Params, nn.Module]:
   """Params and module equivalent to a PyTorch `nn.LSTM` / `nn.GRU` / `nn.RNN`.
 
   The number of layers, the directions, the presence of biases and the sizes
@@ -120,6 +124,9 @@ def from_torch(state_dict: Mapping[str, Any], kind: str, *, nonlinearity: str = 
     nonlinearity: 'tanh' or 'relu' for 'rnn' (torch's `nonlinearity`; it is not in the weights).
     prefix: where the module sits in a larger state dict, e.g. 'encoder.rnn.'.
     stack: see `create_module`.
+    hidden_bias: keep `bias_hh` as a parameter of its own (exact round trip);
+      False stores the sum (see the module docstring). Without biases in the
+      state dict, the cells have one bias, 0.
 
   Returns:
     `(params, model)`: params as NumPy arrays (copies, in the input dtype), to be
@@ -141,7 +148,11 @@ def from_torch(state_dict: Mapping[str, Any], kind: str, *, nonlinearity: str = 
       w_ih, w_hh = sd['weight_ih' + name], sd['weight_hh' + name]
       cell = {'input_kernel': _negate_z(kind, w_ih.T.copy(), hidden),       # [F_l, G·H]
               'recurrent_kernel': _negate_z(kind, w_hh.T.copy(), hidden)}   # [H, G·H]
-      if shape['bias']:
+      keep_both = hidden_bias and shape['bias']
+      if keep_both:
+        cell['bias'] = _negate_z(kind, sd['bias_ih' + name].copy(), hidden)
+        cell['hidden_bias'] = _negate_z(kind, sd['bias_hh' + name].copy(), hidden)
+      elif shape['bias']:
         b_ih, b_hh = sd['bias_ih' + name], sd['bias_hh' + name]
         merged = b_ih + b_hh
         if kind == 'gru':
@@ -156,27 +167,27 @@ def from_torch(state_dict: Mapping[str, Any], kind: str, *, nonlinearity: str = 
     layers.append({'cell': cells[0]} if len(cells) == 1 else
                   {direction: {'cell': c} for direction, c in zip(_DIRECTIONS, cells)})
   model = create_module(kind, hidden, shape['num_layers'], shape['bidirectional'], nonlinearity,
-                        stack)
+                        stack, hidden_bias=hidden_bias and shape['bias'])
   params = {f'layers_{l}': p for l, p in enumerate(layers)} if stack else layers[0]
   return params, model
 
 
-def to_torch(params: Mapping[str, Any], *, kind: str | None = None, bias: bool | None = None,
-             split_like: Mapping[str, Any] | None = None) -> StateDict:
+def to_torch(params: Mapping[str, Any], *, kind: str | None = None,
+             bias: bool = True) -> StateDict:
   """PyTorch state dict of the seqnets params of a `StackedRNN`, `RNN` or `Bidirectional`.
 
   The layers must be what PyTorch can express: `LSTMCell` without peepholes,
   `GRUCell(reset_after=True)` or `ElmanCell`; every layer of one kind and
   hidden size, all bidirectional (`merge='concat'`) or none. The RNN's
   nonlinearity is not in the params: build `nn.RNN(..., nonlinearity=...)` to match.
+  A 3-gate cell with `hidden_bias` is read as `GRUCell(reset_after=True)`: the
+  params alone cannot tell it from `reset_after=False`.
 
   Args:
     params: the param tree (`variables['params']`; a `{'params': ...}` dict is unwrapped).
     kind: 'lstm', 'gru' or 'rnn' to check against; None: read from the params.
     bias: export `bias_*` keys (PyTorch's `bias=True`). False needs every bias
-      to be 0. None: as `split_like` if given, else True.
-    split_like: a state dict of the same shape whose `bias_ih`/`bias_hh` split
-      to keep wherever its sum equals the seqnets bias (see the module docstring).
+      to be 0.
 
   Returns:
     `{'weight_ih_l0': ndarray, ...}` in PyTorch's key order and the params' dtype.
@@ -204,9 +215,6 @@ def to_torch(params: Mapping[str, Any], *, kind: str | None = None, bias: bool |
       if l > 0 and np.shape(cell['input_kernel'])[0] != directions * hidden:
         raise ValueError(f'layer {l} takes {np.shape(cell["input_kernel"])[0]} features; '
                          f'PyTorch feeds it the {directions * hidden} outputs of layer {l - 1}')
-  like = None if split_like is None else _read(split_like, '')
-  if bias is None:
-    bias = True if like is None else any(key.startswith('bias') for key in like)
 
   sd = {}
   for l, cells in enumerate(layers):
@@ -215,21 +223,18 @@ def to_torch(params: Mapping[str, Any], *, kind: str | None = None, bias: bool |
       cell = {key: np.asarray(value) for key, value in cell.items()}
       sd['weight_ih' + name] = _negate_z(kind, cell['input_kernel'], hidden).T.copy()  # [G·H, F_l]
       sd['weight_hh' + name] = _negate_z(kind, cell['recurrent_kernel'], hidden).T.copy()
-      biases = [cell['bias']] + ([cell['recurrent_bias']] if kind == 'gru' else [])
+      biases = [cell[key] for key in ('bias', 'hidden_bias', 'recurrent_bias') if key in cell]
       if not bias:
         if any(np.any(b != 0) for b in biases):
           raise ValueError(f'bias=False, but layer {l}{suffix} has non-zero biases')
         continue
-      merged = _negate_z(kind, cell['bias'], hidden)   # b_ih + b_hh (GRU: b_in alone on n)
-      b_ih, b_hh = merged.copy(), np.zeros_like(merged)
-      if like is not None:
-        like_ih, like_hh = _like_pair(like, name, merged)
-        same = like_ih + like_hh == merged
+      b_ih = _negate_z(kind, cell['bias'], hidden).copy()
+      if 'hidden_bias' in cell:
+        b_hh = _negate_z(kind, cell['hidden_bias'], hidden).copy()
+      else:                                  # the sum in b_ih (GRU: b_in alone on n)
+        b_hh = np.zeros_like(b_ih)
         if kind == 'gru':
-          same[2 * hidden:] = False                     # b_in, b_hn are not a split
-        b_ih, b_hh = np.where(same, like_ih, b_ih), np.where(same, like_hh, b_hh)
-      if kind == 'gru':
-        b_hh[2 * hidden:] = cell['recurrent_bias']
+          b_hh[2 * hidden:] = cell['recurrent_bias']
       sd['bias_ih' + name], sd['bias_hh' + name] = b_ih, b_hh
   return {key: sd[key] for key in sorted(sd, key=_sort_key)}
 
@@ -364,7 +369,7 @@ def _cell_kind(cell: Mapping[str, Any]) -> str:
     raise ValueError('LSTM peepholes have no PyTorch equivalent')
   hidden, columns = np.shape(cell['recurrent_kernel'])
   gates = columns // hidden
-  if 'recurrent_bias' in keys:
+  if 'recurrent_bias' in keys or (gates == 3 and 'hidden_bias' in keys):
     kind = 'gru'
   elif gates == 3:
     raise ValueError('GRUCell(reset_after=False) has no PyTorch equivalent: torch.nn.GRU '
@@ -372,19 +377,12 @@ def _cell_kind(cell: Mapping[str, Any]) -> str:
   else:
     kind = {4: 'lstm', 1: 'rnn'}.get(gates)
   expected = {'input_kernel', 'recurrent_kernel', 'bias'} | (
+      {'hidden_bias'} if 'hidden_bias' in keys else
       {'recurrent_bias'} if kind == 'gru' else set())
   if kind is None or gates * hidden != columns or keys != expected:
     raise ValueError(f'not the params of a seqnets LSTM/GRU/Elman cell: '
                      f'{ {k: np.shape(v) for k, v in cell.items()} }')
   return kind
-
-
-def _like_pair(like: StateDict, name: str, merged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-  keys = ('bias_ih' + name, 'bias_hh' + name)
-  for key in keys:
-    if key not in like or like[key].shape != merged.shape:
-      raise ValueError(f'split_like has no {key} of shape {list(merged.shape)}')
-  return tuple(like[key].astype(merged.dtype) for key in keys)
 
 
 def _sort_key(key: str) -> tuple[int, int, int]:

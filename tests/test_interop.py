@@ -167,7 +167,7 @@ def test_single_layer_module(kind, nonlinearity, bidirectional):
   assert isinstance(model, sn.Bidirectional if bidirectional else sn.RNN)
   assert set(params) == ({'forward', 'backward'} if bidirectional else {'cell'})
   check_against_reference(model, params, sd, kind, nonlinearity, 1, bidirectional, stacked=False)
-  assert_state_dicts_equal(interop.to_torch(params, split_like=sd), sd)
+  assert_state_dicts_equal(interop.to_torch(params), sd)
 
 
 @pytest.mark.parametrize('kind,nonlinearity', KINDS)
@@ -186,16 +186,16 @@ def test_seqnets_model_runs_in_torch(kind, nonlinearity, num_layers, bidirection
 def test_torch_round_trip_is_exact(kind, nonlinearity, bias):
   sd = random_state_dict(kind, 2, True, bias)
   params, _ = interop.from_torch(sd, kind, nonlinearity=nonlinearity)
-  assert_state_dicts_equal(interop.to_torch(params, split_like=sd), sd)
-  assert_state_dicts_equal(interop.to_torch(params, kind=kind, bias=bias, split_like=sd), sd)
-  if not bias:
-    assert_state_dicts_equal(interop.to_torch(params, bias=False), sd)
+  assert_state_dicts_equal(interop.to_torch(params, bias=bias), sd)
+  assert_state_dicts_equal(interop.to_torch(params, kind=kind, bias=bias), sd)
 
 
 @pytest.mark.parametrize('kind', ['lstm', 'gru', 'rnn'])
-def test_torch_round_trip_without_split_keeps_weights_and_bias_sums(kind):
+def test_merged_biases_keep_weights_and_bias_sums(kind):
   sd = random_state_dict(kind, 2, True, True)
-  back = interop.to_torch(interop.from_torch(sd, kind)[0])
+  params, model = interop.from_torch(sd, kind, hidden_bias=False)
+  check_against_reference(model, params, sd, kind, 'tanh', 2, True)
+  back = interop.to_torch(params)
   assert list(back) == list(sd)
   n = slice(2 * H, 3 * H) if kind == 'gru' else slice(0, 0)   # GRU's b_in, b_hn: kept apart
   for key in sd:
@@ -210,33 +210,38 @@ def test_torch_round_trip_without_split_keeps_weights_and_bias_sums(kind):
       merged[n] = False
       np.testing.assert_array_equal(back[hh][merged], 0)
   # A state dict already in that form (bias_hh 0 where seqnets sums) comes back bit for bit.
-  assert_state_dicts_equal(interop.to_torch(interop.from_torch(back, kind)[0]), back)
+  assert_state_dicts_equal(interop.to_torch(interop.from_torch(back, kind, hidden_bias=False)[0]),
+                           back)
 
 
 @pytest.mark.parametrize('kind,nonlinearity', KINDS)
 @pytest.mark.parametrize('num_layers,bidirectional,stack', [
     (2, True, True), (1, False, True), (1, False, False), (1, True, False)])
-def test_seqnets_round_trip_is_exact(kind, nonlinearity, num_layers, bidirectional, stack):
-  model = interop.create_module(kind, H, num_layers, bidirectional, nonlinearity, stack=stack)
+@pytest.mark.parametrize('hidden_bias', [False, True])
+def test_seqnets_round_trip_is_exact(kind, nonlinearity, num_layers, bidirectional, stack,
+                                     hidden_bias):
+  model = interop.create_module(kind, H, num_layers, bidirectional, nonlinearity, stack=stack,
+                                hidden_bias=hidden_bias)
   params = random_params(model)
-  back, back_model = interop.from_torch(interop.to_torch(params), kind, nonlinearity=nonlinearity,
-                                        stack=stack)
-  assert_trees_equal(back, params)
-  assert back_model == model
-  assert_trees_equal(interop.from_torch(interop.to_torch({'params': params}), kind,
-                                        nonlinearity=nonlinearity, stack=stack)[0], params)
+  for tree in (params, {'params': params}):
+    back, back_model = interop.from_torch(interop.to_torch(tree), kind,
+                                          nonlinearity=nonlinearity, stack=stack,
+                                          hidden_bias=hidden_bias)
+    assert_trees_equal(back, params)
+    assert back_model == model
 
 
-def test_split_like_keeps_only_unchanged_splits():
-  sd = random_state_dict('lstm', 1, False, True)
-  params, _ = interop.from_torch(sd, 'lstm')
-  params['layers_0']['cell']['bias'][0] += 1.0            # "trained": one bias moved
-  back = interop.to_torch(params, split_like=sd)
+def test_trained_biases_go_back_apart():
+  """Training moves each bias on its own; both come back where PyTorch keeps them."""
+  sd = random_state_dict('gru', 1, False, True)
+  params, _ = interop.from_torch(sd, 'gru')
+  cell = params['layers_0']['cell']
+  cell['bias'][0] += 1.0
+  cell['hidden_bias'][H] += 2.0                           # z block: sign flips
+  back = interop.to_torch(params)
+  assert back['bias_ih_l0'][0] == sd['bias_ih_l0'][0] + 1.0
+  assert back['bias_hh_l0'][H] == sd['bias_hh_l0'][H] - 2.0
   np.testing.assert_array_equal(back['bias_ih_l0'][1:], sd['bias_ih_l0'][1:])
-  np.testing.assert_array_equal(back['bias_hh_l0'][1:], sd['bias_hh_l0'][1:])
-  assert back['bias_ih_l0'][0] == params['layers_0']['cell']['bias'][0]
-  assert back['bias_hh_l0'][0] == 0
-  assert_trees_equal(interop.from_torch(back, 'lstm')[0], params)
 
 
 def test_gru_z_gate_is_negated():
@@ -246,6 +251,10 @@ def test_gru_z_gate_is_negated():
   w_r, w_z, w_n = np.split(sd['weight_ih_l0'], 3)
   np.testing.assert_array_equal(cell['input_kernel'], np.concatenate([w_r, -w_z, w_n]).T)
   b_ih, b_hh = np.split(sd['bias_ih_l0'], 3), np.split(sd['bias_hh_l0'], 3)
+  np.testing.assert_array_equal(cell['bias'], np.concatenate([b_ih[0], -b_ih[1], b_ih[2]]))
+  np.testing.assert_array_equal(cell['hidden_bias'],
+                                np.concatenate([b_hh[0], -b_hh[1], b_hh[2]]))
+  cell = interop.from_torch(sd, 'gru', hidden_bias=False)[0]['layers_0']['cell']
   np.testing.assert_array_equal(
       cell['bias'], np.concatenate([b_ih[0] + b_hh[0], -(b_ih[1] + b_hh[1]), b_ih[2]]))
   np.testing.assert_array_equal(cell['recurrent_bias'], b_hh[2])
@@ -283,7 +292,7 @@ def test_params_are_copies():
   for leaf in jax.tree_util.tree_leaves(params):
     leaf[...] = 7
   assert_state_dicts_equal(sd, original)
-  back = interop.to_torch(interop.from_torch(sd, 'lstm')[0], split_like=sd)
+  back = interop.to_torch(interop.from_torch(sd, 'lstm')[0])
   for value in back.values():
     value[...] = 7
   assert_state_dicts_equal(sd, original)
@@ -293,7 +302,7 @@ def test_dtype_is_kept():
   sd = {k: v.astype(np.float64) for k, v in random_state_dict('gru', 1, True, True).items()}
   params, _ = interop.from_torch(sd, 'gru')
   assert {leaf.dtype for leaf in jax.tree_util.tree_leaves(params)} == {np.dtype(np.float64)}
-  assert_state_dicts_equal(interop.to_torch(params, split_like=sd), sd)
+  assert_state_dicts_equal(interop.to_torch(params), sd)
 
 
 def test_final_state_layout():
@@ -339,8 +348,6 @@ def test_to_torch_errors():
     interop.to_torch(params, bias=False)
   with pytest.raises(ValueError, match="kind='lstm'"):
     interop.to_torch(params, kind='lstm')
-  with pytest.raises(ValueError, match='split_like has no bias_ih_l0'):
-    interop.to_torch(params, bias=True, split_like=random_state_dict('gru', 1, False, False))
   cases = [
       (sn.StackedRNN([sn.RNN(sn.LSTMCell(H, use_peepholes=True))]), 'peepholes'),
       (sn.RNN(sn.GRUCell(H)), 'reset_after=False'),
@@ -408,7 +415,7 @@ def test_against_torch(kind, nonlinearity, bias):
   params, model = interop.from_torch(sd, kind, nonlinearity=nonlinearity)   # tensors accepted
   check(params, model)
   np_sd = {k: v.numpy() for k, v in sd.items()}
-  assert_state_dicts_equal(interop.to_torch(params, split_like=sd), np_sd)
+  assert_state_dicts_equal(interop.to_torch(params, bias=bias), np_sd)
 
   # The other way: seqnets params (biases 0 for bias=False) loaded into torch.
   params = random_params(model, seed=9)

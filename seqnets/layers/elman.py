@@ -25,6 +25,7 @@ class ElmanCell(nn.RNNCellBase):
     input_kernel      W  [F, H]
     recurrent_kernel  U  [H, H]
     bias              b  [H]
+    hidden_bias          [H]       only with `hidden_bias=True`: the step uses b + hidden_bias
 
   Inside `sn.RNN` the cell runs through `scan_kernel()` (see `_ElmanKernel`)
   with a hand-written backward pass.
@@ -39,6 +40,7 @@ class ElmanCell(nn.RNNCellBase):
   Attributes:
     features: hidden size H.
     activation_fn: φ, e.g. `jnp.tanh` or `jax.nn.relu`.
+    hidden_bias: a second bias on the recurrent side (PyTorch's `bias_hh`), see `LSTMCell`.
     kernel_init / recurrent_kernel_init / bias_init: initialisers.
     dtype: computation dtype (None: promoted from inputs, carry and parameters).
     param_dtype: parameter dtype (narrower floats are initialised in float32 and
@@ -58,6 +60,7 @@ class ElmanCell(nn.RNNCellBase):
   kernel_init: initializers.Initializer = nn.initializers.lecun_normal()
   recurrent_kernel_init: initializers.Initializer = nn.initializers.orthogonal()
   bias_init: initializers.Initializer = nn.initializers.zeros_init()
+  hidden_bias: bool = False
   dtype: Any = None
   param_dtype: Any = jnp.float32
   update_dropout_rate: float = 0.0
@@ -78,6 +81,9 @@ class ElmanCell(nn.RNNCellBase):
         'bias': self.param('bias', initializers.in_float32(self.bias_init), (self.features,),
                            self.param_dtype),
     }
+    if self.hidden_bias:
+      params['bias'] = params['bias'] + self.param(
+          'hidden_bias', nn.initializers.zeros_init(), (self.features,), self.param_dtype)
     if self.layer_norm:
       params.update(cell_regularizers.norm_params(self, 1))
     return params

@@ -36,6 +36,9 @@ class GRUCell(nn.RNNCellBase):
     recurrent_kernel  [H, 3H]
     bias              [3H]
     recurrent_bias    [H]       b_u, only with reset_after
+    hidden_bias       [3H]      only with `hidden_bias=True`, in place of recurrent_bias:
+                                [b_hr | b_hz | b_u]; the step uses bias + [b_hr | b_hz | 0]
+                                (reset_after) or bias + hidden_bias (reset_before)
 
   Inside `sn.RNN` the cell runs through `scan_kernel()` (see `_GRUKernel`)
   with a hand-written backward pass.
@@ -51,6 +54,9 @@ class GRUCell(nn.RNNCellBase):
   Attributes:
     features: hidden size H.
     reset_after: apply the reset gate after the recurrent matmul (see above).
+    hidden_bias: a second bias on the recurrent side, initialised to 0, as PyTorch and
+      cuDNN keep (`bias_hh`); the same function class, kept so that imported weights
+      go back unchanged (`seqnets.interop`).
     kernel_init / recurrent_kernel_init / bias_init: initialisers.
     dtype: computation dtype (None: promoted from inputs, carry and parameters).
     param_dtype: parameter dtype (narrower floats are initialised in float32 and
@@ -67,6 +73,7 @@ class GRUCell(nn.RNNCellBase):
 
   features: int
   reset_after: bool = False
+  hidden_bias: bool = False
   kernel_init: initializers.Initializer = nn.initializers.lecun_normal()
   recurrent_kernel_init: initializers.Initializer = nn.initializers.orthogonal()
   bias_init: initializers.Initializer = nn.initializers.zeros_init()
@@ -91,7 +98,16 @@ class GRUCell(nn.RNNCellBase):
         'bias': self.param('bias', initializers.in_float32(self.bias_init), (3 * hidden,),
                            self.param_dtype),
     }
-    if self.reset_after:
+    if self.hidden_bias:
+      b_h = self.param('hidden_bias', nn.initializers.zeros_init(), (3 * hidden,),
+                       self.param_dtype)
+      if self.reset_after:
+        params['bias'] = params['bias'] + jnp.concatenate([b_h[:2 * hidden],
+                                                           jnp.zeros_like(b_h[2 * hidden:])])
+        params['recurrent_bias'] = b_h[2 * hidden:]
+      else:
+        params['bias'] = params['bias'] + b_h
+    elif self.reset_after:
       params['recurrent_bias'] = self.param(
           'recurrent_bias', initializers.in_float32(self.bias_init), (hidden,), self.param_dtype)
     if self.layer_norm:

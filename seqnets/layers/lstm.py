@@ -42,6 +42,7 @@ class LSTMCell(nn.RNNCellBase):
     input_kernel      [F, 4H]   columns [i | f | g | o]
     recurrent_kernel  [H, 4H]
     bias              [4H]      default: 0 except `forget_bias` on the f block
+    hidden_bias       [4H]      only with `hidden_bias=True`: the step uses bias + hidden_bias
     peephole_i, peephole_f, peephole_o   [H] each (only with peepholes)
 
   Inside `sn.RNN` the cell runs through `scan_kernel()` (see `_LSTMKernel`):
@@ -67,6 +68,9 @@ class LSTMCell(nn.RNNCellBase):
     features: hidden size H.
     use_peepholes: add the diagonal peephole connections p_i, p_f, p_o.
     forget_bias: initial value of b_f (ignored when `bias_init` is given).
+    hidden_bias: a second bias on the recurrent side, initialised to 0, as PyTorch and
+      cuDNN keep (`bias_hh`); the same function class, kept so that imported weights
+      go back unchanged (`seqnets.interop`).
     kernel_init / recurrent_kernel_init / bias_init / peephole_init: initialisers.
     dtype: computation dtype (None: promoted from inputs, carry and parameters).
     param_dtype: parameter dtype (narrower floats are initialised in float32 and
@@ -88,6 +92,7 @@ class LSTMCell(nn.RNNCellBase):
   recurrent_kernel_init: initializers.Initializer = nn.initializers.orthogonal()
   bias_init: initializers.Initializer | None = None
   peephole_init: initializers.Initializer = nn.initializers.zeros_init()
+  hidden_bias: bool = False
   dtype: Any = None
   param_dtype: Any = jnp.float32
   update_dropout_rate: float = 0.0
@@ -110,6 +115,9 @@ class LSTMCell(nn.RNNCellBase):
         'bias': self.param('bias', initializers.in_float32(bias_init), (4 * hidden,),
                            self.param_dtype),
     }
+    if self.hidden_bias:
+      params['bias'] = params['bias'] + self.param(
+          'hidden_bias', nn.initializers.zeros_init(), (4 * hidden,), self.param_dtype)
     if self.use_peepholes:
       for gate in 'ifo':
         params[f'peephole_{gate}'] = self.param(

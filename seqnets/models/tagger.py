@@ -43,7 +43,8 @@ class RecurrentTagger(nn.Module):
   variational_state_rate: float = 0.0
 
   @nn.compact
-  def __call__(self, tokens: jax.Array, lengths: jax.Array, *, deterministic: bool = True) -> jax.Array:
+  def __call__(self, tokens: jax.Array, lengths: jax.Array, *, deterministic: bool) -> jax.Array:
+    """`tokens [B, T]`, `lengths [B]` -> logits `[B, T, V]`; `deterministic`: evaluation mode."""
     if self.embedding_size:
       x = nn.Embed(self.vocab_size, self.embedding_size)(tokens)        # [B, T, E]
     else:

@@ -46,7 +46,8 @@ def create(model: nn.Module, tx: optax.GradientTransformation, task, rng: jax.Ar
   """Initialises params and model state from `example_batch` (shapes only) and the optimizer state."""
   init_rng, rng = jax.random.split(rng)
   args, kwargs = task.model_inputs(example_batch)
-  variables = model.init({'params': init_rng, 'dropout': init_rng}, *args, **kwargs)
+  variables = model.init({'params': init_rng, 'dropout': init_rng}, *args, **kwargs,
+                         deterministic=True)
   params = variables['params']
   model_state = {name: value for name, value in variables.items() if name != 'params'}
   return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),

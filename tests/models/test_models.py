@@ -24,7 +24,7 @@ def model_cfg(**kwargs):
 
 
 def init(model, tokens, lengths):
-  return model.init(jax.random.key(0), tokens, lengths)['params']
+  return model.init(jax.random.key(0), tokens, lengths, deterministic=True)['params']
 
 
 @pytest.mark.parametrize('cell,extra,expected_param', [
@@ -37,7 +37,7 @@ def test_factory_builds_each_cell(cell, extra, expected_param):
   tokens = np.array([[1, 2, 3, 0]])
   params = init(model, tokens, np.array([3]))
   assert expected_param in params['layer0_cell']
-  assert model.apply({'params': params}, tokens, np.array([3])).shape == (1, 4, 4)
+  assert model.apply({'params': params}, tokens, np.array([3]), deterministic=True).shape == (1, 4, 4)
 
 
 def test_factory_sets_lstm_gate_biases():
@@ -73,7 +73,7 @@ def test_factory_relu_elman_is_relu():
   want_tanh, _ = numpy_elman_tagger(params, tokens, lengths, np.tanh)
   assert np.any(pre < -0.5) and np.any(pre > 1.0)      # ReLU and tanh differ on these
   assert not np.allclose(want_relu, want_tanh, atol=0.1)
-  got = {name: np.asarray(model.apply({'params': params}, tokens, lengths))
+  got = {name: np.asarray(model.apply({'params': params}, tokens, lengths, deterministic=True))
          for name, model in models.items()}
   np.testing.assert_allclose(got['relu'], want_relu, rtol=1e-5, atol=1e-5)
   np.testing.assert_allclose(got['tanh'], want_tanh, rtol=1e-5, atol=1e-5)
@@ -96,14 +96,16 @@ def test_tagger_stacked_bidirectional_embedded_shapes_and_padding():
   assert set(params) == {'Embed_0', 'layer0_forward_cell', 'layer0_backward_cell',
                          'layer1_forward_cell', 'layer1_backward_cell', 'output'}
   assert params['layer1_forward_cell']['input_kernel'].shape == (6, 9)  # 2·H in, 3 gates
-  out = model.apply({'params': params}, tokens, lengths)
+  out = model.apply({'params': params}, tokens, lengths, deterministic=True)
   garbage = tokens.copy()
   garbage[1, 2:] = 4
-  np.testing.assert_allclose(model.apply({'params': params}, garbage, lengths)[1, :2], out[1, :2],
+  np.testing.assert_allclose(model.apply({'params': params}, garbage, lengths, deterministic=True)[1, :2], out[1, :2],
                              rtol=1e-6)
   dropped = model.apply({'params': params}, tokens, lengths, deterministic=False,
                         rngs={'dropout': jax.random.key(1)})
   assert not np.allclose(dropped, out)
+  with pytest.raises(TypeError, match='deterministic'):
+    model.apply({'params': params}, tokens, lengths)
 
 
 NAN, INF = float('nan'), float('inf')

@@ -106,7 +106,7 @@ def test_apply_reproduces_the_final_state_logits(finished):
   batch = some_batch(name, run, workdir)
   params = jax.tree_util.tree_map(lambda a: np.asarray(a[0]), result.state.params)
   args, kwargs = run.task.model_inputs(batch)
-  want = run.model.apply({'params': params}, *args, **kwargs)
+  want = run.model.apply({'params': params}, *args, **kwargs, deterministic=True)
   got = run.apply(batch)
   assert got.shape == want.shape and len(got) == len(batch['inputs'])
   np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
