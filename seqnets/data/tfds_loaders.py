@@ -48,3 +48,13 @@ def load_texts(name: str, split: str, data_dir: str | None = None,
     text = example[text_key]
     pairs.append((text.decode() if isinstance(text, bytes) else str(text), int(example['label'])))
   return pairs
+
+
+def load_documents(name: str, split: str, data_dir: str | None = None,
+                   text_key: str = 'text') -> list[str]:
+  """Every example's text, e.g. `tiny_shakespeare` (one example per split)."""
+  documents = []
+  for example in _examples(_source(name, split, data_dir)):
+    text = example[text_key]
+    documents.append(text.decode() if isinstance(text, bytes) else str(text))
+  return documents

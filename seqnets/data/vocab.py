@@ -45,15 +45,21 @@ class Vocabulary:
 
   @classmethod
   def build(cls, texts: Iterable[Sequence[str]], min_count: int = 1,
-            max_size: int | None = None) -> 'Vocabulary':
-    """Tokens seen at least `min_count` times, most frequent first (ties: alphabetical),
-    at most `max_size` tokens including `<pad>` and `<unk>`."""
+            max_size: int | None = None, specials: Sequence[str] = ()) -> 'Vocabulary':
+    """`<pad>`, `<unk>`, then `specials` (e.g. `<s>`, `</s>`, always present), then the
+    tokens seen at least `min_count` times, most frequent first (ties: alphabetical);
+    at most `max_size` tokens in all."""
     counts = collections.Counter(token for text in texts for token in text)
-    ranked = sorted((t for t, c in counts.items() if c >= min_count and t not in (PAD, UNK)),
+    reserved = (PAD, UNK, *specials)
+    ranked = sorted((t for t, c in counts.items() if c >= min_count and t not in reserved),
                     key=lambda t: (-counts[t], t))
     if max_size is not None:
-      ranked = ranked[:max(max_size - 2, 0)]
-    return cls((PAD, UNK, *ranked))
+      ranked = ranked[:max(max_size - len(reserved), 0)]
+    return cls((*reserved, *ranked))
+
+  def id(self, token: str) -> int:
+    """The id of `token` (`unk_id` when it is not in the vocabulary)."""
+    return self._ids.get(token, self.unk_id)
 
   def __len__(self) -> int:
     return len(self.tokens)

@@ -4,3 +4,4 @@ from seqnets.models.tagger import RecurrentTagger
 from seqnets.models.alexnet import AlexNet
 from seqnets.models.cnn import ImageCNN
 from seqnets.models.text_cnn import TextCNN
+from seqnets.models.language_model import RecurrentLM

@@ -9,6 +9,9 @@
   update_dropout_rate, zoneout_rate, weight_drop_rate, layer_norm: the cells' regularisers
     (dropout of the update, zoneout, DropConnect on U, layer normalisation; all off by default)
   variational_input_rate, variational_state_rate: variational dropout in every `sn.RNN`
+  recurrent_lm: cell, hidden_size, num_layers, embedding_size, tie_embeddings,
+    embedding_dropout_rate, dropout_rate (between layers), output_dropout_rate, unroll, and
+    the cell keys above (see RecurrentLM)
   image_cnn: features, kernel_size, strides, padding, activation, pool_kind, pool_window,
     pool_strides, pool_padding, batch_norm, spatial_dropout_rate, dense_features, dropout_rate
     (see ImageCNN)
@@ -37,6 +40,7 @@ from seqnets.layers.padding import normalize_padding
 from seqnets.layers.pooling import KINDS
 from seqnets.models.alexnet import AlexNet
 from seqnets.models.cnn import ImageCNN
+from seqnets.models.language_model import RecurrentLM
 from seqnets.models.tagger import RecurrentTagger
 from seqnets.models.text_cnn import CHANNELS, TextCNN
 
@@ -93,6 +97,28 @@ def _validate_tagger(cfg: ml_collections.ConfigDict) -> None:
   for field in ('use_peepholes', 'reset_after', 'bidirectional', 'layer_norm'):
     _bool(cfg, field)
   for field in (*(f for f in CELL_REGULARIZERS if f.endswith('_rate')), *RNN_REGULARIZERS):
+    _finite_number(cfg, field, 0.0, 0.0, 1.0)
+
+
+def _language_model(cfg: ml_collections.ConfigDict, data_info) -> nn.Module:
+  return RecurrentLM(
+      cell_fn=CELLS[cfg.cell](cfg), vocab_size=data_info.vocab_size,
+      embedding_size=cfg.embedding_size, num_layers=cfg.get('num_layers', 1),
+      tie_embeddings=cfg.get('tie_embeddings', False),
+      embedding_dropout_rate=cfg.get('embedding_dropout_rate', 0.0),
+      dropout_rate=cfg.get('dropout_rate', 0.0),
+      output_dropout_rate=cfg.get('output_dropout_rate', 0.0), unroll=cfg.get('unroll', 1),
+      carry_steps=data_info.carry_steps,
+      **{field: cfg.get(field, 0.0) for field in RNN_REGULARIZERS})
+
+
+def _validate_language_model(cfg: ml_collections.ConfigDict) -> None:
+  _validate_tagger(cfg)
+  if cfg.get('bidirectional', False):
+    raise ValueError('model.bidirectional must be False: a language model reads left to right')
+  _int(cfg, 'embedding_size', None)
+  _bool(cfg, 'tie_embeddings')
+  for field in ('embedding_dropout_rate', 'output_dropout_rate'):
     _finite_number(cfg, field, 0.0, 0.0, 1.0)
 
 
@@ -227,6 +253,7 @@ def _has_bool(value) -> bool:
 # name -> (validate(model_cfg), build(model_cfg, data_info))
 MODELS: dict[str, tuple[Callable, Callable]] = {
     'recurrent_tagger': (_validate_tagger, _tagger),
+    'recurrent_lm': (_validate_language_model, _language_model),
     'image_cnn': (_validate_image_cnn, _image_cnn),
     'text_cnn': (_validate_text_cnn, _text_cnn),
     'alexnet': (lambda cfg: None, _alexnet),

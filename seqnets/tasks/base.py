@@ -35,6 +35,8 @@ class DataInfo:
   vocab_size: int
   num_outputs: int
   pad_id: int = 0
+  unit: str = ''             # one token of text: 'char' or 'word' ('' when not text)
+  carry_steps: int = 0       # truncated BPTT: steps after which the model stores its state
 
 
 @dataclasses.dataclass(frozen=True)

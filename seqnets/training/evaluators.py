@@ -13,6 +13,8 @@ exact results. Types:
                   per-class precision / recall / F1 and their macro average
   accuracy_by_n   + accuracy of the strings of every size n and `max_correct_n`,
                   the largest n up to which every string is right (needs `batch['n']`)
+  language_model  + `nats_per_token` (the mean cross-entropy, = `loss`), `perplexity`
+                  (e^nats) and, for character-level text, `bits_per_char` (nats / ln 2)
 Confusion matrices and per-class figures exist only here, never in a train step.
 """
 
@@ -87,10 +89,26 @@ def _by_n(means: dict, arrays) -> dict:
           'max_correct_n': formal_languages.max_correct_n(ns.tolist(), [accuracy[n] == 1.0 for n in ns])}
 
 
+def _char_sums(task, info, arrays):
+  if info.unit != 'char':
+    return lambda outputs, batch: {}
+  return lambda outputs, batch: {'char_count': jnp.sum(batch['weights'])}
+
+
+def _language_model(means: dict, arrays) -> dict:
+  nats = float(means['loss'])
+  metrics = {**means, 'nats_per_token': nats, 'perplexity': float(np.exp(min(nats, 700.0)))}
+  if 'char_count' in metrics:                     # one token is one character
+    metrics.pop('char_count')
+    metrics['bits_per_char'] = nats / float(np.log(2))
+  return metrics
+
+
 EVALUATOR_TYPES: dict[str, EvaluatorType] = {
     'metrics': EvaluatorType(_no_sums, lambda means, arrays: means),
     'classification': EvaluatorType(_confusion_sums, _per_class),
     'accuracy_by_n': EvaluatorType(_by_n_sums, _by_n),
+    'language_model': EvaluatorType(_char_sums, _language_model),
 }
 DEFAULT_BATCH_SIZE = 256
 
