@@ -4,8 +4,9 @@ Writes into `workdir` (process 0 only): `config.json` (the resolved config),
 `preprocessing.json` (what rebuilds the model's inputs: data info, vocabulary,
 label set), `metrics.jsonl` (one JSON object per logged step and seed),
 `tensorboard/`, `checkpoints/` and, at the end, `results.json` (final
-evaluation per seed). Rerunning with the same `workdir` resumes from its latest
-good checkpoint and ends with the same parameters as a run that never stopped;
+evaluation per seed) and `curves.png` (training and evaluation loss against
+step). Rerunning with the same `workdir` resumes from its latest good
+checkpoint and ends with the same parameters as a run that never stopped;
 only the fields in `resume.RESUMABLE_FIELDS` may change between the two.
 A workdir is used by one run at a time (`workdir_lock`).
 """
@@ -26,6 +27,7 @@ from absl import logging
 from seqnets.models import factory as model_factory
 from seqnets.tasks import factory as task_factory
 from seqnets.training import checkpoints
+from seqnets.training import curves
 from seqnets.training import evaluation
 from seqnets.training import evaluators as evaluators_lib
 from seqnets.training import metrics as metrics_lib
@@ -259,6 +261,8 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
     if primary:
       if 0 not in health.failed:
         _save_confusion_matrices(final[0], workdir)
+      writer.flush()
+      curves.save_png(workdir)
       _write_json(workdir / 'results.json', {
           'config': config_dict, 'step': done,
           'runs': [{'seed': s, **writers.to_json_value(r)} for s, r in zip(seeds, final)]})

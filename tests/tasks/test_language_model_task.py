@@ -53,6 +53,7 @@ def test_training_reports_the_language_model_metrics(char_run):
   assert nats == final['eval/validation/loss'] and 0 < nats < math.log(40)
   assert final['eval/validation/perplexity'] == pytest.approx(math.exp(nats))
   assert final['eval/validation/bits_per_char'] == pytest.approx(nats / math.log(2))
+  assert (workdir / 'curves.png').stat().st_size > 0
   saved = json.loads((workdir / 'preprocessing.json').read_text())
   assert saved['vocabulary'][:4] == ['<pad>', '<unk>', '<s>', '</s>']
   assert '\n' in saved['vocabulary'] and saved['info']['unit'] == 'char'
