@@ -51,6 +51,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.data.update(train_lengths=(5, 20), eval_batch_size=64)
     config.probe.update(length=25, batch_size=8, jacobian_batch_size=2, distances=(5, 20))
     config.hidden_size = 8
+    config.cells = dict(elman_tanh=config.cells.elman_tanh, lstm=config.cells.lstm)
     config.train.update(num_steps=20, batch_size=8, chunk_steps=20)
     config.exploding.update(recurrent_scale=3.0, train_lengths=(5, 20), num_steps=20)  # diverges
   elif arg:

@@ -24,12 +24,20 @@ def params():
   return jax.tree_util.tree_map(lambda a: jnp.asarray(rng.normal(0, 1.0, a.shape), jnp.float32), p)
 
 
+@jax.jit
+def last_logits(params, tokens, length):
+  """The logits after the first `length` tokens of `tokens [1, 16]`, read from scratch."""
+  logits = MODEL.apply({'params': params}, tokens, length[None], deterministic=True)
+  return logits[0, length - 1]
+
+
 def greedy_reference(params, prime, length, banned=()):
   """Arg-max of the logits of the whole prefix, recomputed from scratch at every step."""
   tokens = list(prime)
   for _ in range(length):
-    logits = np.array(MODEL.apply({'params': params}, np.asarray([tokens], np.int32),
-                                    np.array([len(tokens)]), deterministic=True))[0, -1]
+    padded = np.zeros((1, 16), np.int32)
+    padded[0, :len(tokens)] = tokens
+    logits = np.array(last_logits(params, padded, jnp.int32(len(tokens))))
     logits[list(banned)] = -np.inf
     tokens.append(int(np.argmax(logits)))
   return tokens[len(prime):]

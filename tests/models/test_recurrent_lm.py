@@ -13,9 +13,9 @@ from seqnets.models import RecurrentLM
 V, E, H, B = 7, 4, 5, 2
 
 
-def make(**kw):
+def make(num_layers=1, **kw):
   return RecurrentLM(cell_fn=functools.partial(sn.LSTMCell, H), vocab_size=V, embedding_size=E,
-                     num_layers=2, **kw)
+                     num_layers=num_layers, **kw)
 
 
 def random_params(model, tokens, seed=1):
@@ -41,7 +41,7 @@ def windowed(model, params, windows, resets):
 
 
 def test_carried_state_continues_the_sequence():
-  model = make()
+  model = make(num_layers=2)
   params = random_params(model, TOKENS)
   whole = model.apply({'params': params}, TOKENS, np.full(B, 12), deterministic=True)
   logits, state = windowed(model, params, [TOKENS[:, :4], TOKENS[:, 4:8], TOKENS[:, 8:]],
@@ -109,7 +109,7 @@ def test_truncated_gradient_stops_at_the_window_and_equals_full_bptt_for_one_win
 
 def test_tied_embeddings_share_the_matrix():
   """logits = (h P + b_P) Eᵀ + b, with E the input embedding and h the top layer's outputs."""
-  model = make(tie_embeddings=True)
+  model = make(num_layers=2, tie_embeddings=True)
   params = random_params(model, TOKENS)
   assert sorted(params) == ['embed', 'layer0_cell', 'layer1_cell', 'output_bias', 'projection']
   out = model.apply({'params': params}, TOKENS, np.full(B, 12), deterministic=True)

@@ -1,6 +1,8 @@
 """The recurrent regularisers through the model factory: `model.*` keys validated, off by
 default, and a recurrent_tagger with each one trains a step (configs/anbn.py:smoke)."""
 
+import functools
+
 import jax
 import ml_collections
 import numpy as np
@@ -43,7 +45,8 @@ def test_regularizers_are_off_by_default_and_validated():
   config = anbn.get_config()
   model = factory.from_config(config.model, INFO)
   tokens, lengths = np.ones((2, 3), np.int32), np.array([3, 2])
-  params = jax.eval_shape(model.init, jax.random.key(0), tokens, lengths)['params']
+  params = jax.eval_shape(functools.partial(model.init, deterministic=True), jax.random.key(0),
+                          tokens, lengths)['params']
   assert set(params['layer0_cell']) == {'input_kernel', 'recurrent_kernel', 'bias'}
   cell = model.cell_fn()
   assert (cell.update_dropout_rate, cell.zoneout_rate, cell.weight_drop_rate,
