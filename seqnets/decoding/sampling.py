@@ -30,11 +30,11 @@ def filter_logits(logits: Array, *, top_k: int | Array = 0, top_p: float | Array
   kth = jnp.take_along_axis(descending, jnp.broadcast_to(k - 1, logits.shape[:-1])[..., None],
                             axis=-1)
   logits = jnp.where(logits < kth, -jnp.inf, logits)
-  probs = jax.nn.softmax(-jnp.sort(-logits, axis=-1), axis=-1)               # sorted, after top-k
+  descending = jnp.where(descending < kth, -jnp.inf, descending)            # sorted, after top-k
+  probs = jax.nn.softmax(descending, axis=-1)
   before = jnp.cumsum(probs, axis=-1) - probs             # mass of the more probable tokens
   kept = before < jnp.asarray(top_p)                      # the first is always kept
-  threshold = jnp.min(jnp.where(kept, -jnp.sort(-logits, axis=-1), jnp.inf), axis=-1,
-                      keepdims=True)
+  threshold = jnp.min(jnp.where(kept, descending, jnp.inf), axis=-1, keepdims=True)
   return jnp.where(logits < threshold, -jnp.inf, logits)
 
 
