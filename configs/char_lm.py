@@ -47,6 +47,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       carry_state=True,                # False: full BPTT over independent windows
       eval_length=1024,
       eval_context=128,
+      document_separator='',           # e.g. '\n\n\n': the state is reset at each document
   )
   config.model = dict(
       name='recurrent_lm', cell='lstm', hidden_size=512, num_layers=1, embedding_size=64,

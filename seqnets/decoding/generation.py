@@ -105,7 +105,7 @@ def generate_text(run: Any, prime: str = '', length: int = 200, *, temperature: 
   """Texts from a trained language-model run (`training.saved_run.load_run(workdir)`).
 
   The prime is tokenised as the run's training text was (an empty prime is
-  `<s>`); each returned text is the prime followed by what was generated,
+  `<s>`; a model trained on documents reads `<s>` before any prime); each returned text is the prime followed by what was generated,
   detokenised. A word-level model stops at `</s>` (a line end) or after
   `length` tokens; a character-level model was never trained to end, so it
   writes exactly `length` characters. `<pad>` and `<s>` are never drawn, and
@@ -118,7 +118,10 @@ def generate_text(run: Any, prime: str = '', length: int = 200, *, temperature: 
   tokens = lm_text.tokenize(prime, level, run.config.data.get('lowercase', False))
   if level == 'word' and tokens and not prime.endswith('\n'):
     tokens = tokens[:-1]                       # the prime's last line goes on
-  ids = vocab.encode(tokens) if tokens else np.asarray([vocab.id(lm_text.BOS)], np.int32)
+  bos = np.asarray([vocab.id(lm_text.BOS)], np.int32)
+  ids = vocab.encode(tokens) if tokens else bos
+  if tokens and run.config.data.get('document_separator'):
+    ids = np.concatenate([bos, ids])           # documents were trained from <s>
   banned = [vocab.pad_id, vocab.id(lm_text.BOS)]
   eos = vocab.id(lm_text.EOS)
   if level == 'char':

@@ -15,6 +15,11 @@
   carry_state    True: truncated BPTT, the state carried from window to window;
                  False: full BPTT over independent windows of `bptt` tokens from a zero state
   eval_length, eval_context   evaluation rows (`lm_text.evaluation_rows`)
+  document_separator  '': the text is one stream; otherwise the string that ends a
+                 document (e.g. '\n\n\n'; a TFDS example is a document too). Each
+                 document starts with `<s>` and a zero state, no window holds two
+                 documents and none is evaluated with another's context
+                 (`lm_documents`); needs update_steps = bptt
 
 Evaluation split 'validation'. Evaluator type 'language_model' reports
 `nats_per_token` (= `loss`), `perplexity`, `token_accuracy` and, for characters,
@@ -30,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from seqnets.data import lm_documents
 from seqnets.data import lm_text
 from seqnets.data import text_file
 from seqnets.data.vocab import Vocabulary
@@ -62,6 +68,13 @@ def validate(cfg) -> None:
       raise ValueError(f'data.{field} must be True or False, got {cfg.get(field)!r}')
   if _update_steps(cfg) > cfg.bptt:
     raise ValueError(f'data.update_steps={cfg.update_steps} must be <= data.bptt={cfg.bptt}')
+  separator = cfg.get('document_separator', '')
+  if not isinstance(separator, str):
+    raise ValueError(f'data.document_separator must be a string (\'\': no documents), '
+                     f'got {separator!r}')
+  if separator and _update_steps(cfg) != cfg.bptt:
+    raise ValueError(f'data.update_steps={cfg.update_steps} must be 0 or data.bptt={cfg.bptt} '
+                     f'with data.document_separator set: windows end at document boundaries')
 
 
 def _update_steps(cfg) -> int:
@@ -69,7 +82,8 @@ def _update_steps(cfg) -> int:
 
 
 def read_texts(cfg) -> tuple[str, str]:
-  """(training text, validation text) as the config names them."""
+  """(training text, validation text) as the config names them (a TFDS split's
+  examples joined by `document_separator`)."""
   if cfg.source == 'file':
     text = text_file.read_text(cfg.path)
     if cfg.get('eval_path'):
@@ -77,27 +91,52 @@ def read_texts(cfg) -> tuple[str, str]:
     cut = int(len(text) * (1 - cfg.validation_fraction))
     return text[:cut], text[cut:]
   from seqnets.data import tfds_loaders
-  load = lambda split: ''.join(tfds_loaders.load_documents(cfg.tfds_name, split, cfg.get('data_dir')))
+  joiner = cfg.get('document_separator', '')
+  load = lambda split: joiner.join(tfds_loaders.load_documents(cfg.tfds_name, split,
+                                                               cfg.get('data_dir')))
   return load(cfg.get('train_split', 'train')), load(cfg.get('eval_split', 'validation'))
 
 
-def _encode_text(cfg, vocab: Vocabulary, text: str) -> np.ndarray:
-  return vocab.encode(lm_text.tokenize(text, cfg.level, cfg.get('lowercase', False)))
+def _tokenize(cfg, text: str) -> list[str]:
+  return lm_text.tokenize(text, cfg.level, cfg.get('lowercase', False))
 
 
-def _rows(cfg, ids: np.ndarray) -> base.Batch:
-  return lm_text.evaluation_rows(ids, cfg.eval_length, cfg.get('eval_context', 0))
+def _documents(cfg, vocab: Vocabulary, text: str) -> list[np.ndarray]:
+  return [lm_documents.encode_document(vocab, _tokenize(cfg, document))
+          for document in lm_documents.split_documents(text, cfg.get('document_separator', ''))]
+
+
+def _eval_rows(cfg, vocab: Vocabulary, text: str) -> base.Batch:
+  length, context = cfg.eval_length, cfg.get('eval_context', 0)
+  if cfg.get('document_separator'):
+    return lm_documents.document_rows(_documents(cfg, vocab, text), length, context)
+  return lm_text.evaluation_rows(vocab.encode(_tokenize(cfg, text)), length, context)
 
 
 def build_data(cfg) -> base.TaskData:
   train_text, eval_text = read_texts(cfg)
-  train_tokens = lm_text.tokenize(train_text, cfg.level, cfg.get('lowercase', False))
+  train_tokens = _tokenize(cfg, train_text)
   vocab = lm_text.build_vocabulary([train_tokens], cfg.get('min_count', 1),
                                    cfg.get('max_vocab_size') or None)
-  train_ids = vocab.encode(train_tokens)
   k1, k2, batch_size = _update_steps(cfg), cfg.bptt, cfg.batch_size
   where = cfg.path if cfg.source == 'file' else f'TFDS {cfg.tfds_name}'
   carry = cfg.get('carry_state', True)
+  info = base.DataInfo(vocab_size=len(vocab), num_outputs=len(vocab), pad_id=vocab.pad_id,
+                       unit=cfg.level, carry_steps=k1 if carry and k1 < k2 else 0)
+  eval_sets = {'validation': _eval_rows(cfg, vocab, eval_text)}
+  preprocessing = base.Preprocessing(info, vocab.tokens)
+  if cfg.get('document_separator'):
+    streams = lm_documents.DocumentStreams(_documents(cfg, vocab, train_text), batch_size, k2,
+                                           f'the training text of {where}')
+    def document_batches(seed: int, start: int):
+      for step in itertools.count(start):
+        batch = streams.batch(step)
+        if not carry:                              # full BPTT: every window from a zero state
+          batch.pop('reset')
+        yield batch
+    return base.TaskData(preprocessing, document_batches, eval_sets)
+
+  train_ids = vocab.encode(train_tokens)
   if carry:
     lm_text.check_stream_size(len(train_ids), batch_size, k1, k2, f'the training text of {where}')
   elif len(train_ids) < k2 + 1:
@@ -109,11 +148,7 @@ def build_data(cfg) -> base.TaskData:
       yield (lm_text.stream_batch(train_ids, batch_size, k1, k2, step) if carry
              else random_windows(train_ids, batch_size, k2, seed, step))
 
-  info = base.DataInfo(vocab_size=len(vocab), num_outputs=len(vocab), pad_id=vocab.pad_id,
-                       unit=cfg.level,
-                       carry_steps=k1 if carry and k1 < k2 else 0)
-  eval_sets = {'validation': _rows(cfg, _encode_text(cfg, vocab, eval_text))}
-  return base.TaskData(base.Preprocessing(info, vocab.tokens), train_batches, eval_sets)
+  return base.TaskData(preprocessing, train_batches, eval_sets)
 
 
 def random_windows(ids: np.ndarray, batch_size: int, length: int, seed: int,
@@ -159,7 +194,7 @@ def read_file(cfg, path: str | pathlib.Path) -> str:
 def encode(cfg, preprocessing: base.Preprocessing, text: str) -> base.Batch:
   """A text -> evaluation rows, tokenised with the run's vocabulary (unknown tokens `<unk>`)."""
   vocab = Vocabulary(tuple(preprocessing.vocabulary))
-  return _rows(cfg, _encode_text(cfg, vocab, text))
+  return _eval_rows(cfg, vocab, text)
 
 
 def reported_metrics(config: dict) -> list[base.ReportedMetric]:

@@ -155,3 +155,30 @@ def test_tiny_shakespeare_from_tfds_with_mock_data():
   with tfds.testing.mock_data(num_examples=1, policy=tfds.testing.MockPolicy.USE_CODE):
     train, validation = language_model.read_texts(config.data)
   assert isinstance(train, str) and isinstance(validation, str) and train
+
+
+def test_documents_start_from_bos_and_are_scored_alone(tmp_path):
+  rng = np.random.default_rng(0)
+  docs = [' '.join(rng.choice(WORDS, rng.integers(5, 40))) + '.' for _ in range(40)]
+  text = tmp_path / 'docs.txt'
+  text.write_text('\n\n\n'.join(docs), encoding='utf-8')
+  config = smoke_config(text, document_separator='\n\n\n')
+  data = language_model.build_data(config.data)
+  first = next(data.train_batches(0, 0))
+  assert first['reset'].all() and (first['inputs'][:, 0] == 2).all()        # <s>, zero state
+  rows = data.eval_sets['validation']
+  cut = int(len(text.read_text()) * 0.9)
+  documents = len([d for d in text.read_text()[cut:].split('\n\n\n') if d.strip()])
+  assert (rows['inputs'][:, 0] == 2).sum() == documents and (rows['inputs'] == 2).sum() == documents
+  workdir = tmp_path / 'run'
+  loop.train_and_evaluate(config, workdir)
+  run = saved_run.load_run(workdir)
+  scores = []
+  for name, part in [('both', docs[0] + '\n\n\n' + docs[1]), ('a', docs[0]), ('b', docs[1])]:
+    (tmp_path / name).write_text(part, encoding='utf-8')
+    scores.append(run.evaluate(tmp_path / name)['eval/language_model/nats_per_token'])
+  both, a, b = scores
+  n_a, n_b = len(docs[0]), len(docs[1])            # every character is predicted, the first from <s>
+  assert both == pytest.approx((a * n_a + b * n_b) / (n_a + n_b), rel=1e-5)
+  with pytest.raises(ValueError, match='data.update_steps=4 must be 0 or data.bptt=8'):
+    language_model.validate(smoke_config(text, document_separator='\n\n\n', update_steps=4).data)
