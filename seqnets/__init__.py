@@ -10,6 +10,7 @@ Synopsis:
   params = rnn.init(key, x)                           # x: [B, T, F]
   y = rnn.apply(params, x, lengths=lengths)           # [B, T, 128], 0 past each end
   bi = sn.Bidirectional(sn.RNN(sn.GRUCell(64)), sn.RNN(sn.GRUCell(64)))
+  sn.RNN(sn.AttentionCell(sn.LSTMCell(64), memory=h_enc, memory_mask=mask))  # any cell, attending
   flax.linen.RNN(sn.ElmanCell(32))                    # cells are RNNCellBase
   sn.Conv(16, (3, 3), padding=1); sn.pool(x, 'max', 2)  # x: [B, H, W, C]
   sn.max_over_time(h, lengths)                        # [B, T, F] -> [B, F], padding never wins
@@ -18,10 +19,13 @@ Synopsis:
 
 from seqnets.layers import (
     RNN,
+    Attention,
+    AttentionCell,
     Bidirectional,
     ElmanCell,
     GRUCell,
     LSTMCell,
+    MemoryKeys,
     StackedRNN,
     flip_sequences,
     masked_mean,

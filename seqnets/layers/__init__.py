@@ -1,6 +1,7 @@
-"""Flax linen layers: recurrent cells, the scan layer and their wrappers; feed-forward,
+"""Flax linen layers: recurrent cells, the scan layer and their wrappers (attention too); feed-forward,
 convolution, pooling, dropout and normalisation layers."""
 
+from seqnets.layers.attention import Attention, AttentionCell, MemoryKeys
 from seqnets.layers.bidirectional import Bidirectional
 from seqnets.layers.elman import ElmanCell
 from seqnets.layers.gru import GRUCell

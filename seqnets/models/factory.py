@@ -12,6 +12,11 @@
   recurrent_lm: cell, hidden_size, num_layers, embedding_size, tie_embeddings,
     embedding_dropout_rate, dropout_rate (between layers), output_dropout_rate, unroll, and
     the cell keys above (see RecurrentLM)
+  recurrent_seq2seq: cell, hidden_size (encoder, per direction), decoder_hidden_size (0: the
+    same), encoder_layers, bidirectional, embedding_size, context ('initial' | 'every_step' |
+    'attention'), score ('dot' | 'general' | 'additive'), placement ('bahdanau' | 'luong'),
+    attention_size (0: the decoder's size), bridge, dropout_rate, unroll, and the cell keys
+    above (see RecurrentSeq2Seq)
   image_cnn: features, kernel_size, strides, padding, activation, pool_kind, pool_window,
     pool_strides, pool_padding, batch_norm, spatial_dropout_rate, dense_features, dropout_rate
     (see ImageCNN)
@@ -40,7 +45,9 @@ from seqnets.layers.padding import normalize_padding
 from seqnets.layers.pooling import KINDS
 from seqnets.models.alexnet import AlexNet
 from seqnets.models.cnn import ImageCNN
+from seqnets.layers import attention as attention_lib
 from seqnets.models.language_model import RecurrentLM
+from seqnets.models.seq2seq import CONTEXTS, RecurrentSeq2Seq
 from seqnets.models.tagger import RecurrentTagger
 from seqnets.models.text_cnn import CHANNELS, TextCNN
 
@@ -120,6 +127,37 @@ def _validate_language_model(cfg: ml_collections.ConfigDict) -> None:
   _bool(cfg, 'tie_embeddings')
   for field in ('embedding_dropout_rate', 'output_dropout_rate'):
     _finite_number(cfg, field, 0.0, 0.0, 1.0)
+
+
+def _seq2seq(cfg: ml_collections.ConfigDict, data_info) -> nn.Module:
+  decoder_cfg = ml_collections.ConfigDict(cfg.to_dict())
+  decoder_cfg.hidden_size = cfg.get('decoder_hidden_size', 0) or cfg.hidden_size
+  return RecurrentSeq2Seq(
+      encoder_cell_fn=CELLS[cfg.cell](cfg), decoder_cell_fn=CELLS[cfg.cell](decoder_cfg),
+      source_vocab_size=data_info.vocab_size, target_vocab_size=data_info.num_outputs,
+      embedding_size=cfg.embedding_size, encoder_layers=cfg.get('encoder_layers', 1),
+      bidirectional=cfg.get('bidirectional', False), context=cfg.get('context', 'attention'),
+      score=cfg.get('score', 'additive'), placement=cfg.get('placement', 'bahdanau'),
+      attention_size=cfg.get('attention_size', 0), bridge=cfg.get('bridge', True),
+      dropout_rate=cfg.get('dropout_rate', 0.0), unroll=cfg.get('unroll', 1))
+
+
+def _validate_seq2seq(cfg: ml_collections.ConfigDict) -> None:
+  _validate_tagger(cfg)
+  _int(cfg, 'embedding_size', None)
+  _int(cfg, 'encoder_layers', 1)
+  _int(cfg, 'decoder_hidden_size', 0, lo=0, note=' (0: hidden_size)')
+  _int(cfg, 'attention_size', 0, lo=0, note=" (0: the decoder's size)")
+  _choice(cfg, 'context', 'attention', CONTEXTS)
+  _choice(cfg, 'score', 'additive', attention_lib.SCORES)
+  _choice(cfg, 'placement', 'bahdanau', attention_lib.PLACEMENTS)
+  _bool(cfg, 'bridge')
+  if cfg.get('context', 'attention') == 'attention' and cfg.get('score', 'additive') == 'dot':
+    memory = cfg.hidden_size * (2 if cfg.get('bidirectional', False) else 1)
+    decoder = cfg.get('decoder_hidden_size', 0) or cfg.hidden_size
+    if memory != decoder:
+      raise ValueError(f'model.score=\'dot\' needs the encoder states ({memory}) and the decoder '
+                       f'state ({decoder}) of one size: set model.decoder_hidden_size={memory}')
 
 
 def _image_cnn(cfg: ml_collections.ConfigDict, data_info) -> nn.Module:
@@ -254,6 +292,7 @@ def _has_bool(value) -> bool:
 MODELS: dict[str, tuple[Callable, Callable]] = {
     'recurrent_tagger': (_validate_tagger, _tagger),
     'recurrent_lm': (_validate_language_model, _language_model),
+    'recurrent_seq2seq': (_validate_seq2seq, _seq2seq),
     'image_cnn': (_validate_image_cnn, _image_cnn),
     'text_cnn': (_validate_text_cnn, _text_cnn),
     'alexnet': (lambda cfg: None, _alexnet),

@@ -45,18 +45,23 @@ class Preprocessing:
 
   Saved as `workdir/preprocessing.json`, so a run can be reloaded without
   its training data: the `DataInfo`, the vocabulary (tokens in id order, or
-  empty) and the label set (the labels seen in training, or empty).
+  empty), the label set (the labels seen in training, or empty) and, for
+  sequence-to-sequence models with a vocabulary per side, the target
+  vocabulary (empty: the one vocabulary serves both).
   """
   info: DataInfo
   vocabulary: tuple[str, ...] = ()
   labels: tuple[int, ...] = ()
+  target_vocabulary: tuple[str, ...] = ()
 
   def save(self, workdir: str | pathlib.Path) -> None:
     path = pathlib.Path(workdir) / PREPROCESSING_FILE
     tmp = path.with_suffix('.json.tmp')
     tmp.write_text(json.dumps({'info': dataclasses.asdict(self.info),
                                'vocabulary': list(self.vocabulary),
-                               'labels': list(self.labels)}, indent=1) + '\n', encoding='utf-8')
+                               'labels': list(self.labels),
+                               'target_vocabulary': list(self.target_vocabulary)},
+                              indent=1) + '\n', encoding='utf-8')
     tmp.replace(path)
 
   @classmethod
@@ -65,7 +70,8 @@ class Preprocessing:
     if not path.exists():
       raise FileNotFoundError(f'{path} is missing: {workdir} is not a finished or started seqnets run')
     saved = json.loads(path.read_text(encoding='utf-8'))
-    return cls(DataInfo(**saved['info']), tuple(saved['vocabulary']), tuple(saved['labels']))
+    return cls(DataInfo(**saved['info']), tuple(saved['vocabulary']), tuple(saved['labels']),
+               tuple(saved.get('target_vocabulary', ())))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,11 +6,13 @@ from seqnets.tasks import base
 from seqnets.tasks import formal_language
 from seqnets.tasks import image_classification
 from seqnets.tasks import language_model
+from seqnets.tasks import seq2seq
 from seqnets.tasks import text_classification
 
 TASKS: dict[str, base.Task] = {
     task.TASK.name: task.TASK
-    for task in (formal_language, image_classification, language_model, text_classification)
+    for task in (formal_language, image_classification, language_model, seq2seq,
+                 text_classification)
 }
 
 

@@ -1,0 +1,185 @@
+"""Attention over a memory of encoder states, and a cell wrapper that gives any cell attention.
+
+Synopsis:
+  cell = sn.AttentionCell(sn.LSTMCell(256), memory=h_enc, memory_mask=mask,   # [B, S, D], [B, S]
+                          score='additive', placement='bahdanau')
+  (carry, weights), y = sn.RNN(cell, return_all_carries=True)(x, lengths)  # y: [B, T, H + D]
+  alpha = weights[2]                                                      # [B, T, S]
+
+Scores of a query q `[B, Q]` against the memory h_s `[B, S, D]` (Luong et al. 2015):
+  dot       e_s = h_s · q                         (D = Q)
+  general   e_s = h_s W q                         W [D, Q]
+  additive  e_s = vᵀ tanh(W₁ h_s + W₂ q)           (Bahdanau et al. 2015), W₁ [D, A], W₂ [Q, A]
+α = softmax(e) over the real positions (mask True); padded positions get exactly 0,
+and a row with no real position gets α = 0 and a zero context. Context c = Σ_s α_s h_s.
+The memory's part of every score (`h_s`, `h_s W`, `W₁ h_s`) is the *keys*,
+computed once per sequence by `MemoryKeys`, not at every step.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+Array = jax.Array
+SCORES = ('dot', 'general', 'additive')
+PLACEMENTS = ('bahdanau', 'luong')
+
+
+def _check_choice(name: str, value: str, valid) -> None:
+  if value not in valid:
+    raise ValueError(f'{name}={value!r}; valid: {list(valid)}')
+
+
+class MemoryKeys(nn.Module):
+  """The memory's part of the score, `[B, S, D] -> [B, S, K]`: the memory itself
+  (dot), `h_s W` (general, K = query size) or `W₁ h_s` (additive, K = A)."""
+  score: str = 'additive'
+  query_size: int = 0
+  attention_size: int = 0
+
+  @nn.compact
+  def __call__(self, memory: Array) -> Array:
+    _check_choice('score', self.score, SCORES)
+    if self.score == 'dot':
+      return memory
+    size = self.query_size if self.score == 'general' else self.attention_size
+    if size <= 0:
+      what = 'query_size' if self.score == 'general' else 'attention_size'
+      raise ValueError(f'MemoryKeys({self.score!r}) needs a positive {what}, got {size}')
+    return nn.Dense(size, use_bias=False, name='memory')(memory)
+
+
+def masked_softmax(scores: Array, mask: Array | None) -> Array:
+  """softmax over the last axis where `mask`; exactly 0 elsewhere (all 0 on a row with no True)."""
+  if mask is None:
+    return jax.nn.softmax(scores, axis=-1)
+  scores = jnp.where(mask, scores, jnp.finfo(scores.dtype).min)
+  weights = jnp.exp(scores - jnp.max(scores, axis=-1, keepdims=True)) * mask
+  return weights / jnp.maximum(jnp.sum(weights, axis=-1, keepdims=True), jnp.finfo(scores.dtype).tiny)
+
+
+class Attention(nn.Module):
+  """`(query [B, Q], keys [B, S, K], memory [B, S, D], mask [B, S]) -> (context [B, D], α [B, S])`."""
+  score: str = 'additive'
+  attention_size: int = 0
+
+  @nn.compact
+  def __call__(self, query: Array, keys: Array, memory: Array,
+               mask: Array | None = None) -> tuple[Array, Array]:
+    _check_choice('score', self.score, SCORES)
+    if self.score == 'additive':
+      projected = nn.Dense(keys.shape[-1], name='query')(query)                  # [B, A]
+      hidden = jnp.tanh(keys + projected[:, None, :])                            # [B, S, A]
+      scores = nn.Dense(1, use_bias=False, name='energy')(hidden)[..., 0]        # [B, S]
+    else:
+      if keys.shape[-1] != query.shape[-1]:
+        raise ValueError(f'{self.score!r} attention needs keys and query of one size: keys '
+                         f'{keys.shape[-1]}, query {query.shape[-1]}'
+                         + (' (the memory is the keys: its size must be the decoder\'s)'
+                            if self.score == 'dot' else ''))
+      scores = jnp.einsum('bsk,bk->bs', keys, query)
+    weights = masked_softmax(scores, mask)
+    return jnp.einsum('bs,bsd->bd', weights, memory), weights
+
+
+def hidden_state(carry: Any) -> Array:
+  """The hidden state h of a cell's carry: the carry itself, or the last element of a
+  tuple carry (flax's and seqnets' LSTM carry is `(c, h)`)."""
+  return carry[-1] if isinstance(carry, (tuple, list)) else carry
+
+
+class AttentionCell(nn.RNNCellBase):
+  """Any cell, with attention over `memory` at every step.
+
+  Placements (x_t the step's input, s the wrapped cell's hidden state):
+    bahdanau  c_t = attend(s_{t-1}); s_t = cell([x_t; c_t]); output y_t = [s_t; c_t]  [B, H + D]
+    luong     s_t = cell([x_t; h̃_{t-1}]); c_t = attend(s_t);
+              h̃_t = tanh(W_c [c_t; s_t]); output y_t = h̃_t  [B, output_size]
+              (input feeding: h̃_{t-1} enters the next step)
+  Carry: `(cell carry, h̃ [B, output_size] (luong) or the last context [B, D]
+  (bahdanau), α [B, S])`; with `sn.RNN(return_all_carries=True)` the third
+  component is every step's attention weights `[B, T, S]`.
+
+  Attributes:
+    cell: the wrapped cell (any `RNNCellBase` whose carry is h or ends with h).
+    memory: the encoder states `[B, S, D]`.
+    memory_mask: `[B, S]` bool, True on real source positions (None: all real).
+    keys: `MemoryKeys` of the memory, computed once outside the loop; None
+      computes them at every step (same parameters' names, slower).
+    score: 'dot' | 'general' | 'additive'.
+    placement: 'bahdanau' | 'luong'.
+    attention_size: A of the additive score (0: the cell's size).
+    output_size: size of h̃ (luong; 0: the cell's size).
+  """
+  cell: nn.RNNCellBase
+  memory: Array
+  memory_mask: Array | None = None
+  keys: Array | None = None
+  score: str = 'additive'
+  placement: str = 'bahdanau'
+  attention_size: int = 0
+  output_size: int = 0
+
+  @property
+  def _cell_size(self) -> int:
+    return self.cell.features
+
+  @property
+  def _feed_size(self) -> int:
+    if self.placement == 'luong':
+      return self.output_size or self._cell_size
+    return self.memory.shape[-1]
+
+  def sequence_masks(self, deterministic: bool | None = None) -> dict[str, Array]:
+    """None: masks drawn once per sequence (weight drop) do not reach the wrapped cell."""
+    del deterministic
+    return {}
+
+  def _step(self, carry, inputs: Array, deterministic: bool | None):
+    takes = {'deterministic', 'masks'} <= set(inspect.signature(self.cell.__call__).parameters)
+    if takes and deterministic is not None:
+      return self.cell(carry, inputs, deterministic=deterministic)
+    return self.cell(carry, inputs)
+
+  @nn.compact
+  def __call__(self, carry, inputs: Array, *, deterministic: bool | None = None,
+               masks: dict[str, Array] | None = None):
+    """One step: `(carry, x_t [B, F]) -> (carry, y_t)`. `deterministic` reaches the wrapped
+    cell's per-step regularisers (update dropout, zoneout); `masks` is unused."""
+    del masks
+    _check_choice('placement', self.placement, PLACEMENTS)
+    cell_carry, feed, _ = carry
+    keys = self.keys
+    if keys is None:
+      keys = MemoryKeys(self.score, self._cell_size, self.attention_size or self._cell_size,
+                        name='memory_keys')(self.memory)
+    attend = Attention(self.score, name='attention')
+    if self.placement == 'bahdanau':
+      context, weights = attend(hidden_state(cell_carry), keys, self.memory, self.memory_mask)
+      cell_carry, s = self._step(cell_carry, jnp.concatenate([inputs, context.astype(inputs.dtype)], -1),
+                                 deterministic)
+      return (cell_carry, context, weights), jnp.concatenate([s, context.astype(s.dtype)], -1)
+    cell_carry, s = self._step(cell_carry, jnp.concatenate([inputs, feed.astype(inputs.dtype)], -1),
+                               deterministic)
+    context, weights = attend(s, keys, self.memory, self.memory_mask)
+    attentional = jnp.tanh(nn.Dense(self._feed_size, use_bias=False, name='combine')(
+        jnp.concatenate([context.astype(s.dtype), s], -1)))
+    return (cell_carry, attentional, weights), attentional
+
+  @nn.nowrap
+  def initialize_carry(self, rng: jax.Array, input_shape: tuple[int, ...]):
+    """Zeros: the wrapped cell's carry for inputs `[*batch, F + feed]`, the feed, α."""
+    batch = input_shape[:-1]
+    cell_carry = self.cell.initialize_carry(rng, batch + (input_shape[-1] + self._feed_size,))
+    dtype = jax.tree_util.tree_leaves(cell_carry)[0].dtype
+    return (cell_carry, jnp.zeros(batch + (self._feed_size,), dtype),
+            jnp.zeros(batch + (self.memory.shape[1],), dtype))
+
+  @property
+  def num_feature_axes(self) -> int:
+    return 1

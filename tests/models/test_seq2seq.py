@@ -1,0 +1,110 @@
+"""The recurrent encoder-decoder: every context variant; the teacher-forced pass equals step-by-step
+decoding (what greedy and beam search run); source padding changes nothing; scheduled sampling."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import seqnets as sn
+from seqnets.models.seq2seq import RecurrentSeq2Seq
+
+B, S, T, V = 3, 6, 5, 9
+RNG = np.random.default_rng(0)
+SOURCE_LENGTHS = np.array([6, 4, 1], np.int32)
+SOURCE = np.where(np.arange(S)[None] < SOURCE_LENGTHS[:, None], RNG.integers(4, V, (B, S)),
+                  0).astype(np.int32)
+TARGET_LENGTHS = np.array([5, 3, 2], np.int32)
+TARGET_INPUTS = np.where(np.arange(T)[None] < TARGET_LENGTHS[:, None], RNG.integers(4, V, (B, T)),
+                         0).astype(np.int32)
+TARGET_INPUTS[:, 0] = 2
+
+VARIANTS = [
+    dict(context='initial'),
+    dict(context='every_step', bidirectional=True),
+    dict(context='attention', placement='bahdanau', score='additive'),
+    dict(context='attention', placement='luong', score='general', bidirectional=True),
+    dict(context='attention', placement='luong', score='dot', bridge=False),
+]
+
+
+def make(cell=sn.LSTMCell, **kwargs):
+  return RecurrentSeq2Seq(functools.partial(cell, 8), functools.partial(cell, 8), V, V,
+                          embedding_size=4, **kwargs)
+
+
+def init(model):
+  return model.init(jax.random.key(0), SOURCE, SOURCE_LENGTHS, TARGET_INPUTS, TARGET_LENGTHS,
+                    deterministic=True)
+
+
+@pytest.mark.parametrize('kwargs', VARIANTS)
+@pytest.mark.parametrize('cell', [sn.LSTMCell, sn.GRUCell])
+def test_teacher_forcing_equals_step_by_step_decoding(kwargs, cell):
+  model = make(cell, **kwargs)
+  variables = init(model)
+  logits = model.apply(variables, SOURCE, SOURCE_LENGTHS, TARGET_INPUTS, TARGET_LENGTHS,
+                       deterministic=True)
+  assert logits.shape == (B, T, V)
+  encoded = model.apply(variables, SOURCE, SOURCE_LENGTHS, method='encode')
+  carry = model.apply(variables, encoded, method='initial_carry')
+  for t in range(T):
+    carry, log_probs, weights = model.apply(variables, encoded, carry, TARGET_INPUTS[:, t],
+                                            method='step')
+    real = t < TARGET_LENGTHS
+    np.testing.assert_allclose(np.asarray(log_probs)[real],
+                               np.asarray(jax.nn.log_softmax(logits[:, t]))[real],
+                               rtol=1e-4, atol=1e-5)
+    if kwargs['context'] == 'attention':
+      np.testing.assert_allclose(np.asarray(weights).sum(-1), 1, rtol=1e-5)
+      assert np.all(np.asarray(weights)[~(np.arange(S)[None] < SOURCE_LENGTHS[:, None])] == 0)
+
+
+@pytest.mark.parametrize('kwargs', VARIANTS)
+def test_padding_the_source_changes_nothing(kwargs):
+  model = make(**kwargs)
+  variables = init(model)
+  logits = model.apply(variables, SOURCE, SOURCE_LENGTHS, TARGET_INPUTS, TARGET_LENGTHS,
+                       deterministic=True)
+  padded = np.concatenate([SOURCE, RNG.integers(4, V, (B, 4), dtype=np.int32)], 1)
+  longer = model.apply(variables, padded, SOURCE_LENGTHS, TARGET_INPUTS, TARGET_LENGTHS,
+                       deterministic=True)
+  np.testing.assert_allclose(longer, logits, rtol=1e-5, atol=1e-6)
+
+
+def test_initial_context_sees_the_source_only_through_the_initial_state():
+  model = make(context='initial')
+  variables = init(model)
+  encoded = model.apply(variables, SOURCE, SOURCE_LENGTHS, method='encode')
+  carry = model.apply(variables, encoded, method='initial_carry')
+  other = jax.tree_util.tree_map(lambda a: a + 100.0, encoded)       # every source state changed
+  _, _, logits = model.apply(variables, other, carry, TARGET_INPUTS, TARGET_LENGTHS,
+                             method='decode')
+  _, _, same = model.apply(variables, encoded, carry, TARGET_INPUTS, TARGET_LENGTHS,
+                           method='decode')
+  np.testing.assert_array_equal(logits, same)
+
+
+def test_scheduled_sampling_feeds_the_first_pass_predictions():
+  model = make(context='attention')
+  variables = init(model)
+  run = lambda p: model.apply(variables, SOURCE, SOURCE_LENGTHS, TARGET_INPUTS, TARGET_LENGTHS,
+                              deterministic=False, sampling_probability=p,
+                              rngs={'dropout': jax.random.key(3)})
+  teacher = model.apply(variables, SOURCE, SOURCE_LENGTHS, TARGET_INPUTS, TARGET_LENGTHS,
+                        deterministic=True)
+  np.testing.assert_allclose(run(jnp.zeros((B, 1))), teacher, rtol=1e-6)
+  predicted = np.asarray(jnp.argmax(teacher, -1))
+  mixed = np.concatenate([TARGET_INPUTS[:, :1], predicted[:, :-1]], 1)
+  expected = model.apply(variables, SOURCE, SOURCE_LENGTHS, mixed, TARGET_LENGTHS,
+                         deterministic=True)
+  np.testing.assert_allclose(run(jnp.ones((B, 1))), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_errors():
+  with pytest.raises(ValueError, match="context='global'"):
+    init(make(context='global'))
+  with pytest.raises(ValueError, match="'dot' attention needs keys and query of one size"):
+    init(make(context='attention', score='dot', bidirectional=True))
