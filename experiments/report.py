@@ -7,7 +7,8 @@ fields that differ between the runs (the sweep's varied fields), the number of
 seeds, failed seeds, and the task's reported metrics over seeds. Plots:
 `train_loss.png` (training loss per run), `metrics.png` (each reported metric,
 one point per seed) and, for evaluators that score each size n,
-`accuracy_vs_n.png` (fraction of seeds right at each n).
+`accuracy_vs_n.png` (fraction of seeds right at each n), `accuracy_by_n.png`
+(accuracy at each n, mean over seeds) and a table of the accuracy by range of n.
 
   python -m experiments.report --workdir=DIR
 """
@@ -198,6 +199,60 @@ def plot_accuracy_by_n(fields: list[str], seeds: list[dict], path: pathlib.Path)
   return True
 
 
+def _by_n_key(seeds: list[dict]) -> str | None:
+  keys = sorted({k for s in seeds for k in s if k.endswith('/accuracy_by_n')})
+  return next((k for k in keys if 'test' in k), keys[-1]) if keys else None
+
+
+def _mean_by_n(seeds: list[dict], key: str) -> dict[str, dict[int, float]]:
+  """run -> n -> accuracy at n, mean over the run's healthy seeds."""
+  by_run: dict[str, list[dict]] = {}
+  for s in seeds:
+    if key in s and not s.get('failed'):
+      by_run.setdefault(s['run'], []).append(s[key])
+  return {run: {int(n): statistics.mean(c[n] for c in curves) for n in curves[0]}
+          for run, curves in by_run.items()}
+
+
+def accuracy_by_n_table(seeds: list[dict], ranges: int = 4) -> str:
+  """Accuracy (mean over seeds, in %) per run over up to `ranges` equal ranges of n."""
+  key = _by_n_key(seeds)
+  if key is None:
+    return ''
+  means = _mean_by_n(seeds, key)
+  ns = sorted({n for curve in means.values() for n in curve})
+  if not ns:
+    return ''
+  size = -(-len(ns) // ranges)
+  groups = [ns[i:i + size] for i in range(0, len(ns), size)]
+  header = ['run', *(f'n = {g[0]}–{g[-1]}' if len(g) > 1 else f'n = {g[0]}' for g in groups)]
+  lines = [f'Accuracy by n (`{key}`, mean over seeds, %):\n',
+           '| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+  for run, curve in means.items():
+    cells = [f'{100 * statistics.mean(curve[n] for n in g if n in curve):.1f}'
+             if any(n in curve for n in g) else '–' for g in groups]
+    lines.append('| ' + ' | '.join([run, *cells]) + ' |')
+  return '\n'.join(lines)
+
+
+def plot_mean_accuracy_by_n(seeds: list[dict], path: pathlib.Path) -> bool:
+  """Accuracy at each n, mean over seeds, one line per run. False without sizes n."""
+  key = _by_n_key(seeds)
+  if key is None:
+    return False
+  plt = _pyplot()
+  fig, ax = plt.subplots(figsize=(8, 4))
+  for run, curve in _mean_by_n(seeds, key).items():
+    ns = sorted(curve)
+    ax.plot(ns, [curve[n] for n in ns], marker='.', label=run)
+  ax.set(xlabel='n', ylabel='accuracy (mean over seeds)', ylim=(-0.02, 1.02), title=key)
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+  return True
+
+
 def write_report(workdir: str | pathlib.Path) -> str:
   """Writes report.md, results.json and the plots into `workdir`; returns the markdown table."""
   workdir = pathlib.Path(workdir)
@@ -210,20 +265,25 @@ def write_report(workdir: str | pathlib.Path) -> str:
   plot_train_loss(workdir, runs, workdir / 'train_loss.png')
   plot_metrics(rows, seeds, workdir / 'metrics.png')
   by_n = plot_accuracy_by_n(fields, seeds, workdir / 'accuracy_vs_n.png')
+  plot_mean_accuracy_by_n(seeds, workdir / 'accuracy_by_n.png')
+  by_n_table = accuracy_by_n_table(seeds)
   text = [f'# Report: {len(runs)} runs\n',
           'Varied fields: ' + (', '.join(f'`{f}`' for f in fields) or 'none') +
           '. Metrics over the healthy seeds of each run: median / best.\n', table, '']
+  if by_n_table:
+    text += [by_n_table, '']
   if failed:
     text += ['## Failed seeds\n', failed, '']
   text += ['![metrics](metrics.png)', '![training loss](train_loss.png)']
   if by_n:
-    text.append('![accuracy vs n](accuracy_vs_n.png)')
+    text += ['![accuracy vs n](accuracy_vs_n.png)', '![accuracy by n](accuracy_by_n.png)']
   (workdir / 'report.md').write_text('\n'.join(text) + '\n')
   results = {'varied': fields, 'summary': rows, 'runs': seeds}
   tmp = workdir / 'results.json.tmp'
   tmp.write_text(json.dumps(writers.to_json_value(results), indent=1) + '\n')
   tmp.replace(workdir / 'results.json')
-  return table + ('\n\nFailed seeds:\n' + failed if failed else '')
+  return (table + ('\n\n' + by_n_table if by_n_table else '')
+          + ('\n\nFailed seeds:\n' + failed if failed else ''))
 
 
 def main(argv):

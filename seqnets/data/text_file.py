@@ -2,13 +2,16 @@
 
 A UTF-8 byte-order mark is accepted and dropped; invalid UTF-8 (and UTF-16,
 which is recognised by its byte-order mark or NUL bytes) is refused with the
-byte offset of the first bad byte.
+byte offset of the first bad byte. A gzip file (recognised by its magic bytes,
+whatever its name) is read decompressed; offsets then count decompressed bytes.
 """
 
 from __future__ import annotations
 
 import codecs
+import gzip
 import io
+import zlib
 import pathlib
 from typing import Iterator
 
@@ -24,6 +27,13 @@ def read_text(path: str | pathlib.Path) -> str:
   if not path.is_file():
     raise FileNotFoundError(f'{path}: no such file')
   data = path.read_bytes()
+  where = ''
+  if data.startswith(b'\x1f\x8b'):
+    try:
+      data = gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as e:
+      raise ValueError(f'{path}: a damaged gzip file ({e})') from None
+    where = ' of the decompressed text'
   if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
     raise ValueError(f'{path}: looks like UTF-16 (byte-order mark at byte 0); convert it to UTF-8')
   nul = data.find(b'\0')
@@ -35,7 +45,7 @@ def read_text(path: str | pathlib.Path) -> str:
   except UnicodeDecodeError as e:
     before = data[:e.start].decode('utf-8')
     line = len(io.StringIO(before + '.', newline='').readlines())
-    raise ValueError(f'{path}:{line}: invalid UTF-8 at byte {e.start}') from None
+    raise ValueError(f'{path}:{line}: invalid UTF-8 at byte {e.start}{where}') from None
   return text.removeprefix('\ufeff')
 
 

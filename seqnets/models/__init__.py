@@ -5,3 +5,4 @@ from seqnets.models.alexnet import AlexNet
 from seqnets.models.cnn import ImageCNN
 from seqnets.models.text_cnn import TextCNN
 from seqnets.models.language_model import RecurrentLM
+from seqnets.models.transformer import TransformerSeq2Seq

@@ -17,6 +17,10 @@
     'attention'), score ('dot' | 'general' | 'additive'), placement ('bahdanau' | 'luong'),
     attention_size (0: the decoder's size), bridge, dropout_rate, unroll, and the cell keys
     above (see RecurrentSeq2Seq)
+  transformer_seq2seq: model_size (d, a multiple of num_heads), num_heads, num_layers (of the
+    encoder, and of the decoder), ff_size, dropout_rate (default 0.1), positions ('sinusoidal' |
+    'learned'), max_positions (the learned tables' length, default 512), tie_target_embeddings
+    (see TransformerSeq2Seq)
   image_cnn: features, kernel_size, strides, padding, activation, pool_kind, pool_window,
     pool_strides, pool_padding, batch_norm, spatial_dropout_rate, dense_features, dropout_rate
     (see ImageCNN)
@@ -50,6 +54,7 @@ from seqnets.models.language_model import RecurrentLM
 from seqnets.models.seq2seq import CONTEXTS, RecurrentSeq2Seq
 from seqnets.models.tagger import RecurrentTagger
 from seqnets.models.text_cnn import CHANNELS, TextCNN
+from seqnets.models.transformer import POSITIONS, TransformerSeq2Seq
 
 
 CELL_REGULARIZERS = {'update_dropout_rate': 0.0, 'zoneout_rate': 0.0, 'weight_drop_rate': 0.0,
@@ -158,6 +163,27 @@ def _validate_seq2seq(cfg: ml_collections.ConfigDict) -> None:
     if memory != decoder:
       raise ValueError(f'model.score=\'dot\' needs the encoder states ({memory}) and the decoder '
                        f'state ({decoder}) of one size: set model.decoder_hidden_size={memory}')
+
+
+def _transformer(cfg: ml_collections.ConfigDict, data_info) -> nn.Module:
+  return TransformerSeq2Seq(
+      source_vocab_size=data_info.vocab_size, target_vocab_size=data_info.num_outputs,
+      model_size=cfg.model_size, num_heads=cfg.num_heads, num_layers=cfg.num_layers,
+      ff_size=cfg.ff_size, dropout_rate=cfg.get('dropout_rate', 0.1),
+      positions=cfg.get('positions', 'sinusoidal'), max_positions=cfg.get('max_positions', 512),
+      tie_target_embeddings=cfg.get('tie_target_embeddings', False))
+
+
+def _validate_transformer(cfg: ml_collections.ConfigDict) -> None:
+  for field in ('model_size', 'num_heads', 'num_layers', 'ff_size'):
+    _int(cfg, field, None)
+  _finite_number(cfg, 'dropout_rate', 0.1, 0.0, 1.0)
+  _choice(cfg, 'positions', 'sinusoidal', POSITIONS)
+  _int(cfg, 'max_positions', 512)
+  _bool(cfg, 'tie_target_embeddings')
+  if cfg.model_size % cfg.num_heads:
+    raise ValueError(f'model.model_size={cfg.model_size} must be divisible by '
+                     f'model.num_heads={cfg.num_heads}')
 
 
 def _image_cnn(cfg: ml_collections.ConfigDict, data_info) -> nn.Module:
@@ -293,6 +319,7 @@ MODELS: dict[str, tuple[Callable, Callable]] = {
     'recurrent_tagger': (_validate_tagger, _tagger),
     'recurrent_lm': (_validate_language_model, _language_model),
     'recurrent_seq2seq': (_validate_seq2seq, _seq2seq),
+    'transformer_seq2seq': (_validate_transformer, _transformer),
     'image_cnn': (_validate_image_cnn, _image_cnn),
     'text_cnn': (_validate_text_cnn, _text_cnn),
     'alexnet': (lambda cfg: None, _alexnet),

@@ -6,7 +6,7 @@ Synopsis:
   logits = model.apply(variables, source, source_lengths, target_inputs, target_lengths,
                        deterministic=True)                                  # [B, T, V_t]
   encoded = model.apply(variables, source, source_lengths, method='encode')
-  carry = model.apply(variables, encoded, method='initial_carry')
+  carry = model.apply(variables, encoded, max_length, method='initial_carry')
   carry, log_probs, alpha = model.apply(variables, encoded, carry, tokens, method='step')
 
 Every decoding model in seqnets (this one and `TransformerSeq2Seq`) has these four
@@ -168,8 +168,10 @@ class RecurrentSeq2Seq(nn.Module):
     encoded['keys'] = self.memory_keys(memory) if self.context == 'attention' else memory
     return encoded
 
-  def initial_carry(self, encoded: dict[str, Array]) -> Any:
-    """The decoder's initial state: the bridge of the summary (or zeros), zero attention state."""
+  def initial_carry(self, encoded: dict[str, Array], max_length: int = 0) -> Any:
+    """The decoder's initial state: the bridge of the summary (or zeros), zero attention
+    state. (`max_length`, the most steps decoding will take, is unused here.)"""
+    del max_length
     zeros = self.decoder.zero_carry(encoded, self.embedding_size)
     cell_carry = zeros[0] if self.context == 'attention' else zeros
     if self.bridge:

@@ -80,11 +80,14 @@ class TaskData:
 
   `train_batches(seed, start_step)` yields the global training batches from
   step `start_step` on, deterministic in (seed, step) so a resumed run replays
-  exactly. `eval_sets` maps a split name to its arrays (all examples).
+  exactly. `eval_sets` maps a split name to its arrays (all examples);
+  `texts` maps a split to its raw examples, row by row, for evaluators that
+  score text on the host (e.g. BLEU against the untokenised references).
   """
   preprocessing: Preprocessing
   train_batches: Callable[[int, int], Iterator[Batch]]
   eval_sets: dict[str, Batch]
+  texts: dict[str, list] = dataclasses.field(default_factory=dict)
 
   @property
   def info(self) -> DataInfo:
@@ -147,6 +150,8 @@ class Task:
     finalize: `(final record) -> extra fields` derived after the final evaluation.
     time_keys: batch keys whose axis 1 is the time axis of `lengths`;
       evaluation cuts them to each chunk's longest sequence.
+    detokenize: `(data_cfg, preprocessing, target ids) -> text`, for tasks whose
+      outputs are decoded text (BLEU), else None.
   """
   name: str
   validate: Callable[[Any], None]
@@ -161,3 +166,4 @@ class Task:
   predictions: Callable[[Any, Batch], jax.Array] | None = None
   finalize: Callable[[dict], dict] = lambda record: {}
   time_keys: Sequence[str] = ()
+  detokenize: Callable[[Any, 'Preprocessing', Any], str] | None = None

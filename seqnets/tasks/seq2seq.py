@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from seqnets.data import seq2seq_batches
 from seqnets.data import seq2seq_synthetic as synthetic
 from seqnets.data import teacher_forcing
 from seqnets.data import text_file
@@ -41,6 +42,7 @@ from seqnets.tasks import base
 from seqnets.tasks import fields
 
 BOS, EOS = '<s>', '</s>'
+BOS_ID, EOS_ID = 2, 3              # every vocabulary here: <pad> <unk> <s> </s> first
 SOURCES = ('synthetic',)
 VALIDATION_SEED = 10 ** 6          # evaluation pairs come from seeds no training step uses
 LENGTHS_SEED = 10 ** 6 + 1
@@ -102,33 +104,11 @@ def _widths(cfg, longest: int) -> tuple[int, int]:
 
 def encode_pairs(pairs, vocab: Vocabulary, sizes, widths: tuple[int, int] | None = None
                  ) -> base.Batch:
-  """(source, target) strings -> a batch (see the module docstring); `widths` pads to
+  """(source, target) strings -> a batch (`seq2seq_batches.pair_batch`); `widths` pads to
   fixed `(S, T)` (default: the longest here)."""
-  sources = [vocab.encode(tokenize(s)) for s, _ in pairs]
-  targets = [vocab.encode(tokenize(t)) for _, t in pairs]
-  bos, eos = vocab.id(BOS), vocab.id(EOS)
-  source_width = max(len(s) for s in sources) if widths is None else widths[0]
-  target_width = max(len(t) for t in targets) + 1 if widths is None else widths[1]
-  rows = len(pairs)
-  batch = {'source': np.zeros((rows, source_width), np.int32),
-           'source_lengths': np.zeros(rows, np.int32),
-           'target_inputs': np.zeros((rows, target_width), np.int32),
-           'targets': np.zeros((rows, target_width), np.int32),
-           'weights': np.zeros((rows, target_width), np.float32),
-           'target_lengths': np.zeros(rows, np.int32),
-           'n': np.asarray(sizes, np.int32), 'valid': np.ones(rows, np.float32)}
-  for row, (source, target) in enumerate(zip(sources, targets)):
-    if len(source) > source_width or len(target) + 1 > target_width:
-      raise ValueError(f'pair {row} ({len(source)} source, {len(target)} target tokens) is '
-                       f'longer than the batch width ({source_width}, {target_width - 1})')
-    batch['source'][row, :len(source)] = source
-    batch['source_lengths'][row] = len(source)
-    n = len(target) + 1
-    batch['target_inputs'][row, :n] = np.concatenate([[bos], target])
-    batch['targets'][row, :n] = np.concatenate([target, [eos]])
-    batch['weights'][row, :n] = 1
-    batch['target_lengths'][row] = n
-  return batch
+  return seq2seq_batches.pair_batch(
+      [vocab.encode(tokenize(s)) for s, _ in pairs], [vocab.encode(tokenize(t)) for _, t in pairs],
+      bos_id=vocab.id(BOS), eos_id=vocab.id(EOS), widths=widths, sizes=sizes)
 
 
 def _sized(cfg, pairs) -> list[int]:

@@ -15,7 +15,12 @@ exact results. Types:
                   the largest n up to which every string is right (needs `batch['n']`)
   language_model  + `nats_per_token` (the mean cross-entropy, = `loss`), `perplexity`
                   (e^nats) and, for character-level text, `bits_per_char` (nats / ln 2)
-Confusion matrices and per-class figures exist only here, never in a train step.
+  bleu            + corpus BLEU of the decoded split against its untokenised references
+                  (sacrebleu, default 13a tokenisation, 0–100): `bleu` (cased) and
+                  `bleu_lowercase`; the spec may set `beam_size` (1), `length_penalty`
+                  (0.0) and `max_length` (0: twice the source bucket + 8)
+Confusion matrices and per-class figures exist only here, never in a train step. The
+`bleu` type decodes on the host (every process decodes the whole split, so all agree).
 """
 
 from __future__ import annotations
@@ -34,12 +39,24 @@ Sums = dict[str, jax.Array]
 
 
 @dataclasses.dataclass(frozen=True)
+class HostContext:
+  """What a host-side evaluator needs besides the parameters."""
+  model: Any
+  task: base.Task
+  preprocessing: base.Preprocessing
+  data_config: Any
+
+
+@dataclasses.dataclass(frozen=True)
 class EvaluatorType:
   """`extra_sums(task, info, arrays) -> ((outputs, batch) -> Sums)` builds the
   device-side sums added to the task's; `finalize(means, arrays) -> metrics`
-  turns the totals into reported values on the host."""
+  turns the totals into reported values on the host; `host(evaluator, context,
+  params, model_state) -> metrics`, when given, computes more on the host from
+  one seed's parameters (decoding, say)."""
   extra_sums: Callable[[base.Task, base.DataInfo, base.Batch], Callable[[Any, base.Batch], Sums]]
   finalize: Callable[[dict, base.Batch], dict]
+  host: Callable[..., dict] | None = None
 
 
 def _no_sums(task, info, arrays):
@@ -104,11 +121,32 @@ def _language_model(means: dict, arrays) -> dict:
   return metrics
 
 
+def _bleu(evaluator, context: HostContext, params, model_state) -> dict:
+  """Corpus BLEU of the split decoded with `params` (see the module docstring)."""
+  del model_state
+  import sacrebleu
+  from seqnets.decoding import encoder_decoder
+  if context.task.detokenize is None:
+    raise ValueError(f"evaluator type 'bleu' needs a task that writes text; "
+                     f"{context.task.name!r} does not")
+  spec = evaluator.spec
+  ids, _ = encoder_decoder.decode_sources(
+      context.model, params, evaluator.arrays['source'], evaluator.arrays['source_lengths'],
+      bos_id=2, eos_id=3, beam_size=spec.get('beam_size', 1),
+      length_penalty=spec.get('length_penalty', 0.0), max_length=spec.get('max_length', 0),
+      batch_size=evaluator.batch_size)
+  hypotheses = [context.task.detokenize(context.data_config, context.preprocessing, i) for i in ids]
+  references = [target for _, target in evaluator.texts]
+  return {'bleu': sacrebleu.corpus_bleu(hypotheses, [references]).score,
+          'bleu_lowercase': sacrebleu.corpus_bleu(hypotheses, [references], lowercase=True).score}
+
+
 EVALUATOR_TYPES: dict[str, EvaluatorType] = {
     'metrics': EvaluatorType(_no_sums, lambda means, arrays: means),
     'classification': EvaluatorType(_confusion_sums, _per_class),
     'accuracy_by_n': EvaluatorType(_by_n_sums, _by_n),
     'language_model': EvaluatorType(_char_sums, _language_model),
+    'bleu': EvaluatorType(_no_sums, lambda means, arrays: means, host=_bleu),
 }
 DEFAULT_BATCH_SIZE = 256
 
@@ -141,20 +179,28 @@ class Evaluator:
   every_steps: int
   batch_size: int
   extra_sums: Callable[[Any, base.Batch], Sums]
+  spec: dict = dataclasses.field(default_factory=dict)
+  texts: list = dataclasses.field(default_factory=list)
 
 
-def create(evals, task: base.Task, info: base.DataInfo,
-           eval_sets: dict[str, base.Batch]) -> list[Evaluator]:
-  """The evaluators of `config.evals` over the task's eval sets (ValueError naming an unknown split)."""
+def create(evals, task: base.Task, info: base.DataInfo, eval_sets: dict[str, base.Batch],
+           texts: dict[str, list] | None = None) -> list[Evaluator]:
+  """The evaluators of `config.evals` over the task's eval sets (ValueError naming an unknown
+  split, or a host-side evaluator on a split without raw texts)."""
   created = []
+  texts = texts or {}
   for name, spec in evals.items():
     if spec['split'] not in eval_sets:
       raise ValueError(f'evals.{name}.split={spec["split"]!r}; the data has splits {sorted(eval_sets)}')
     arrays = eval_sets[spec['split']]
     kind = EVALUATOR_TYPES[spec['type']]
+    if kind.host is not None and spec['split'] not in texts:
+      raise ValueError(f'evals.{name}.type={spec["type"]!r} needs the raw texts of split '
+                       f'{spec["split"]!r}, which this data does not keep')
     created.append(Evaluator(name, kind, arrays, spec.get('every_steps', 0),
                              spec.get('batch_size', DEFAULT_BATCH_SIZE),
-                             kind.extra_sums(task, info, arrays)))
+                             kind.extra_sums(task, info, arrays), dict(spec),
+                             list(texts.get(spec['split'], []))))
   return created
 
 

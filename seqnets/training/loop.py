@@ -184,7 +184,7 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
   task = task_factory.get(config.task)
   data = task.build_data(config.data)
   try:
-    evaluators = evaluators_lib.create(config.evals, task, data.info, data.eval_sets)
+    evaluators = evaluators_lib.create(config.evals, task, data.info, data.eval_sets, data.texts)
   except ValueError as e:
     raise validation.ConfigError(f'config.{e}') from None
   model = model_factory.from_config(config.model, data.info)
@@ -206,9 +206,10 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
   writer.truncate_after(start)
   train_step = parallel.make_train_step(model, tx, task, mesh, state)
   eval_steps = {e.name: parallel.make_eval_step(model, task, e.extra_sums, mesh) for e in evaluators}
+  host = evaluators_lib.HostContext(model, task, data.preprocessing, config.data)
   run_evals = lambda chosen: evaluation.evaluate_all(
       chosen, eval_steps, state.params, parallel.shared_model_state(state.model_state), mesh,
-      len(seeds), task.time_keys)
+      len(seeds), task.time_keys, host)
   iterators = [data.train_batches(seed, start) for seed in seeds]
   health = _Health(seeds, writer, ckpt, state)
   all_failed = health.check(state)

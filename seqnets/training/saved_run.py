@@ -96,24 +96,25 @@ class SavedRun:
     params, model_state = self.seed(seed_index)
     if eval_file is not None:
       eval_sets = {'file': self.read_file(eval_file)}
+      texts = {'file': list(self.task.read_file(self.config.data, eval_file))}
       specs = {}
       for spec in self.config.evals.values():
-        specs.setdefault(spec.type, {'type': spec.type, 'split': 'file',
-                                     'batch_size': spec.get('batch_size', evaluators_lib.DEFAULT_BATCH_SIZE)})
+        specs.setdefault(spec.type, {**spec.to_dict(), 'split': 'file', 'every_steps': 0})
     else:
       data = self.task.build_data(self.config.data)
       if data.preprocessing != self.preprocessing:
         raise ValueError(f'the configured data no longer gives the vocabulary and labels saved in '
                          f'{self.workdir}; evaluate with --eval_file instead')
-      eval_sets, specs = data.eval_sets, self.config.evals
-    evaluators = evaluators_lib.create(specs, self.task, self.preprocessing.info, eval_sets)
+      eval_sets, specs, texts = data.eval_sets, self.config.evals, data.texts
+    evaluators = evaluators_lib.create(specs, self.task, self.preprocessing.info, eval_sets, texts)
     mesh = parallel.create_mesh(num_devices)
     add_seed_axis = lambda tree: jax.tree_util.tree_map(lambda a: a[None], tree)
     eval_steps = {e.name: parallel.make_eval_step(self.model, self.task, e.extra_sums, mesh)
                   for e in evaluators}
     return evaluation.evaluate_all(
         evaluators, eval_steps, add_seed_axis(params),
-        add_seed_axis(parallel.shared_model_state(model_state)), mesh, 1, self.task.time_keys)[0]
+        add_seed_axis(parallel.shared_model_state(model_state)), mesh, 1, self.task.time_keys,
+        evaluators_lib.HostContext(self.model, self.task, self.preprocessing, self.config.data))[0]
 
 
 def load_run(workdir: str | pathlib.Path) -> SavedRun:

@@ -14,7 +14,7 @@ import pytest
 from configs import reverse
 from seqnets.data import seq2seq_synthetic as synthetic
 from seqnets.data import teacher_forcing
-from seqnets.decoding import translate
+from seqnets.decoding import encoder_decoder
 from seqnets.tasks import seq2seq
 from seqnets.training import loop, saved_run
 
@@ -144,19 +144,19 @@ def test_decoding_agrees_with_exact_match_and_beams_rank_by_score(trained):
   rng = np.random.default_rng(5)
   pairs = synthetic.sample_pairs('reverse', rng, 40, (3, 5), num_symbols=4)
   sources = [s for s, _ in pairs]
-  greedy = translate.translate(run, sources, beam_size=1)
+  greedy = encoder_decoder.translate(run, sources, beam_size=1)
   batch = run.encode(pairs)
   correct = np.asarray(run.task.example_correct(run.apply(batch), batch))
   # Greedy decoding gives the target exactly when every teacher-forced arg-max is right.
   np.testing.assert_array_equal(np.array([g == t for g, (_, t) in zip(greedy, pairs)]), correct)
-  beams, results = translate.translate(run, sources, beam_size=3, return_results=True)
+  beams, results = encoder_decoder.translate(run, sources, beam_size=3, return_results=True)
   scores = np.concatenate([r.scores for r in results])
   assert np.all(np.diff(scores, axis=1) <= 1e-6)                  # best first
   greedy_scores = np.concatenate(
-      [r.scores for r in translate.translate(run, sources, return_results=True)[1]])[:, 0]
+      [r.scores for r in encoder_decoder.translate(run, sources, return_results=True)[1]])[:, 0]
   assert np.all(scores[:, 0] >= greedy_scores - 1e-5)             # the beam never does worse
-  sampled = translate.translate(run, sources, temperature=1.0, seed=4)
-  assert sampled == translate.translate(run, sources, temperature=1.0, seed=4)
+  sampled = encoder_decoder.translate(run, sources, temperature=1.0, seed=4)
+  assert sampled == encoder_decoder.translate(run, sources, temperature=1.0, seed=4)
 
 
 def run_cli(*args):
@@ -175,7 +175,7 @@ def test_decode_command_writes_one_hypothesis_per_line(trained, tmp_path):
   assert done.returncode == 0, done.stderr[-2000:]
   lines = output.read_text(encoding='utf-8').split('\n')
   assert len(lines) == 5 and lines[-1] == ''                      # four lines, each ended
-  library = translate.translate(saved_run.load_run(workdir), ['abcd', '', 'c a d', 'bbad'], beam_size=2)
+  library = encoder_decoder.translate(saved_run.load_run(workdir), ['abcd', '', 'c a d', 'bbad'], beam_size=2)
   assert lines[:4] == library
   bad = tmp_path / 'bad.txt'
   bad.write_bytes(b'abcd\n\xff\n')
@@ -183,3 +183,4 @@ def test_decode_command_writes_one_hypothesis_per_line(trained, tmp_path):
                    f'--output={tmp_path / "other.txt"}')
   assert failed.returncode == 2 and 'bad.txt:2' in failed.stderr
   assert not (tmp_path / 'other.txt').exists()
+
