@@ -47,12 +47,14 @@ class Preprocessing:
   its training data: the `DataInfo`, the vocabulary (tokens in id order, or
   empty), the label set (the labels seen in training, or empty) and, for
   sequence-to-sequence models with a vocabulary per side, the target
-  vocabulary (empty: the one vocabulary serves both).
+  vocabulary (empty: the one vocabulary serves both) and the trained
+  tokenizers (JSON, e.g. a SentencePiece model per side).
   """
   info: DataInfo
   vocabulary: tuple[str, ...] = ()
   labels: tuple[int, ...] = ()
   target_vocabulary: tuple[str, ...] = ()
+  tokenizers: tuple[str, ...] = ()
 
   def save(self, workdir: str | pathlib.Path) -> None:
     path = pathlib.Path(workdir) / PREPROCESSING_FILE
@@ -60,7 +62,8 @@ class Preprocessing:
     tmp.write_text(json.dumps({'info': dataclasses.asdict(self.info),
                                'vocabulary': list(self.vocabulary),
                                'labels': list(self.labels),
-                               'target_vocabulary': list(self.target_vocabulary)},
+                               'target_vocabulary': list(self.target_vocabulary),
+                               'tokenizers': list(self.tokenizers)},
                               indent=1) + '\n', encoding='utf-8')
     tmp.replace(path)
 
@@ -71,7 +74,7 @@ class Preprocessing:
       raise FileNotFoundError(f'{path} is missing: {workdir} is not a finished or started seqnets run')
     saved = json.loads(path.read_text(encoding='utf-8'))
     return cls(DataInfo(**saved['info']), tuple(saved['vocabulary']), tuple(saved['labels']),
-               tuple(saved.get('target_vocabulary', ())))
+               tuple(saved.get('target_vocabulary', ())), tuple(saved.get('tokenizers', ())))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,9 @@
 """Sequence to sequence: read a source sequence, write the target sequence.
 
-`config.data` (source 'synthetic': problems generated on the fly, `seq2seq_synthetic`):
+`config.data.source`: 'synthetic' (below) or 'files' (parallel text: `seq2seq_files`).
+Both take `batch_size`, `label_smoothing` and the teacher-forcing schedule.
+
+`config.data` of source 'synthetic' (problems generated on the fly, `seq2seq_synthetic`):
   problem              'copy' | 'reverse' | 'sort' | 'addition'
   num_symbols          alphabet size of copy / reverse / sort
   train_lengths        (lo, hi): sizes of the training pairs
@@ -17,15 +20,17 @@ Tokens are characters (spaces ignored); `<pad> <unk> <s> </s>` then the symbols.
 
 Batches: source `[B, S]`, source_lengths `[B]`, target_inputs `[B, T]` (`<s> y`),
 targets `[B, T]` (`y </s>`), weights `[B, T]`, n `[B]` (the size), valid `[B]`.
-Evaluation sets 'validation' and 'lengths'. `accuracy` is exact match: every
-target token and the `</s>` predicted right under teacher forcing, which is
-exactly when greedy decoding gives the target. An evaluation file holds one
-pair per line, `source<TAB>target`.
+Evaluation sets 'validation' and 'lengths' (synthetic) or 'validation' (files).
+`accuracy` is exact match: every target token and the `</s>` predicted right
+under teacher forcing, which is exactly when greedy decoding gives the target.
+Evaluator type 'bleu' decodes and scores against the untokenised references.
+An evaluation file holds one pair per line, `source<TAB>target`.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import itertools
 import pathlib
 
@@ -40,10 +45,11 @@ from seqnets.data import text_file
 from seqnets.data.vocab import Vocabulary
 from seqnets.tasks import base
 from seqnets.tasks import fields
+from seqnets.tasks import seq2seq_files
 
 BOS, EOS = '<s>', '</s>'
 BOS_ID, EOS_ID = 2, 3              # every vocabulary here: <pad> <unk> <s> </s> first
-SOURCES = ('synthetic',)
+SOURCES = ('synthetic', 'files')
 VALIDATION_SEED = 10 ** 6          # evaluation pairs come from seeds no training step uses
 LENGTHS_SEED = 10 ** 6 + 1
 
@@ -60,7 +66,14 @@ def _range(cfg, field: str) -> tuple[int, int]:
 
 
 def validate(cfg) -> None:
-  fields.one_of(cfg, 'source', SOURCES, 'synthetic')
+  source = fields.one_of(cfg, 'source', SOURCES, 'synthetic')
+  smoothing = cfg.get('label_smoothing', 0.0)
+  if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float)) or not 0 <= smoothing < 1:
+    raise ValueError(f'data.label_smoothing must be in [0, 1), got {smoothing!r}')
+  teacher_forcing.validate(*_schedule(cfg))
+  if source == 'files':
+    seq2seq_files.validate(cfg)
+    return
   fields.one_of(cfg, 'problem', synthetic.PROBLEMS)
   if cfg.problem != 'addition':
     symbols = cfg.get('num_symbols')
@@ -70,10 +83,6 @@ def validate(cfg) -> None:
   _range(cfg, 'eval_lengths')
   for field in ('eval_examples', 'examples_per_length', 'batch_size'):
     fields.positive_int(cfg, field)
-  smoothing = cfg.get('label_smoothing', 0.0)
-  if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float)) or not 0 <= smoothing < 1:
-    raise ValueError(f'data.label_smoothing must be in [0, 1), got {smoothing!r}')
-  teacher_forcing.validate(*_schedule(cfg))
 
 
 def _schedule(cfg) -> tuple[str, float, float]:
@@ -115,7 +124,30 @@ def _sized(cfg, pairs) -> list[int]:
   return [synthetic.size_of(cfg.problem, source) for source, _ in pairs]
 
 
+def _with_training_options(cfg, train_batches):
+  """Adds the scheduled-sampling probability and the label smoothing of each step."""
+  smoothing = float(cfg.get('label_smoothing', 0.0))
+  schedule = _schedule(cfg)
+
+  def batches(seed: int, start: int):
+    for step, batch in enumerate(train_batches(seed, start), start):
+      rows = len(batch['source'])
+      sampling = 1.0 - teacher_forcing.true_token_probability(*schedule, step)
+      if sampling > 0:
+        batch['sampling_probability'] = np.full(rows, sampling, np.float32)
+      if smoothing > 0:
+        batch['label_smoothing'] = np.full(rows, smoothing, np.float32)
+      yield batch
+  return batches
+
+
 def build_data(cfg) -> base.TaskData:
+  data = (seq2seq_files.build_data(cfg) if cfg.get('source', 'synthetic') == 'files'
+          else _synthetic_data(cfg))
+  return dataclasses.replace(data, train_batches=_with_training_options(cfg, data.train_batches))
+
+
+def _synthetic_data(cfg) -> base.TaskData:
   vocab = vocabulary(cfg)
   symbols = cfg.get('num_symbols', 10)
   train_lengths, eval_lengths = _range(cfg, 'train_lengths'), _range(cfg, 'eval_lengths')
@@ -134,26 +166,19 @@ def build_data(cfg) -> base.TaskData:
                        f'{n}, which training never sees: lower data.eval_examples and '
                        f'data.examples_per_length, or raise data.train_lengths')
   widths = _widths(cfg, train_lengths[1])
-  smoothing = float(cfg.get('label_smoothing', 0.0))
-  schedule = _schedule(cfg)
 
   def train_batches(seed: int, start: int):
     for step in itertools.count(start):
       pairs = synthetic.sample_pairs(cfg.problem, np.random.default_rng([seed, step]),
                                      cfg.batch_size, train_lengths, symbols, held_out)
-      batch = encode_pairs(pairs, vocab, _sized(cfg, pairs), widths)
-      sampling = 1.0 - teacher_forcing.true_token_probability(*schedule, step)
-      if sampling > 0:
-        batch['sampling_probability'] = np.full(cfg.batch_size, sampling, np.float32)
-      if smoothing > 0:
-        batch['label_smoothing'] = np.full(cfg.batch_size, smoothing, np.float32)
-      yield batch
+      yield encode_pairs(pairs, vocab, _sized(cfg, pairs), widths)
 
   info = base.DataInfo(vocab_size=len(vocab), num_outputs=len(vocab), pad_id=vocab.pad_id,
                        unit='char')
   eval_sets = {'validation': encode_pairs(validation, vocab, _sized(cfg, validation)),
                'lengths': encode_pairs(by_length, vocab, _sized(cfg, by_length))}
-  return base.TaskData(base.Preprocessing(info, vocab.tokens), train_batches, eval_sets)
+  return base.TaskData(base.Preprocessing(info, vocab.tokens), train_batches, eval_sets,
+                       {'validation': validation, 'lengths': by_length})
 
 
 def model_inputs(batch: base.Batch) -> tuple[tuple, dict]:
@@ -207,14 +232,20 @@ def read_file(cfg, path: str | pathlib.Path) -> list[tuple[str, str]]:
 
 
 def encode(cfg, preprocessing: base.Preprocessing, pairs) -> base.Batch:
+  if cfg.get('source', 'synthetic') == 'files':
+    return seq2seq_files.encode_pairs(*seq2seq_files.tokenizers(preprocessing), pairs)
   vocab = Vocabulary(tuple(preprocessing.vocabulary))
   return encode_pairs(pairs, vocab, _sized(cfg, pairs))
 
 
 def encode_sources(cfg, preprocessing: base.Preprocessing, lines) -> tuple[np.ndarray, np.ndarray]:
   """Untokenised source lines -> (source `[N, S]`, source_lengths `[N]`), for decoding."""
-  vocab = Vocabulary(tuple(preprocessing.vocabulary))
-  ids = [vocab.encode(tokenize(line)) for line in lines]
+  if cfg.get('source', 'synthetic') == 'files':
+    source_tok = seq2seq_files.tokenizers(preprocessing)[0]
+    ids = [source_tok.encode(line) for line in lines]
+  else:
+    vocab = Vocabulary(tuple(preprocessing.vocabulary))
+    ids = [vocab.encode(tokenize(line)) for line in lines]
   width = max([len(i) for i in ids] + [1])
   source = np.zeros((len(ids), width), np.int32)
   for row, i in enumerate(ids):
@@ -224,11 +255,16 @@ def encode_sources(cfg, preprocessing: base.Preprocessing, lines) -> tuple[np.nd
 
 def decode_targets(cfg, preprocessing: base.Preprocessing, ids) -> str:
   """Target ids (up to `</s>`) -> the untokenised text."""
+  if cfg.get('source', 'synthetic') == 'files':
+    return seq2seq_files.tokenizers(preprocessing)[1].decode(ids)
   vocab = Vocabulary(tuple(preprocessing.target_vocabulary or preprocessing.vocabulary))
   return detokenize(vocab.decode(list(ids)))
 
 
 def reported_metrics(config: dict) -> list[base.ReportedMetric]:
+  if config['data'].get('source', 'synthetic') == 'files':
+    return [base.ReportedMetric(f'eval/{name}/bleu_lowercase', f'{name} BLEU (lowercased)')
+            for name, spec in config['evals'].items() if spec['type'] == 'bleu']
   return [base.ReportedMetric('eval/validation/accuracy', 'exact match, training lengths'),
           base.ReportedMetric('eval/lengths/max_correct_n', 'largest all-correct n')]
 
@@ -241,7 +277,8 @@ TASK = base.Task(
     example_correct=example_correct,
     read_file=read_file,
     encode=encode,
-    evaluator_types=('metrics', 'accuracy_by_n'),
+    evaluator_types=('metrics', 'accuracy_by_n', 'bleu'),
     reported_metrics=reported_metrics,
     model_inputs=model_inputs,
+    detokenize=decode_targets,
 )

@@ -163,6 +163,14 @@ def validate(evals, task: base.Task) -> None:
                        f'{list(task.evaluator_types)}')
     if not isinstance(spec.get('split'), str) or not spec.get('split'):
       raise ValueError(f'evals.{name}.split must name an evaluation split, got {spec.get("split")!r}')
+    if kind == 'bleu':
+      for field, default, lo in (('beam_size', 1, 1), ('max_length', 0, 0)):
+        value = spec.get(field, default)
+        if not isinstance(value, int) or isinstance(value, bool) or value < lo:
+          raise ValueError(f'evals.{name}.{field} must be an integer >= {lo}, got {value!r}')
+      penalty = spec.get('length_penalty', 0.0)
+      if isinstance(penalty, bool) or not isinstance(penalty, (int, float)) or penalty < 0:
+        raise ValueError(f'evals.{name}.length_penalty must be a number >= 0, got {penalty!r}')
     for field, default in (('every_steps', 0), ('batch_size', DEFAULT_BATCH_SIZE)):
       value = spec.get(field, default)
       if not isinstance(value, int) or isinstance(value, bool) or value < (0 if field == 'every_steps' else 1):
