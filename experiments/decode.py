@@ -2,15 +2,17 @@
 
   python -m experiments.decode --workdir=DIR --input=SRC --output=HYP [--beam_size=5] \
       [--length_penalty=0.0] [--max_length=0] [--temperature=0] [--seed=0] [--batch_size=64] \
-      [--seed_index=0]
+      [--seed_index=0] [--attention_dir=DIR] [--attention_examples=5]
 
 Reads one untokenised source sentence per line of SRC (UTF-8), applies the run's
 saved tokenisation, and writes to HYP exactly one detokenised hypothesis per
 input line, in the same order, each ended by a newline (an empty hypothesis is
 an empty line). --beam_size=1 is greedy; --temperature above 0 samples (beam
 size 1). HYP is written whole at the end (a temporary file renamed into place),
-so an interrupted run never leaves half a file. Exit status 2 with one line on
-stderr for a bad flag, workdir or input file.
+so an interrupted run never leaves half a file. With --attention_dir, the first
+--attention_examples sentences also get an attention heatmap each
+(`attention_<i>.png`: output tokens × source tokens). Exit status 2 with one line
+on stderr for a bad flag, workdir or input file.
 """
 
 import os
@@ -40,6 +42,9 @@ _TEMPERATURE = flags.DEFINE_float('temperature', 0.0, 'Above 0: sample at this t
 _SEED = flags.DEFINE_integer('seed', 0, 'Random seed of the sampler.')
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 64, 'Sentences decoded together.', lower_bound=1)
 _SEED_INDEX = flags.DEFINE_integer('seed_index', 0, 'Which of the run\'s seeds to use.')
+_ATTENTION_DIR = flags.DEFINE_string('attention_dir', None, 'Write attention heatmaps here.')
+_ATTENTION_EXAMPLES = flags.DEFINE_integer('attention_examples', 5, 'Sentences to draw.',
+                                           lower_bound=1)
 flags.mark_flags_as_required(['workdir', 'input', 'output'])
 
 
@@ -70,6 +75,12 @@ def main(argv):
         max_length=_MAX_LENGTH.value, temperature=_TEMPERATURE.value, seed=_SEED.value,
         batch_size=_BATCH_SIZE.value, seed_index=_SEED_INDEX.value)
     write_lines(_OUTPUT.value, hypotheses)
+    if _ATTENTION_DIR.value:
+      from seqnets.analysis import attention_maps
+      attention_maps.save_attention_maps(
+          run, sources[:_ATTENTION_EXAMPLES.value], _ATTENTION_DIR.value, beam_size=_BEAM_SIZE.value,
+          length_penalty=_LENGTH_PENALTY.value, max_length=_MAX_LENGTH.value,
+          seed_index=_SEED_INDEX.value)
   sys.stdout.flush()
 
 

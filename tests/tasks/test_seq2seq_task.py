@@ -171,8 +171,11 @@ def test_decode_command_writes_one_hypothesis_per_line(trained, tmp_path):
   sources.write_text('abcd\n\nc a d\nbbad\n', encoding='utf-8')
   output = tmp_path / 'hyp.txt'
   done = run_cli('experiments.decode', f'--workdir={workdir}', f'--input={sources}',
-                 f'--output={output}', '--beam_size=2')
+                 f'--output={output}', '--beam_size=2', f'--attention_dir={tmp_path / "maps"}',
+                 '--attention_examples=2')
   assert done.returncode == 0, done.stderr[-2000:]
+  assert sorted(p.name for p in (tmp_path / 'maps').iterdir()) == ['attention_0.png',
+                                                                   'attention_1.png']
   lines = output.read_text(encoding='utf-8').split('\n')
   assert len(lines) == 5 and lines[-1] == ''                      # four lines, each ended
   library = encoder_decoder.translate(saved_run.load_run(workdir), ['abcd', '', 'c a d', 'bbad'], beam_size=2)
@@ -184,3 +187,19 @@ def test_decode_command_writes_one_hypothesis_per_line(trained, tmp_path):
   assert failed.returncode == 2 and 'bad.txt:2' in failed.stderr
   assert not (tmp_path / 'other.txt').exists()
 
+
+
+def test_attention_learns_the_reversal_alignment(trained):
+  """Output token t of a reversed string reads source position n − 1 − t."""
+  run = saved_run.load_run(trained[0])
+  pairs = synthetic.sample_pairs('reverse', np.random.default_rng(7), 32, (3, 5), num_symbols=4)
+  source, lengths = seq2seq.encode_sources(run.config.data, run.preprocessing, [s for s, _ in pairs])
+  params, _ = run.seed(0)
+  _, [result] = encoder_decoder.decode_sources(run.model, params, source, lengths,
+                                               bos_id=seq2seq.BOS_ID, eos_id=seq2seq.EOS_ID)
+  hits = total = 0
+  for row, n in enumerate(lengths):
+    peaks = result.extras[row, 0, :n].argmax(-1)                  # [n] source position per output
+    hits += int(np.sum(peaks == np.arange(n)[::-1]))
+    total += int(n)
+  assert hits / total >= 0.8
