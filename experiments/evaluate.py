@@ -6,7 +6,8 @@ Restores the newest checkpoint of DIR and runs the run's evaluators. With
 --eval_file, the file is read in the format the run's config names (never
 guessed from the file name) and every evaluator type of the run scores it.
 The last line of standard output is one flat JSON object, metric name ->
-number (fractions in [0, 1]; a classifier reports `accuracy`). With one
+number (fractions in [0, 1], except BLEU, on sacrebleu's 0–100 scale; a classifier
+reports `accuracy`, a sequence-to-sequence model its exact match as `accuracy`). With one
 evaluator (or --eval_file) the names are bare (`accuracy`, `loss`); with
 several they are `<evaluator>/<metric>`.
 """
