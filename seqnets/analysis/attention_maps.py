@@ -5,6 +5,12 @@
 
 One PNG per sentence: rows are the generated tokens (`</s>` included), columns
 the source tokens, cell (t, s) the weight α_{t,s} of the best hypothesis.
+
+Attention over an image (an `ImageToSequence` model, e.g. configs/digit_strings.py):
+  paths = save_digit_attention_maps(load_run(workdir), 'maps/', count=4)
+  save_image_attention(image [8, W, 1], weights [T, P], (H', W'), tokens, 'map.png')
+One row of panels per image, one panel per output token: the image, with that
+token's attention map (P = H'·W' positions, upsampled to the pixels) over it.
 """
 
 from __future__ import annotations
@@ -64,5 +70,74 @@ def save_attention_maps(run, lines: Sequence[str], directory: str | pathlib.Path
     target_tokens = [target_vocab[i] for i in tokens[index, :lengths[index]]]   # </s> included
     path = directory / f'attention_{index}.png'
     plot_attention(weights[index], source_tokens, target_tokens, path, title=line[:60])
+    paths.append(path)
+  return paths
+
+
+def save_image_attention(image: np.ndarray, weights: np.ndarray, feature_shape: tuple[int, int],
+                         tokens: Sequence[str], path: str | pathlib.Path,
+                         title: str | None = None) -> None:
+  """Writes one row of panels, one per token: `image [H, W, 1]` in grey under
+  `weights [T, P]` row t (P = H'·W', reshaped to `feature_shape` and upsampled to
+  `[H, W]`, each position a block of H/H' × W/W' pixels, coloured and opaque in
+  proportion to its weight)."""
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+  image = np.asarray(image, np.float32)[..., 0]
+  rows, cols = feature_shape
+  height, width = image.shape
+  weights = np.asarray(weights, np.float32)[:len(tokens), :rows * cols].reshape(-1, rows, cols)
+  panels = max(len(tokens), 1)
+  fig, axes = plt.subplots(1, panels, figsize=(max(1.6, width / 12) * panels, 1.2 + height / 12),
+                           squeeze=False)
+  for index, ax in enumerate(axes[0]):
+    ax.imshow(image, cmap='gray', vmin=0, vmax=1, extent=(0, width, height, 0))
+    if index < len(weights):
+      block = np.kron(weights[index], np.ones((-(-height // rows), -(-width // cols))))
+      level = block[:height, :width] / max(float(weights[index].max()), 1e-6)   # [H, W] in [0, 1]
+      overlay = plt.get_cmap('inferno')(level)
+      overlay[..., 3] = 0.75 * level                  # unattended pixels stay as they are
+      ax.imshow(overlay, extent=(0, width, height, 0))
+      ax.set_title(tokens[index], fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+  if title:
+    fig.suptitle(title, fontsize=9)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def save_digit_attention_maps(run, directory: str | pathlib.Path, count: int = 4, *,
+                              seed_index: int = 0) -> list[pathlib.Path]:
+  """`digits_<i>.png` in `directory` for the first `count` 'validation' strings of a
+  digit-images run (greedy decoding, `save_image_attention`); returns the paths."""
+  from seqnets.decoding import encoder_decoder
+  from seqnets.tasks import seq2seq as task_lib
+  from seqnets.tasks import seq2seq_digit_images
+  if run.config.data.get('source') != 'digit_images':
+    raise ValueError(f"{run.workdir} is not a digit-images run (data.source="
+                     f"{run.config.data.get('source')!r})")
+  directory = pathlib.Path(directory)
+  directory.mkdir(parents=True, exist_ok=True)
+  data = seq2seq_digit_images.build_data(run.config.data)
+  split = {k: v[:count] for k, v in data.eval_sets['validation'].items()}
+  texts = data.texts['validation'][:count]
+  params, _ = run.seed(seed_index)
+  _, hi = seq2seq_digit_images.digits_per_image(run.config.data)
+  result = encoder_decoder.decode_arrays(
+      run.model, params, split['source'], split['source_lengths'], max_length=hi + 2,
+      bos_id=task_lib.BOS_ID, eos_id=task_lib.EOS_ID)
+  tokens, lengths, weights = (np.asarray(a)[:, 0] for a in (result.tokens, result.lengths,
+                                                             result.extras))
+  vocabulary = run.preprocessing.target_vocabulary or run.preprocessing.vocabulary
+  feature_shape = run.model.feature_shape(*split['source'].shape[1:3])
+  paths = []
+  for index, (_, target) in enumerate(texts):
+    output = [vocabulary[i] for i in tokens[index, :lengths[index]]]      # </s> included
+    path = directory / f'digits_{index}.png'
+    save_image_attention(split['source'][index], weights[index], feature_shape, output, path,
+                         title=f'target {target}')
     paths.append(path)
   return paths

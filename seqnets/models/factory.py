@@ -26,6 +26,9 @@
     (see ImageCNN)
   text_cnn: embedding_size, filter_widths, num_filters, dropout_rate, channels (see TextCNN)
   alexnet: no keys (227×227×3 inputs)
+  image_to_sequence: cell, hidden_size (the decoder's), embedding_size, conv_features (filters of
+    the 3×3 conv layers; the last is the memory size), score, placement, attention_size (0: the
+    decoder's size), dropout_rate, bridge, and the cell keys above (see ImageToSequence)
 Class counts and vocabulary sizes come from the data (`DataInfo`), never from the config.
 """
 
@@ -49,6 +52,7 @@ from seqnets.layers.padding import normalize_padding
 from seqnets.layers.pooling import KINDS
 from seqnets.models.alexnet import AlexNet
 from seqnets.models.cnn import ImageCNN
+from seqnets.models.image_to_sequence import ImageToSequence
 from seqnets.layers import attention as attention_lib
 from seqnets.models.language_model import RecurrentLM
 from seqnets.models.seq2seq import CONTEXTS, RecurrentSeq2Seq
@@ -226,6 +230,36 @@ def _validate_text_cnn(cfg: ml_collections.ConfigDict) -> None:
   _choice(cfg, 'channels', 'rand', CHANNELS)
 
 
+def _image_to_sequence(cfg: ml_collections.ConfigDict, data_info) -> nn.Module:
+  return ImageToSequence(
+      cell_fn=CELLS[cfg.cell](cfg), target_vocab_size=data_info.num_outputs,
+      embedding_size=cfg.embedding_size, conv_features=tuple(cfg.conv_features),
+      score=cfg.get('score', 'additive'), placement=cfg.get('placement', 'bahdanau'),
+      attention_size=cfg.get('attention_size', 0), dropout_rate=cfg.get('dropout_rate', 0.0),
+      bridge=cfg.get('bridge', True))
+
+
+def _validate_image_to_sequence(cfg: ml_collections.ConfigDict) -> None:
+  _choice(cfg, 'cell', None, sorted(CELLS))
+  _int(cfg, 'hidden_size', None)
+  _int(cfg, 'embedding_size', None)
+  _int_list(cfg, 'conv_features', None, non_empty=True)
+  _int(cfg, 'attention_size', 0, lo=0, note=" (0: the decoder's size)")
+  _choice(cfg, 'score', 'additive', attention_lib.SCORES)
+  _choice(cfg, 'placement', 'bahdanau', attention_lib.PLACEMENTS)
+  _choice(cfg, 'activation', 'tanh', sorted(ACTIVATIONS))
+  for field in ('forget_bias', 'input_bias', 'output_bias'):
+    _finite_number(cfg, field, 0.0)
+  for field in ('bridge', 'use_peepholes', 'reset_after', 'layer_norm'):
+    _bool(cfg, field)
+  for field in (f for f in CELL_REGULARIZERS if f.endswith('_rate')):
+    _finite_number(cfg, field, 0.0, 0.0, 1.0)
+  memory = cfg.conv_features[-1]
+  if cfg.get('score', 'additive') == 'dot' and memory != cfg.hidden_size:
+    raise ValueError(f"model.score='dot' needs the memory ({memory}, the last of "
+                     f'model.conv_features) and the decoder state ({cfg.hidden_size}) of one size')
+
+
 def _alexnet(cfg: ml_collections.ConfigDict, data_info) -> nn.Module:
   return AlexNet(num_classes=data_info.num_outputs)
 
@@ -323,6 +357,7 @@ MODELS: dict[str, tuple[Callable, Callable]] = {
     'image_cnn': (_validate_image_cnn, _image_cnn),
     'text_cnn': (_validate_text_cnn, _text_cnn),
     'alexnet': (lambda cfg: None, _alexnet),
+    'image_to_sequence': (_validate_image_to_sequence, _image_to_sequence),
 }
 
 

@@ -99,7 +99,79 @@ class RecurrentDecoder(nn.Module):
                                                                   (batch, input_size))
 
 
-class RecurrentSeq2Seq(nn.Module):
+class RecurrentDecoding(nn.Module):
+  """The decoding methods shared by the models with a `RecurrentDecoder`.
+
+  A subclass defines `encode` and, in `setup`: `target_embed` (nn.Embed),
+  `decoder` (a RecurrentDecoder), `output` (nn.Dense over the target
+  vocabulary), `dropout` (nn.Dropout), and `bridges` (one nn.Dense per leaf of
+  the decoder cell's carry) when its `bridge` attribute is True; and the
+  attributes `embedding_size` and `bridge`.
+  """
+
+  def initial_carry(self, encoded: dict[str, Array], max_length: int = 0) -> Any:
+    """The decoder's initial state: the bridge of the summary (or zeros), zero attention
+    state. (`max_length`, the most steps decoding will take, is unused here.)"""
+    del max_length
+    zeros = self.decoder.zero_carry(encoded, self.embedding_size)
+    attending = self.decoder.context == 'attention'
+    cell_carry = zeros[0] if attending else zeros
+    if self.bridge:
+      leaves, treedef = jax.tree_util.tree_flatten(cell_carry)
+      leaves = [jnp.tanh(bridge(encoded['summary'])).astype(leaf.dtype)
+                for bridge, leaf in zip(self.bridges, leaves)]
+      cell_carry = jax.tree_util.tree_unflatten(treedef, leaves)
+    return (cell_carry, *zeros[1:]) if attending else cell_carry
+
+  def decode(self, encoded: dict[str, Array], carry: Any, target_inputs: Array,
+             target_lengths: Array, *, deterministic: bool = True
+             ) -> tuple[Any, Array | None, Array]:
+    """Teacher-forced decoder: `(final carry, α [B, T, S] or None, logits [B, T, V_t])`."""
+    y = self.dropout(self.target_embed(target_inputs), deterministic=deterministic)
+    carry, weights, h = self.decoder(encoded, y, target_lengths, carry,
+                                     deterministic=deterministic)
+    h = self.dropout(h, deterministic=deterministic)
+    return carry, weights, self.output(h)
+
+  def step(self, encoded: dict[str, Array], carry: Any, tokens: Array
+           ) -> tuple[Any, Array, Array]:
+    """One decoding step from `tokens [B]`: `(carry, log p(y_t | ..) [B, V_t], α [B, S])`
+    (α is zeros without attention)."""
+    carry, weights, logits = self.decode(encoded, carry, tokens[:, None],
+                                         jnp.ones_like(tokens), deterministic=True)
+    if weights is None:
+      weights = jnp.zeros(encoded['mask'].shape, logits.dtype)
+    else:
+      weights = weights[:, 0]
+    return carry, jax.nn.log_softmax(logits[:, 0].astype(jnp.float32)), weights
+
+  def __call__(self, source: Array, source_lengths: Array, target_inputs: Array,
+               target_lengths: Array, *, deterministic: bool,
+               sampling_probability: Array | float = 0.0) -> Array:
+    """Teacher forcing: logits `[B, T, V_t]` for `target_inputs [B, T]`.
+
+    `sampling_probability` p > 0 (training only) is scheduled sampling in its
+    parallel form (Duckworth et al. 2019): a first teacher-forced pass predicts
+    every token; each input after `<s>` is then replaced, with probability p,
+    by the prediction (arg-max, no gradient) for its position, and the second
+    pass gives the logits.
+    """
+    encoded = self.encode(source, source_lengths, deterministic=deterministic)
+    carry = self.initial_carry(encoded)
+    _, _, logits = self.decode(encoded, carry, target_inputs, target_lengths,
+                               deterministic=deterministic)
+    if deterministic or (isinstance(sampling_probability, (int, float)) and sampling_probability == 0):
+      return logits
+    predicted = jax.lax.stop_gradient(jnp.argmax(logits, -1)).astype(target_inputs.dtype)
+    use = jax.random.bernoulli(self.make_rng('dropout'), sampling_probability,
+                               target_inputs.shape)
+    use = use.at[:, 0].set(False)                       # <s> stays
+    mixed = jnp.where(use, jnp.roll(predicted, 1, axis=1), target_inputs)
+    _, _, logits = self.decode(encoded, carry, mixed, target_lengths, deterministic=deterministic)
+    return logits
+
+
+class RecurrentSeq2Seq(RecurrentDecoding):
   """Embeddings → recurrent encoder (stacked, optionally bidirectional) → bridge →
   recurrent decoder (see the module docstring) → Dense over the target vocabulary.
 
@@ -167,63 +239,3 @@ class RecurrentSeq2Seq(nn.Module):
                'summary': _final_hidden(carries[-1], self.bidirectional)}
     encoded['keys'] = self.memory_keys(memory) if self.context == 'attention' else memory
     return encoded
-
-  def initial_carry(self, encoded: dict[str, Array], max_length: int = 0) -> Any:
-    """The decoder's initial state: the bridge of the summary (or zeros), zero attention
-    state. (`max_length`, the most steps decoding will take, is unused here.)"""
-    del max_length
-    zeros = self.decoder.zero_carry(encoded, self.embedding_size)
-    cell_carry = zeros[0] if self.context == 'attention' else zeros
-    if self.bridge:
-      leaves, treedef = jax.tree_util.tree_flatten(cell_carry)
-      leaves = [jnp.tanh(bridge(encoded['summary'])).astype(leaf.dtype)
-                for bridge, leaf in zip(self.bridges, leaves)]
-      cell_carry = jax.tree_util.tree_unflatten(treedef, leaves)
-    return (cell_carry, *zeros[1:]) if self.context == 'attention' else cell_carry
-
-  def decode(self, encoded: dict[str, Array], carry: Any, target_inputs: Array,
-             target_lengths: Array, *, deterministic: bool = True
-             ) -> tuple[Any, Array | None, Array]:
-    """Teacher-forced decoder: `(final carry, α [B, T, S] or None, logits [B, T, V_t])`."""
-    y = self.dropout(self.target_embed(target_inputs), deterministic=deterministic)
-    carry, weights, h = self.decoder(encoded, y, target_lengths, carry,
-                                     deterministic=deterministic)
-    h = self.dropout(h, deterministic=deterministic)
-    return carry, weights, self.output(h)
-
-  def step(self, encoded: dict[str, Array], carry: Any, tokens: Array
-           ) -> tuple[Any, Array, Array]:
-    """One decoding step from `tokens [B]`: `(carry, log p(y_t | ..) [B, V_t], α [B, S])`
-    (α is zeros without attention)."""
-    carry, weights, logits = self.decode(encoded, carry, tokens[:, None],
-                                         jnp.ones_like(tokens), deterministic=True)
-    if weights is None:
-      weights = jnp.zeros(encoded['mask'].shape, logits.dtype)
-    else:
-      weights = weights[:, 0]
-    return carry, jax.nn.log_softmax(logits[:, 0].astype(jnp.float32)), weights
-
-  def __call__(self, source: Array, source_lengths: Array, target_inputs: Array,
-               target_lengths: Array, *, deterministic: bool,
-               sampling_probability: Array | float = 0.0) -> Array:
-    """Teacher forcing: logits `[B, T, V_t]` for `target_inputs [B, T]`.
-
-    `sampling_probability` p > 0 (training only) is scheduled sampling in its
-    parallel form (Duckworth et al. 2019): a first teacher-forced pass predicts
-    every token; each input after `<s>` is then replaced, with probability p,
-    by the prediction (arg-max, no gradient) for its position, and the second
-    pass gives the logits.
-    """
-    encoded = self.encode(source, source_lengths, deterministic=deterministic)
-    carry = self.initial_carry(encoded)
-    _, _, logits = self.decode(encoded, carry, target_inputs, target_lengths,
-                               deterministic=deterministic)
-    if deterministic or (isinstance(sampling_probability, (int, float)) and sampling_probability == 0):
-      return logits
-    predicted = jax.lax.stop_gradient(jnp.argmax(logits, -1)).astype(target_inputs.dtype)
-    use = jax.random.bernoulli(self.make_rng('dropout'), sampling_probability,
-                               target_inputs.shape)
-    use = use.at[:, 0].set(False)                       # <s> stays
-    mixed = jnp.where(use, jnp.roll(predicted, 1, axis=1), target_inputs)
-    _, _, logits = self.decode(encoded, carry, mixed, target_lengths, deterministic=deterministic)
-    return logits

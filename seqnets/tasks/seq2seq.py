@@ -1,7 +1,8 @@
 """Sequence to sequence: read a source sequence, write the target sequence.
 
-`config.data.source`: 'synthetic' (below) or 'files' (parallel text: `seq2seq_files`).
-Both take `batch_size`, `label_smoothing` and the teacher-forcing schedule.
+`config.data.source`: 'synthetic' (below), 'files' (parallel text: `seq2seq_files`) or
+'digit_images' (images of handwritten digit strings -> the string: `seq2seq_digit_images`).
+All take `batch_size`, `label_smoothing` and the teacher-forcing schedule.
 
 `config.data` of source 'synthetic' (problems generated on the fly, `seq2seq_synthetic`):
   problem              'copy' | 'reverse' | 'sort' | 'addition'
@@ -20,7 +21,7 @@ Tokens are characters (spaces ignored); `<pad> <unk> <s> </s>` then the symbols.
 
 Batches: source `[B, S]`, source_lengths `[B]`, target_inputs `[B, T]` (`<s> y`),
 targets `[B, T]` (`y </s>`), weights `[B, T]`, n `[B]` (the size), valid `[B]`.
-Evaluation sets 'validation' and 'lengths' (synthetic) or 'validation' (files).
+Evaluation sets 'validation' and 'lengths' (synthetic) or 'validation' (files, digit_images).
 `accuracy` is exact match: every target token and the `</s>` predicted right
 under teacher forcing, which is exactly when greedy decoding gives the target.
 Evaluator type 'bleu' decodes and scores against the untokenised references.
@@ -45,11 +46,12 @@ from seqnets.data import text_file
 from seqnets.data.vocab import Vocabulary
 from seqnets.tasks import base
 from seqnets.tasks import fields
+from seqnets.tasks import seq2seq_digit_images
 from seqnets.tasks import seq2seq_files
 
 BOS, EOS = '<s>', '</s>'
 BOS_ID, EOS_ID = 2, 3              # every vocabulary here: <pad> <unk> <s> </s> first
-SOURCES = ('synthetic', 'files')
+SOURCES = ('synthetic', 'files', 'digit_images')
 VALIDATION_SEED = 10 ** 6          # evaluation pairs come from seeds no training step uses
 LENGTHS_SEED = 10 ** 6 + 1
 
@@ -73,6 +75,9 @@ def validate(cfg) -> None:
   teacher_forcing.validate(*_schedule(cfg))
   if source == 'files':
     seq2seq_files.validate(cfg)
+    return
+  if source == 'digit_images':
+    seq2seq_digit_images.validate(cfg)
     return
   fields.one_of(cfg, 'problem', synthetic.PROBLEMS)
   if cfg.problem != 'addition':
@@ -142,7 +147,9 @@ def _with_training_options(cfg, train_batches):
 
 
 def build_data(cfg) -> base.TaskData:
-  data = (seq2seq_files.build_data(cfg) if cfg.get('source', 'synthetic') == 'files'
+  source = cfg.get('source', 'synthetic')
+  data = (seq2seq_files.build_data(cfg) if source == 'files'
+          else seq2seq_digit_images.build_data(cfg) if source == 'digit_images'
           else _synthetic_data(cfg))
   return dataclasses.replace(data, train_batches=_with_training_options(cfg, data.train_batches))
 
@@ -234,12 +241,16 @@ def read_file(cfg, path: str | pathlib.Path) -> list[tuple[str, str]]:
 def encode(cfg, preprocessing: base.Preprocessing, pairs) -> base.Batch:
   if cfg.get('source', 'synthetic') == 'files':
     return seq2seq_files.encode_pairs(*seq2seq_files.tokenizers(preprocessing), pairs)
+  if cfg.get('source', 'synthetic') == 'digit_images':
+    return seq2seq_digit_images.encode_pairs(cfg, preprocessing, pairs)
   vocab = Vocabulary(tuple(preprocessing.vocabulary))
   return encode_pairs(pairs, vocab, _sized(cfg, pairs))
 
 
 def encode_sources(cfg, preprocessing: base.Preprocessing, lines) -> tuple[np.ndarray, np.ndarray]:
   """Untokenised source lines -> (source `[N, S]`, source_lengths `[N]`), for decoding."""
+  if cfg.get('source', 'synthetic') == 'digit_images':
+    raise ValueError(seq2seq_digit_images.NO_TEXT_INPUT)
   if cfg.get('source', 'synthetic') == 'files':
     source_tok = seq2seq_files.tokenizers(preprocessing)[0]
     ids = [source_tok.encode(line) for line in lines]
