@@ -75,7 +75,7 @@ def test_config_errors_name_the_field(tmp_path):
 
 
 def test_bleu_evaluator_agrees_with_decoding_and_sacrebleu(tmp_path):
-  cfg = config(tmp_path)
+  cfg = config(tmp_path, bucket_width=16)            # one bucket: one training compile
   workdir = tmp_path / 'run'
   final = loop.train_and_evaluate(cfg, workdir).final[0]
   run = saved_run.load_run(workdir)
