@@ -111,9 +111,10 @@ def decode_sources(model, params, source: np.ndarray, source_lengths: np.ndarray
                    bos_id: int, eos_id: int, pad_id: int = 0, beam_size: int = 1,
                    length_penalty: float = 0.0, max_length: int = 0, temperature: float = 0.0,
                    seed: int = 0, batch_size: int = 64) -> tuple[list[np.ndarray], list[BeamResult]]:
-  """The best hypothesis (ids up to, not with, `</s>`) of every row of `source [N, S]`,
-  decoded `batch_size` rows at a time with fixed shapes (see the module docstring), and
-  the `BeamResult` of every batch (trimmed to the real rows)."""
+  """The best hypothesis (ids up to, not with, `</s>`) of every row of `source [N, S]`
+  (token ids; or any array `[N, ...]`, e.g. images, whose rows are only padded to
+  `batch_size`), decoded `batch_size` rows at a time with fixed shapes (see the module
+  docstring), and the `BeamResult` of every batch (trimmed to the real rows)."""
   source, source_lengths = np.asarray(source), np.asarray(source_lengths)
   hypotheses, results = [], []
   key = jax.random.key(seed)
@@ -122,8 +123,12 @@ def decode_sources(model, params, source: np.ndarray, source_lengths: np.ndarray
     rows = len(chunk_lengths)
     longest = max(int(chunk_lengths.max()), 1)
     width = prime_bucket(longest)
-    padded = np.zeros((batch_size, width), np.int32)
-    padded[:rows, :longest] = source[start:start + batch_size, :longest]
+    if source.ndim == 2:
+      padded = np.zeros((batch_size, width), np.int32)
+      padded[:rows, :longest] = source[start:start + batch_size, :longest]
+    else:
+      padded = np.zeros((batch_size, *source.shape[1:]), source.dtype)
+      padded[:rows] = source[start:start + batch_size]
     padded_lengths = np.zeros(batch_size, np.int32)
     padded_lengths[:rows] = chunk_lengths
     key, batch_key = jax.random.split(key)

@@ -150,9 +150,13 @@ def test_factory_builds_and_names_bad_fields():
 
 
 def test_smoke_training_reports_exact_match(tmp_path):
-  result = loop.train_and_evaluate(digit_strings_config.get_config('smoke'), tmp_path / 'run')
+  config = digit_strings_config.get_config('smoke')
+  config.evals.bleu = dict(type='bleu', split='validation', every_steps=0, batch_size=8,
+                           beam_size=2)                  # decoding images, not token ids
+  result = loop.train_and_evaluate(config, tmp_path / 'run')
   final = result.final[0]
   assert 0 <= final['eval/validation/accuracy'] <= 1
+  assert 0 <= final['eval/bleu/bleu'] <= 100 and 0 <= final['eval/bleu/bleu_lowercase'] <= 100
   assert set(final['eval/lengths/accuracy_by_n']) <= {'1', '2', '3'}
   paths = attention_maps.save_digit_attention_maps(saved_run.load_run(tmp_path / 'run'),
                                                    tmp_path / 'maps', count=2)
