@@ -31,3 +31,15 @@ def non_empty_string(cfg, field: str, what: str) -> str:
   if not isinstance(value, str) or not value.strip():
     raise ValueError(f'data.{field} must name {what}, got {value!r}')
   return value
+
+
+def positive_range(cfg, field: str) -> tuple[int, int]:
+  """`cfg.field` as a pair (lo, hi) of integers with 1 <= lo <= hi."""
+  value = cfg.get(field)
+  try:
+    lo, hi = (int(v) for v in value)
+  except (TypeError, ValueError):
+    raise ValueError(f'data.{field} must be a pair (lo, hi) of integers, got {value!r}') from None
+  if lo < 1 or hi < lo:
+    raise ValueError(f'data.{field}=({lo}, {hi}) must satisfy 1 <= lo <= hi')
+  return lo, hi

@@ -20,21 +20,11 @@ from seqnets.data import text_file
 from seqnets.tasks import fields
 
 
-def _check_range(field: str, value) -> tuple[int, int]:
-  try:
-    lo, hi = (int(v) for v in value)
-  except (TypeError, ValueError):
-    raise ValueError(f'data.{field} must be a pair (lo, hi) of integers, got {value!r}') from None
-  if lo < 1 or hi < lo:
-    raise ValueError(f'data.{field}=({lo}, {hi}) must satisfy 1 <= lo <= hi')
-  return lo, hi
-
-
 def validate(cfg) -> None:
   if cfg.get('language') not in formal_languages.LANGUAGES:
     raise ValueError(f'data.language={cfg.get("language")!r}; valid: {sorted(formal_languages.LANGUAGES)}')
-  train = _check_range('train_n', cfg.get('train_n'))
-  test = _check_range('test_n', cfg.get('test_n'))
+  train = fields.positive_range(cfg, 'train_n')
+  test = fields.positive_range(cfg, 'test_n')
   if not (test[0] <= train[0] and train[1] <= test[1]):
     raise ValueError(f'data.test_n={test} must contain data.train_n={train}')
   if not isinstance(cfg.get('full_batch', False), bool):

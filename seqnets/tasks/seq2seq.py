@@ -56,17 +56,6 @@ VALIDATION_SEED = 10 ** 6          # evaluation pairs come from seeds no trainin
 LENGTHS_SEED = 10 ** 6 + 1
 
 
-def _range(cfg, field: str) -> tuple[int, int]:
-  value = cfg.get(field)
-  try:
-    lo, hi = (int(v) for v in value)
-  except (TypeError, ValueError):
-    raise ValueError(f'data.{field} must be a pair (lo, hi) of integers, got {value!r}') from None
-  if lo < 1 or hi < lo:
-    raise ValueError(f'data.{field}=({lo}, {hi}) must satisfy 1 <= lo <= hi')
-  return lo, hi
-
-
 def validate(cfg) -> None:
   source = fields.one_of(cfg, 'source', SOURCES, 'synthetic')
   smoothing = cfg.get('label_smoothing', 0.0)
@@ -84,8 +73,8 @@ def validate(cfg) -> None:
     symbols = cfg.get('num_symbols')
     if not isinstance(symbols, int) or isinstance(symbols, bool) or not 1 <= symbols <= 26:
       raise ValueError(f'data.num_symbols must be an integer in [1, 26], got {symbols!r}')
-  _range(cfg, 'train_lengths')
-  _range(cfg, 'eval_lengths')
+  fields.positive_range(cfg, 'train_lengths')
+  fields.positive_range(cfg, 'eval_lengths')
   for field in ('eval_examples', 'examples_per_length', 'batch_size'):
     fields.positive_int(cfg, field)
 
@@ -157,7 +146,8 @@ def build_data(cfg) -> base.TaskData:
 def _synthetic_data(cfg) -> base.TaskData:
   vocab = vocabulary(cfg)
   symbols = cfg.get('num_symbols', 10)
-  train_lengths, eval_lengths = _range(cfg, 'train_lengths'), _range(cfg, 'eval_lengths')
+  train_lengths = fields.positive_range(cfg, 'train_lengths')
+  eval_lengths = fields.positive_range(cfg, 'eval_lengths')
   validation = synthetic.sample_pairs(cfg.problem, np.random.default_rng(VALIDATION_SEED),
                                       cfg.eval_examples, train_lengths, symbols)
   rng = np.random.default_rng(LENGTHS_SEED)
@@ -209,11 +199,12 @@ def loss(logits, batch):
     losses = optax.softmax_cross_entropy_with_integer_labels(logits, batch['targets'])
   else:
     losses = optax.softmax_cross_entropy(logits, labels)
-  right = (jnp.argmax(logits, -1) == batch['targets']) | (weights == 0)
+  hits = jnp.argmax(logits, -1) == batch['targets']
+  right = hits | (weights == 0)
   real = base.example_weights(batch)
   count = weights.sum()
   sums = {'loss_sum': jnp.sum(losses * weights), 'token_count': count,
-          'tokens_correct': jnp.sum((jnp.argmax(logits, -1) == batch['targets']) * weights),
+          'tokens_correct': jnp.sum(hits * weights),
           'sequences_correct': jnp.sum(jnp.all(right, -1) * real), 'sequence_count': jnp.sum(real)}
   return sums['loss_sum'] / jnp.maximum(count, 1), sums
 
