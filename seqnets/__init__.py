@@ -26,6 +26,7 @@ from seqnets.layers import (
     GRUCell,
     LSTMCell,
     MemoryKeys,
+    MultiHeadAttention,
     StackedRNN,
     flip_sequences,
     masked_mean,

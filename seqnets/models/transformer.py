@@ -24,6 +24,9 @@ and a final LayerNorm closes each stack. The logits are `W_o h + b_o`, or
 Padding (id 0) sits at the end of each row, and only keys are masked: no
 position (real or padded) attends to a padded source position or a padded or
 later target position, so no output depends on what the padding holds.
+The decoder's attention is `seqnets.layers.MultiHeadAttention` (flax's
+equation and parameters): decoding projects the memory once and keeps each
+layer's self-attention keys and values in the carry, so a step costs O(t).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import numpy as np
 from flax import linen as nn
 
 from seqnets.layers import masking
+from seqnets.layers.multi_head_attention import MultiHeadAttention
 
 Array = jax.Array
 POSITIONS = ('sinusoidal', 'learned')
@@ -97,27 +101,53 @@ class EncoderLayer(nn.Module):
 
 class DecoderLayer(nn.Module):
   """Pre-norm decoder layer on `y [B, T, d]`: `y + SelfAttn(LN y)` under
-  `self_mask [B, 1, T, T]`, `+ CrossAttn(LN y, memory [B, S, d])` under
-  `cross_mask [B, 1, T, S]` (or broadcastable), `+ FF(LN y)` (each sublayer output dropped
-  out)."""
+  `self_mask [B, 1, T, T']`, `+ CrossAttn(LN y, memory)` under `cross_mask [B, 1, T|1, S]`,
+  `+ FF(LN y)` (each sublayer output dropped out).
+
+  The memory enters as its cross-attention keys and values (`memory_keys_values`,
+  computed once per source). With `cache = (keys, values) [B, L, H, d/H]` and
+  `position [B]`, `y` is one position (`T = 1`): its self-attention keys and values are
+  written into the cache at `position` and it attends over the cache (T' = L);
+  otherwise over `y` itself (T' = T).
+  """
   num_heads: int
+  model_size: int
   ff_size: int
   dropout_rate: float = 0.0
 
-  @nn.compact
-  def __call__(self, y: Array, memory: Array, self_mask: Array, cross_mask: Array, *,
-               deterministic: bool) -> Array:
-    drop = lambda z: nn.Dropout(self.dropout_rate)(z, deterministic=deterministic)
-    attention = lambda name: nn.MultiHeadDotProductAttention(
-        self.num_heads, dropout_rate=self.dropout_rate, name=name)
-    h = nn.LayerNorm(name='self_attention_norm')(y)
-    y = y + drop(attention('self_attention')(h, mask=self_mask, deterministic=deterministic))
-    h = nn.LayerNorm(name='cross_attention_norm')(y)
-    y = y + drop(attention('cross_attention')(h, memory, mask=cross_mask,
-                                              deterministic=deterministic))
-    h = FeedForward(self.ff_size, self.dropout_rate, name='ff')(
-        nn.LayerNorm(name='ff_norm')(y), deterministic=deterministic)
-    return y + drop(h)
+  def setup(self):
+    attention = lambda: MultiHeadAttention(self.num_heads, self.model_size, self.dropout_rate)
+    self.self_attention_norm = nn.LayerNorm()
+    self.self_attention = attention()
+    self.cross_attention_norm = nn.LayerNorm()
+    self.cross_attention = attention()
+    self.ff_norm = nn.LayerNorm()
+    self.ff = FeedForward(self.ff_size, self.dropout_rate)
+    self.dropout = nn.Dropout(self.dropout_rate)
+
+  def memory_keys_values(self, memory: Array) -> tuple[Array, Array]:
+    """`memory [B, S, d]` -> its cross-attention keys and values `[B, S, H, d/H]`."""
+    return self.cross_attention.keys_values(memory)
+
+  def __call__(self, y: Array, memory_keys_values: tuple[Array, Array], self_mask: Array,
+               cross_mask: Array, *, deterministic: bool, cache: tuple[Array, Array] | None = None,
+               position: Array | None = None) -> tuple[Array, tuple[Array, Array] | None, Array]:
+    """-> `(y [B, T, d], the updated cache (or None), cross-attention weights [B, H, T, S])`."""
+    drop = lambda z: self.dropout(z, deterministic=deterministic)
+    h = self.self_attention_norm(y)
+    keys, values = self.self_attention.keys_values(h)
+    if cache is not None:
+      rows = jnp.arange(y.shape[0])
+      keys = cache[0].at[rows, position].set(keys[:, 0])
+      values = cache[1].at[rows, position].set(values[:, 0])
+      cache = keys, values
+    h, _ = self.self_attention.attend(h, keys, values, self_mask, deterministic=deterministic)
+    y = y + drop(h)
+    h, weights = self.cross_attention.attend(self.cross_attention_norm(y), *memory_keys_values,
+                                             cross_mask, deterministic=deterministic)
+    y = y + drop(h)
+    y = y + drop(self.ff(self.ff_norm(y), deterministic=deterministic))
+    return y, cache, weights
 
 
 class TransformerSeq2Seq(nn.Module):
@@ -163,7 +193,7 @@ class TransformerSeq2Seq(nn.Module):
       self.target_positions = nn.Embed(self.max_positions, d, embedding_init=embedding_init)
     self.encoder_layers = [EncoderLayer(self.num_heads, self.ff_size, self.dropout_rate)
                            for _ in range(self.num_layers)]
-    self.decoder_layers = [DecoderLayer(self.num_heads, self.ff_size, self.dropout_rate)
+    self.decoder_layers = [DecoderLayer(self.num_heads, d, self.ff_size, self.dropout_rate)
                            for _ in range(self.num_layers)]
     self.encoder_norm = nn.LayerNorm()
     self.decoder_norm = nn.LayerNorm()
@@ -176,84 +206,96 @@ class TransformerSeq2Seq(nn.Module):
       raise ValueError(f'{what} of length {length} is longer than max_positions='
                        f'{self.max_positions} (the learned position table)')
 
+  def _positions(self, side: str, length: int) -> Array:
+    """The position vectors `P[:length]` `[length, d]` of `side` ('source' | 'target')."""
+    if self.positions == 'learned':
+      table = self.source_positions if side == 'source' else self.target_positions
+      return table(jnp.arange(length))
+    return sinusoidal_positions(length, self.model_size)
+
   def _inputs(self, side: str, ids: Array, *, deterministic: bool) -> Array:
     """`ids [B, L]` of `side` ('source' | 'target') -> `Dropout(√d · E[ids] + P[:L])`
     `[B, L, d]`."""
     length = ids.shape[1]
     self._check_length(length, f'a {side}')
     embed = self.source_embed if side == 'source' else self.target_embed
-    if self.positions == 'learned':
-      table = self.source_positions if side == 'source' else self.target_positions
-      positions = table(jnp.arange(length))
-    else:
-      positions = sinusoidal_positions(length, self.model_size)
-    x = embed(ids) * math.sqrt(self.model_size) + positions[None]
+    x = embed(ids) * math.sqrt(self.model_size) + self._positions(side, length)[None]
     return self.dropout(x, deterministic=deterministic)
 
   def encode(self, source: Array, source_lengths: Array, *,
-             deterministic: bool = True) -> dict[str, Array]:
-    """`source [B, S]` -> {memory `[B, S, d]` (zero at padding), mask `[B, S]` bool}."""
+             deterministic: bool = True) -> dict[str, Any]:
+    """`source [B, S]` -> {memory `[B, S, d]` (zero at padding), mask `[B, S]` bool,
+    memory_keys_values: per decoder layer, the memory's cross-attention keys and values
+    `[B, S, H, d/H]`}."""
     mask = masking.sequence_mask(source_lengths, source.shape[1])
     x = self._inputs('source', source, deterministic=deterministic)
     key_mask = mask[:, None, None, :]                                         # [B, 1, 1, S]
     for layer in self.encoder_layers:
       x = layer(x, key_mask, deterministic=deterministic)
     memory = self.encoder_norm(x) * mask[..., None].astype(x.dtype)
-    return {'memory': memory, 'mask': mask}
+    keys_values = tuple(layer.memory_keys_values(memory) for layer in self.decoder_layers)
+    return {'memory': memory, 'mask': mask, 'memory_keys_values': keys_values}
 
-  def initial_carry(self, encoded: dict[str, Array], max_length: int = 0) -> Any:
-    """`(tokens [B, L] int32, t [B] int32)`, zeros: the buffer of the tokens fed so far
-    and the next position. L = `max_length` (> 0, required here) bounds the steps."""
+  def initial_carry(self, encoded: dict[str, Any], max_length: int = 0) -> Any:
+    """`(cache, t [B] int32)`, zeros: per decoder layer, the self-attention keys and values
+    `[B, L, H, d/H]` of the tokens fed so far, and the next position. L = `max_length`
+    (> 0, required here) bounds the steps."""
     if (not isinstance(max_length, numbers.Integral) or isinstance(max_length, bool)
         or max_length < 1):
       raise ValueError(f'TransformerSeq2Seq.initial_carry needs max_length, a positive integer '
-                       f'(the length of its token buffer), got {max_length!r}')
-    self._check_length(max_length, 'a decoding buffer')
+                       f'(the length of its key/value cache), got {max_length!r}')
+    self._check_length(max_length, 'a decoding cache')
     batch = encoded['mask'].shape[0]
-    return jnp.zeros((batch, max_length), jnp.int32), jnp.zeros((batch,), jnp.int32)
+    heads = (self.num_heads, self.model_size // self.num_heads)
+    dtype = encoded['memory'].dtype
+    cache = tuple((jnp.zeros((batch, max_length) + heads, dtype),
+                   jnp.zeros((batch, max_length) + heads, dtype))
+                  for _ in range(self.num_layers))
+    return cache, jnp.zeros((batch,), jnp.int32)
 
-  def _decoder(self, encoded: dict[str, Array], target_inputs: Array, target_lengths: Array, *,
-               deterministic: bool) -> Array:
-    """Decoder states `[B, T, d]` (after the final LayerNorm) for `target_inputs [B, T]`."""
+  def _logits(self, h: Array) -> Array:
+    return self.target_embed.attend(h) if self.tie_target_embeddings else self.output(h)
+
+  def decode(self, encoded: dict[str, Any], carry: Any, target_inputs: Array,
+             target_lengths: Array, *, deterministic: bool = True) -> tuple[Any, None, Array]:
+    """Teacher-forced decoder: `(carry unchanged, None, logits [B, T, V_t])`."""
     y = self._inputs('target', target_inputs, deterministic=deterministic)
     target_mask = masking.sequence_mask(target_lengths, target_inputs.shape[1])
     self_mask = nn.combine_masks(nn.make_causal_mask(target_inputs, dtype=jnp.bool_),
                                  target_mask[:, None, None, :], dtype=jnp.bool_)  # [B, 1, T, T]
     cross_mask = encoded['mask'][:, None, None, :]                              # [B, 1, 1, S]
-    for layer in self.decoder_layers:
-      y = layer(y, encoded['memory'], self_mask, cross_mask, deterministic=deterministic)
-    return self.decoder_norm(y)
+    for layer, keys_values in zip(self.decoder_layers, encoded['memory_keys_values']):
+      y, _, _ = layer(y, keys_values, self_mask, cross_mask, deterministic=deterministic)
+    return carry, None, self._logits(self.decoder_norm(y))
 
-  def _logits(self, h: Array) -> Array:
-    return self.target_embed.attend(h) if self.tie_target_embeddings else self.output(h)
-
-  def decode(self, encoded: dict[str, Array], carry: Any, target_inputs: Array,
-             target_lengths: Array, *, deterministic: bool = True) -> tuple[Any, None, Array]:
-    """Teacher-forced decoder: `(carry unchanged, None, logits [B, T, V_t])`."""
-    h = self._decoder(encoded, target_inputs, target_lengths, deterministic=deterministic)
-    return carry, None, self._logits(h)
-
-  def step(self, encoded: dict[str, Array], carry: Any, tokens: Array
+  def step(self, encoded: dict[str, Any], carry: Any, tokens: Array
            ) -> tuple[Any, Array, Array]:
-    """One decoding step from `tokens [B]`: `((buffer, t + 1), log p(y_t | ..) [B, V_t],
-    zeros [B, S])`.
+    """One decoding step from `tokens [B]`: `((cache, t + 1), log p(y_t | ..) [B, V_t],
+    α [B, S])`.
 
-    Writes `tokens` at position t of the buffer and runs the whole decoder over
-    the buffer (causal mask, positions ≤ t real), keeping position t: no
-    key/value cache, so each step recomputes the prefix (O(L) positions, O(L²)
-    attention per step) -- a baseline, not fast decoding. The weights are zeros
-    because flax's MultiHeadDotProductAttention does not return its attention
-    weights. At most L = max_length steps (later ones repeat position L - 1).
+    The token at position t attends over the cached keys and values of
+    positions ≤ t (its own written in at t) and over the memory's, projected
+    once by `encode`: O(t) work per step. α is the last layer's cross-attention
+    weights, the mean over heads. At most L = max_length steps (later ones
+    overwrite position L - 1).
     """
-    buffer, t = carry
-    length = buffer.shape[1]
+    cache, t = carry
+    length = cache[0][0].shape[1]
     position = jnp.minimum(t, length - 1)
-    buffer = buffer.at[jnp.arange(buffer.shape[0]), position].set(tokens.astype(buffer.dtype))
-    h = self._decoder(encoded, buffer, position + 1, deterministic=True)      # [B, L, d]
-    h = jnp.take_along_axis(h, position[:, None, None], axis=1)[:, 0]        # [B, d]
+    self._check_length(length, 'a decoding cache')
+    y = (self.target_embed(tokens) * math.sqrt(self.model_size)
+         + self._positions('target', length)[position])[:, None]                    # [B, 1, d]
+    self_mask = (jnp.arange(length)[None] <= position[:, None])[:, None, None, :]  # [B,1,1,L]
+    cross_mask = encoded['mask'][:, None, None, :]
+    new_cache = []
+    for layer, keys_values, layer_cache in zip(self.decoder_layers,
+                                                encoded['memory_keys_values'], cache):
+      y, layer_cache, weights = layer(y, keys_values, self_mask, cross_mask, deterministic=True,
+                                      cache=layer_cache, position=position)
+      new_cache.append(layer_cache)
+    h = self.decoder_norm(y[:, 0])
     log_probs = jax.nn.log_softmax(self._logits(h).astype(jnp.float32))
-    weights = jnp.zeros(encoded['mask'].shape, log_probs.dtype)
-    return (buffer, t + 1), log_probs, weights
+    return (tuple(new_cache), t + 1), log_probs, weights[:, :, 0].mean(1).astype(jnp.float32)
 
   def __call__(self, source: Array, source_lengths: Array, target_inputs: Array,
                target_lengths: Array, *, deterministic: bool,

@@ -1,6 +1,6 @@
-"""The Transformer encoder-decoder: the teacher-forced pass equals step-by-step decoding (what
-greedy and beam search run); causality; padding changes nothing; sinusoidal positions; scheduled
-sampling; errors; the factory entry."""
+"""The Transformer encoder-decoder: the teacher-forced pass equals step-by-step decoding with the
+key/value cache (what greedy and beam search run); causality; padding changes nothing;
+sinusoidal positions; scheduled sampling; errors; the factory entry."""
 
 import jax
 import jax.numpy as jnp
@@ -59,6 +59,9 @@ def test_teacher_forcing_equals_step_by_step_decoding(kwargs, max_length):
   for t in range(T):
     carry, log_probs, weights = step(carry, TARGET_INPUTS[:, t])
     assert log_probs.dtype == jnp.float32 and weights.shape == (B, S)
+    source_real = np.arange(S)[None] < SOURCE_LENGTHS[:, None]
+    np.testing.assert_allclose(np.asarray(weights).sum(1), 1.0, rtol=1e-5)
+    assert np.all(np.asarray(weights)[~source_real] == 0)
     real = t < TARGET_LENGTHS
     np.testing.assert_allclose(np.asarray(log_probs)[real],
                                np.asarray(jax.nn.log_softmax(logits[:, t]))[real],
