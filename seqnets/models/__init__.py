@@ -6,3 +6,5 @@ from seqnets.models.cnn import ImageCNN
 from seqnets.models.text_cnn import TextCNN
 from seqnets.models.language_model import RecurrentLM
 from seqnets.models.transformer import TransformerSeq2Seq
+from seqnets.models.sequence_tagger import SequenceTagger
+from seqnets.models.recurrent_classifier import RecurrentClassifier

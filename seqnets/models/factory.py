@@ -29,6 +29,15 @@
   image_to_sequence: cell, hidden_size (the decoder's), embedding_size, conv_features (filters of
     the 3×3 conv layers; the last is the memory size), score, placement, attention_size (0: the
     decoder's size), dropout_rate, bridge, and the cell keys above (see ImageToSequence)
+  sequence_tagger: cell, hidden_size (per direction), num_layers, bidirectional (default
+    True), embedding_size, char_encoder ('none' | 'bilstm' | 'cnn'), char_embedding_size,
+    char_features, char_kernel_size, embedding_dropout_rate, dropout_rate, crf,
+    crf_constraints ('none' | 'bio': the tag names' BIO rules), unroll, and the cell keys
+    above (see SequenceTagger)
+  recurrent_classifier: cell, hidden_size, num_layers, bidirectional (default True),
+    embedding_size, pooling ('final' | 'mean' | 'max' | 'attention'), attention_size,
+    embedding_dropout_rate, dropout_rate, unroll, and the cell keys above (see
+    RecurrentClassifier)
 Class counts and vocabulary sizes come from the data (`DataInfo`), never from the config.
 """
 
@@ -54,8 +63,11 @@ from seqnets.models.alexnet import AlexNet
 from seqnets.models.cnn import ImageCNN
 from seqnets.models.image_to_sequence import ImageToSequence
 from seqnets.layers import attention as attention_lib
+from seqnets.layers import crf as crf_lib
 from seqnets.models.language_model import RecurrentLM
+from seqnets.models.recurrent_classifier import POOLINGS, RecurrentClassifier
 from seqnets.models.seq2seq import CONTEXTS, RecurrentSeq2Seq
+from seqnets.models.sequence_tagger import CHAR_ENCODERS, SequenceTagger
 from seqnets.models.tagger import RecurrentTagger
 from seqnets.models.text_cnn import CHANNELS, TextCNN
 from seqnets.models.transformer import POSITIONS, TransformerSeq2Seq
@@ -136,6 +148,57 @@ def _validate_language_model(cfg: ml_collections.ConfigDict) -> None:
   _bool(cfg, 'tie_embeddings')
   for field in ('embedding_dropout_rate', 'output_dropout_rate'):
     _finite_number(cfg, field, 0.0, 0.0, 1.0)
+
+
+def _recurrent_keys(cfg: ml_collections.ConfigDict) -> dict:
+  """The keys a recurrent stack takes (num_layers, bidirectional, unroll, variational dropout)."""
+  return dict(num_layers=cfg.get('num_layers', 1), bidirectional=cfg.get('bidirectional', True),
+              unroll=cfg.get('unroll', 1),
+              **{field: cfg.get(field, 0.0) for field in RNN_REGULARIZERS})
+
+
+def _sequence_tagger(cfg: ml_collections.ConfigDict, data_info) -> nn.Module:
+  constraints = None
+  if cfg.get('crf', False) and cfg.get('crf_constraints', 'none') == 'bio':
+    constraints = crf_lib.freeze_constraints(crf_lib.bio_constraints(data_info.label_names),
+                                             data_info.num_outputs)
+  return SequenceTagger(
+      cell_fn=CELLS[cfg.cell](cfg), vocab_size=data_info.vocab_size,
+      num_tags=data_info.num_outputs, embedding_size=cfg.embedding_size,
+      char_vocab_size=data_info.char_vocab_size, char_encoder=cfg.get('char_encoder', 'none'),
+      char_embedding_size=cfg.get('char_embedding_size', 25),
+      char_features=cfg.get('char_features', 25), char_kernel_size=cfg.get('char_kernel_size', 3),
+      embedding_dropout_rate=cfg.get('embedding_dropout_rate', 0.0),
+      dropout_rate=cfg.get('dropout_rate', 0.0), crf=cfg.get('crf', False),
+      crf_constraints=constraints, **_recurrent_keys(cfg))
+
+
+def _validate_sequence_tagger(cfg: ml_collections.ConfigDict) -> None:
+  _validate_tagger(cfg)
+  _int(cfg, 'embedding_size', None)
+  _choice(cfg, 'char_encoder', 'none', CHAR_ENCODERS)
+  for field in ('char_embedding_size', 'char_features', 'char_kernel_size'):
+    _int(cfg, field, 25 if field != 'char_kernel_size' else 3)
+  _finite_number(cfg, 'embedding_dropout_rate', 0.0, 0.0, 1.0)
+  _bool(cfg, 'crf')
+  _choice(cfg, 'crf_constraints', 'none', ('none', 'bio'))
+
+
+def _recurrent_classifier(cfg: ml_collections.ConfigDict, data_info) -> nn.Module:
+  return RecurrentClassifier(
+      cell_fn=CELLS[cfg.cell](cfg), vocab_size=data_info.vocab_size,
+      num_classes=data_info.num_outputs, embedding_size=cfg.embedding_size,
+      pooling=cfg.get('pooling', 'max'), attention_size=cfg.get('attention_size', 100),
+      embedding_dropout_rate=cfg.get('embedding_dropout_rate', 0.0),
+      dropout_rate=cfg.get('dropout_rate', 0.0), **_recurrent_keys(cfg))
+
+
+def _validate_recurrent_classifier(cfg: ml_collections.ConfigDict) -> None:
+  _validate_tagger(cfg)
+  _int(cfg, 'embedding_size', None)
+  _choice(cfg, 'pooling', 'max', POOLINGS)
+  _int(cfg, 'attention_size', 100)
+  _finite_number(cfg, 'embedding_dropout_rate', 0.0, 0.0, 1.0)
 
 
 def _seq2seq(cfg: ml_collections.ConfigDict, data_info) -> nn.Module:
@@ -358,6 +421,8 @@ MODELS: dict[str, tuple[Callable, Callable]] = {
     'text_cnn': (_validate_text_cnn, _text_cnn),
     'alexnet': (lambda cfg: None, _alexnet),
     'image_to_sequence': (_validate_image_to_sequence, _image_to_sequence),
+    'sequence_tagger': (_validate_sequence_tagger, _sequence_tagger),
+    'recurrent_classifier': (_validate_recurrent_classifier, _recurrent_classifier),
 }
 
 

@@ -37,6 +37,11 @@ class DataInfo:
   pad_id: int = 0
   unit: str = ''             # one token of text: 'char' or 'word' ('' when not text)
   carry_steps: int = 0       # truncated BPTT: steps after which the model stores its state
+  char_vocab_size: int = 0   # characters, for models that read the characters of each word
+  label_names: tuple[str, ...] = ()   # the names of the outputs, in id order (taggers)
+
+  def __post_init__(self):
+    object.__setattr__(self, 'label_names', tuple(self.label_names))   # JSON gives a list
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,14 +52,16 @@ class Preprocessing:
   its training data: the `DataInfo`, the vocabulary (tokens in id order, or
   empty), the label set (the labels seen in training, or empty) and, for
   sequence-to-sequence models with a vocabulary per side, the target
-  vocabulary (empty: the one vocabulary serves both) and the trained
-  tokenizers (JSON, e.g. a SentencePiece model per side).
+  vocabulary (empty: the one vocabulary serves both; a tagger's tag names),
+  the trained tokenizers (JSON, e.g. a SentencePiece model per side) and the
+  character vocabulary (models that read the characters of each word).
   """
   info: DataInfo
   vocabulary: tuple[str, ...] = ()
   labels: tuple[int, ...] = ()
   target_vocabulary: tuple[str, ...] = ()
   tokenizers: tuple[str, ...] = ()
+  char_vocabulary: tuple[str, ...] = ()
 
   def save(self, workdir: str | pathlib.Path) -> None:
     path = pathlib.Path(workdir) / PREPROCESSING_FILE
@@ -63,7 +70,8 @@ class Preprocessing:
                                'vocabulary': list(self.vocabulary),
                                'labels': list(self.labels),
                                'target_vocabulary': list(self.target_vocabulary),
-                               'tokenizers': list(self.tokenizers)},
+                               'tokenizers': list(self.tokenizers),
+                               'char_vocabulary': list(self.char_vocabulary)},
                               indent=1) + '\n', encoding='utf-8')
     tmp.replace(path)
 
@@ -74,7 +82,8 @@ class Preprocessing:
       raise FileNotFoundError(f'{path} is missing: {workdir} is not a finished or started seqnets run')
     saved = json.loads(path.read_text(encoding='utf-8'))
     return cls(DataInfo(**saved['info']), tuple(saved['vocabulary']), tuple(saved['labels']),
-               tuple(saved.get('target_vocabulary', ())), tuple(saved.get('tokenizers', ())))
+               tuple(saved.get('target_vocabulary', ())), tuple(saved.get('tokenizers', ())),
+               tuple(saved.get('char_vocabulary', ())))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,11 +95,15 @@ class TaskData:
   exactly. `eval_sets` maps a split name to its arrays (all examples);
   `texts` maps a split to its raw examples, row by row, for evaluators that
   score text on the host (e.g. BLEU against the untokenised references).
+  `summary` holds facts about the data worth reporting (e.g. the padding
+  fraction of the training batches); the run logs them and writes them into
+  results.json.
   """
   preprocessing: Preprocessing
   train_batches: Callable[[int, int], Iterator[Batch]]
   eval_sets: dict[str, Batch]
   texts: dict[str, list] = dataclasses.field(default_factory=dict)
+  summary: dict[str, float] = dataclasses.field(default_factory=dict)
 
   @property
   def info(self) -> DataInfo:
@@ -129,6 +142,15 @@ def example_weights(batch: Batch) -> jax.Array:
   if 'valid' in batch:
     return batch['valid'].astype(jnp.float32)
   return (batch['lengths'] > 0).astype(jnp.float32)
+
+
+def label_weights(batch: Batch) -> jax.Array:
+  """Weights shaped like `batch['labels']`: per example `[B]` (`example_weights`), or per
+  time step `[B, T]` (1 on the first `lengths` steps) for labels with a time axis."""
+  if batch['labels'].ndim == 1:
+    return example_weights(batch)
+  time = batch['labels'].shape[1]
+  return (jnp.arange(time)[None] < batch['lengths'][:, None]).astype(jnp.float32)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,11 +7,12 @@ from seqnets.tasks import formal_language
 from seqnets.tasks import image_classification
 from seqnets.tasks import language_model
 from seqnets.tasks import seq2seq
+from seqnets.tasks import tagging
 from seqnets.tasks import text_classification
 
 TASKS: dict[str, base.Task] = {
     task.TASK.name: task.TASK
-    for task in (formal_language, image_classification, language_model, seq2seq,
+    for task in (formal_language, image_classification, language_model, seq2seq, tagging,
                  text_classification)
 }
 

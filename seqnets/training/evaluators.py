@@ -19,13 +19,17 @@ exact results. Types:
                   (sacrebleu, default 13a tokenisation, 0–100): `bleu` (cased) and
                   `bleu_lowercase`; the spec may set `beam_size` (1), `length_penalty`
                   (0.0) and `max_length` (0: twice the source bucket + 8)
+  entity_f1       + span-level precision, recall and F1 of the predicted BIO tags (seqeval,
+                  the CoNLL definition; micro averages and F1 by entity type), fractions
 Confusion matrices and per-class figures exist only here, never in a train step. The
-`bleu` type decodes on the host (every process decodes the whole split, so all agree).
+`bleu` and `entity_f1` types work on the host (every process scores the whole split, so
+all agree).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable
 
 import jax
@@ -53,10 +57,11 @@ class EvaluatorType:
   device-side sums added to the task's; `finalize(means, arrays) -> metrics`
   turns the totals into reported values on the host; `host(evaluator, context,
   params, model_state) -> metrics`, when given, computes more on the host from
-  one seed's parameters (decoding, say)."""
+  one seed's parameters (decoding, say), from the split's raw texts when `needs_texts`."""
   extra_sums: Callable[[base.Task, base.DataInfo, base.Batch], Callable[[Any, base.Batch], Sums]]
   finalize: Callable[[dict, base.Batch], dict]
   host: Callable[..., dict] | None = None
+  needs_texts: bool = False
 
 
 def _no_sums(task, info, arrays):
@@ -66,10 +71,10 @@ def _no_sums(task, info, arrays):
 def _confusion_sums(task, info, arrays):
   num_classes = info.num_outputs
   def sums(outputs, batch):
-    weights = base.example_weights(batch)
-    truth = jax.nn.one_hot(batch['labels'], num_classes)                     # [B, C]
-    predicted = jax.nn.one_hot(task.predictions(outputs, batch), num_classes)  # [B, C]
-    return {'confusion': jnp.einsum('b,bi,bj->ij', weights, truth, predicted)}  # [C, C]
+    weights = base.label_weights(batch)                                       # [B] or [B, T]
+    truth = jax.nn.one_hot(batch['labels'], num_classes)                     # [.., C]
+    predicted = jax.nn.one_hot(task.predictions(outputs, batch), num_classes)  # [.., C]
+    return {'confusion': jnp.einsum('...,...i,...j->ij', weights, truth, predicted)}  # [C, C]
   return sums
 
 
@@ -141,12 +146,48 @@ def _bleu(evaluator, context: HostContext, params, model_state) -> dict:
           'bleu_lowercase': sacrebleu.corpus_bleu(hypotheses, [references], lowercase=True).score}
 
 
+@functools.lru_cache(maxsize=8)
+def _predict_fn(model, task: base.Task):
+  from seqnets.training import steps
+  def predict(params, model_state, batch):
+    outputs, _ = steps.apply_model(model, params, model_state, batch, task, train=False)
+    return task.predictions(outputs, batch)
+  return jax.jit(predict)
+
+
+def _entity_f1(evaluator, context: HostContext, params, model_state) -> dict:
+  """seqeval's span-level scores of the predicted tags (CoNLL: an entity counts when its
+  type and both ends are right): micro `entity_precision`, `entity_recall`, `entity_f1`
+  and `entity_f1_by_type`, as fractions."""
+  from seqeval import metrics as seqeval_metrics
+  names = context.preprocessing.target_vocabulary
+  if not names:
+    raise ValueError(f"evaluator type 'entity_f1' needs a task with named tags; "
+                     f"{context.task.name!r} has none")
+  predict = _predict_fn(context.model, context.task)
+  truth, guess = [], []
+  for chunk in chunks(evaluator.arrays, evaluator.batch_size, context.task.time_keys):
+    predicted = np.asarray(predict(params, model_state, chunk))
+    for row, length in enumerate(chunk['lengths'].tolist()):
+      truth.append([names[i] for i in chunk['labels'][row, :length]])
+      guess.append([names[i] for i in predicted[row, :length]])
+  report = seqeval_metrics.classification_report(truth, guess, output_dict=True, zero_division=0)
+  by_type = {name: float(values['f1-score']) for name, values in report.items()
+             if not name.endswith(' avg')}
+  return {'entity_precision': float(seqeval_metrics.precision_score(truth, guess,
+                                                                    zero_division=0)),
+          'entity_recall': float(seqeval_metrics.recall_score(truth, guess, zero_division=0)),
+          'entity_f1': float(seqeval_metrics.f1_score(truth, guess, zero_division=0)),
+          'entity_f1_by_type': by_type}
+
+
 EVALUATOR_TYPES: dict[str, EvaluatorType] = {
     'metrics': EvaluatorType(_no_sums, lambda means, arrays: means),
     'classification': EvaluatorType(_confusion_sums, _per_class),
     'accuracy_by_n': EvaluatorType(_by_n_sums, _by_n),
     'language_model': EvaluatorType(_char_sums, _language_model),
-    'bleu': EvaluatorType(_no_sums, lambda means, arrays: means, host=_bleu),
+    'bleu': EvaluatorType(_no_sums, lambda means, arrays: means, host=_bleu, needs_texts=True),
+    'entity_f1': EvaluatorType(_no_sums, lambda means, arrays: means, host=_entity_f1),
 }
 DEFAULT_BATCH_SIZE = 256
 
@@ -202,7 +243,7 @@ def create(evals, task: base.Task, info: base.DataInfo, eval_sets: dict[str, bas
       raise ValueError(f'evals.{name}.split={spec["split"]!r}; the data has splits {sorted(eval_sets)}')
     arrays = eval_sets[spec['split']]
     kind = EVALUATOR_TYPES[spec['type']]
-    if kind.host is not None and spec['split'] not in texts:
+    if kind.needs_texts and spec['split'] not in texts:
       raise ValueError(f'evals.{name}.type={spec["type"]!r} needs the raw texts of split '
                        f'{spec["split"]!r}, which this data does not keep')
     created.append(Evaluator(name, kind, arrays, spec.get('every_steps', 0),

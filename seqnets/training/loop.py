@@ -203,6 +203,8 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
         f.write(json.dumps({'step': start, 'changes': writers.to_json_value(changes)}) + '\n')
     _write_json(workdir / 'config.json', config_dict)
     data.preprocessing.save(workdir)
+    for key, value in data.summary.items():
+      logging.info('data: %s = %s', key, value)
   writer.truncate_after(start)
   train_step = parallel.make_train_step(model, tx, task, mesh, state)
   eval_steps = {e.name: parallel.make_eval_step(model, task, e.extra_sums, mesh) for e in evaluators}
@@ -265,7 +267,7 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
       writer.flush()
       curves.save_png(workdir)
       _write_json(workdir / 'results.json', {
-          'config': config_dict, 'step': done,
+          'config': config_dict, 'step': done, 'data': writers.to_json_value(data.summary),
           'runs': [{'seed': s, **writers.to_json_value(r)} for s, r in zip(seeds, final)]})
   writer.close()
   ckpt.close()

@@ -1,0 +1,216 @@
+"""Sequence labelling: a tag for every word (parts of speech, named entities in BIO).
+
+`config.data`:
+  format            'conllu' (Universal Dependencies) | 'conll' (token and tag columns)
+  train_path, eval_path   plain or gzip files in `format`
+  label_column      conllu: a column name ('upos', 'xpos', 'deprel', ...) or index;
+                    conll: the tag column's index (-1: the last)
+  token_column      conll: the token column's index
+  lowercase         word ids from the lowercased word (characters keep their case)
+  min_count, max_vocab_size   the word vocabulary (0: every word seen in training)
+  max_word_length   characters kept of each word for the character encoder
+  unknown_labels    'error': a tag of the evaluation data never seen in training is an
+                    error naming file and line | 'unk': it becomes the tag `<unk>`
+  batch_size, bucket_width    batches hold sentences whose lengths differ by < bucket_width
+
+Batches: inputs `[B, T]` word ids, chars `[B, T, C]`, char_lengths `[B, T]`,
+labels `[B, T]` tag ids, lengths `[B]`. The model returns a dict with
+`logits [B, T, K]`, `predictions [B, T]` and, with a CRF, `log_likelihood [B]`.
+The loss is the mean over words of the cross-entropy (or of the CRF's negative
+log-likelihood). Metrics: `accuracy` (of the words), `sentence_accuracy`; the
+evaluator types 'classification' (per-tag precision, recall, F1 and the confusion
+matrix over words) and 'entity_f1' (seqeval's span-level CoNLL F1, BIO tags).
+The evaluation split is 'dev'. Tag names are saved with the run (in order of id).
+"""
+
+from __future__ import annotations
+
+import itertools
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from seqnets.data import conll
+from seqnets.data import tagged_batches
+from seqnets.data.vocab import Vocabulary
+from seqnets.tasks import base
+from seqnets.tasks import fields
+
+FORMATS = ('conllu', 'conll')
+UNKNOWN_LABELS = ('error', 'unk')
+UNK_TAG = '<unk>'
+EVAL_SPLIT = 'dev'
+
+
+def validate(cfg) -> None:
+  file_format = fields.one_of(cfg, 'format', FORMATS)
+  for field in ('train_path', 'eval_path'):
+    fields.non_empty_string(cfg, field, f'a {file_format} file')
+  for field in ('batch_size', 'bucket_width', 'min_count', 'max_word_length'):
+    fields.positive_int(cfg, field)
+  fields.non_negative_int(cfg, 'max_vocab_size')
+  fields.one_of(cfg, 'unknown_labels', UNKNOWN_LABELS, 'error')
+  if not isinstance(cfg.get('lowercase', False), bool):
+    raise ValueError(f'data.lowercase must be True or False, got {cfg.get("lowercase")!r}')
+  column = cfg.get('label_column', 'upos' if file_format == 'conllu' else -1)
+  if file_format == 'conll' or not isinstance(column, str):
+    if not isinstance(column, int) or isinstance(column, bool):
+      raise ValueError(f'data.label_column must be a column index for format {file_format!r}, '
+                       f'got {column!r}')
+  if file_format == 'conll':
+    token_column = cfg.get('token_column', 0)
+    if not isinstance(token_column, int) or isinstance(token_column, bool):
+      raise ValueError(f'data.token_column must be a column index, got {token_column!r}')
+
+
+def read_file(cfg, path: str | pathlib.Path) -> list[conll.TaggedSentence]:
+  """The sentences of `path`, read in `data.format`."""
+  if cfg.format == 'conllu':
+    return conll.read_conllu(path, column=cfg.get('label_column', 'upos'))
+  return conll.read_conll(path, token_column=cfg.get('token_column', 0),
+                          label_column=cfg.get('label_column', -1))
+
+
+def tag_names(sentences, unknown_labels: str) -> tuple[str, ...]:
+  """The training tags, most frequent first (ties: alphabetical), then `<unk>` when
+  unseen tags map to it."""
+  counts = conll.label_counts(sentences)
+  names = sorted(counts, key=lambda t: (-counts[t], t))
+  return tuple(names) + ((UNK_TAG,) if unknown_labels == 'unk' and UNK_TAG not in counts else ())
+
+
+def tag_ids(cfg, names: tuple[str, ...], sentences, path) -> list[list[int]]:
+  """The tag ids of every sentence; an unseen tag is an error naming file and line, or
+  `<unk>` (`data.unknown_labels`)."""
+  index = {name: i for i, name in enumerate(names)}
+  ids = []
+  for sentence in sentences:
+    row = []
+    for position, label in enumerate(sentence.labels):
+      if label not in index:
+        if cfg.get('unknown_labels', 'error') == 'unk':
+          label = UNK_TAG
+        else:
+          line = (sentence.token_lines[position] if sentence.token_lines
+                  else sentence.line + position)
+          raise ValueError(f'{path}:{line}: tag {label!r} never appears in the training data '
+                           f'(set data.unknown_labels="unk" to map unseen tags to {UNK_TAG}); '
+                           f'training tags: {sorted(index)}')
+      row.append(index[label])
+    ids.append(row)
+  return ids
+
+
+def _arrays(cfg, preprocessing: base.Preprocessing, sentences, path, **kwargs) -> base.Batch:
+  words = Vocabulary(tuple(preprocessing.vocabulary))
+  chars = Vocabulary(tuple(preprocessing.char_vocabulary))
+  ids = tag_ids(cfg, tuple(preprocessing.target_vocabulary), sentences, path)
+  return tagged_batches.tagged_arrays([(s.tokens, i) for s, i in zip(sentences, ids)], words,
+                                      chars, max_word_length=cfg.max_word_length,
+                                      lowercase=cfg.get('lowercase', False), **kwargs)
+
+
+def build_data(cfg) -> base.TaskData:
+  train, dev = read_file(cfg, cfg.train_path), read_file(cfg, cfg.eval_path)
+  word_lists = [tagged_batches.word_keys(s.tokens, cfg.get('lowercase', False)) for s in train]
+  words = Vocabulary.build(word_lists, min_count=cfg.min_count,
+                           max_size=cfg.get('max_vocab_size') or None)
+  chars = tagged_batches.char_vocabulary([s.tokens for s in train])
+  names = tag_names(train, cfg.get('unknown_labels', 'error'))
+  info = base.DataInfo(vocab_size=len(words), num_outputs=len(names), unit='word',
+                       char_vocab_size=len(chars), label_names=names)
+  preprocessing = base.Preprocessing(info, words.tokens, target_vocabulary=names,
+                                     char_vocabulary=chars.tokens)
+  train_ids = tag_ids(cfg, names, train, cfg.train_path)
+  pairs = [(s.tokens, i) for s, i in zip(train, train_ids)]
+  lengths = np.asarray([len(s.tokens) for s in train])
+  width, batch_size = cfg.bucket_width, cfg.batch_size
+  first_epoch = tagged_batches.bucketed_epoch(lengths, batch_size, width, 0, 0)
+
+  def train_batches(seed: int, start: int):
+    epoch_batches = None
+    for step in itertools.count(start):
+      epoch, index = divmod(step, len(first_epoch))
+      if index == 0 or epoch_batches is None:
+        epoch_batches = tagged_batches.bucketed_epoch(lengths, batch_size, width, seed, epoch)
+      rows = epoch_batches[index]
+      yield tagged_batches.tagged_arrays(
+          [pairs[i] for i in rows], words, chars, max_word_length=cfg.max_word_length,
+          lowercase=cfg.get('lowercase', False),
+          width=tagged_batches.bucket_width_of(lengths[rows], width), rows=batch_size)
+
+  summary = {'train/sentences': len(train), 'train/words': int(lengths.sum()),
+             'train/padding_fraction': tagged_batches.padding_fraction(
+                 lengths, first_epoch, batch_size, width)}
+  return base.TaskData(preprocessing, train_batches,
+                       {EVAL_SPLIT: _arrays(cfg, preprocessing, dev, cfg.eval_path)},
+                       summary=summary)
+
+
+def encode(cfg, preprocessing: base.Preprocessing, sentences) -> base.Batch:
+  """Sentences read by `read_file` -> a batch (unseen tags: see `data.unknown_labels`)."""
+  return _arrays(cfg, preprocessing, sentences, cfg.get('eval_path', 'the evaluation file'))
+
+
+def loss(outputs, batch):
+  """Mean over words of the cross-entropy, or of the CRF's negative log-likelihood
+  (when `outputs` has `log_likelihood`)."""
+  mask = base.label_weights(batch)
+  count = mask.sum()
+  if 'log_likelihood' in outputs:
+    total = -jnp.sum(outputs['log_likelihood'] * (batch['lengths'] > 0))
+  else:
+    losses = optax.softmax_cross_entropy_with_integer_labels(outputs['logits'], batch['labels'])
+    total = jnp.sum(losses * mask)
+  right = (outputs['predictions'] == batch['labels']) * mask
+  real = (batch['lengths'] > 0).astype(jnp.float32)
+  sums = {'loss_sum': total, 'token_count': count, 'tags_correct': right.sum(),
+          'tag_count': count,
+          'sentences_correct': jnp.sum(example_correct(outputs, batch) * real),
+          'sentence_count': real.sum()}
+  return total / jnp.maximum(count, 1), sums
+
+
+def example_correct(outputs, batch) -> jax.Array:
+  """`[B]` bool: every word of the sentence tagged right."""
+  wrong = (outputs['predictions'] != batch['labels']) * base.label_weights(batch)
+  return wrong.sum(1) == 0
+
+
+def predictions(outputs, batch) -> jax.Array:
+  """`[B, T]` tag ids (the CRF's Viterbi path, or the arg-max of each word)."""
+  del batch
+  return outputs['predictions']
+
+
+def model_inputs(batch) -> tuple[tuple, dict]:
+  return (batch['inputs'],), {'lengths': batch['lengths'], 'chars': batch['chars'],
+                              'char_lengths': batch['char_lengths'], 'tags': batch['labels']}
+
+
+def reported_metrics(config: dict) -> list[base.ReportedMetric]:
+  metrics = []
+  for name, spec in config['evals'].items():
+    metrics.append(base.ReportedMetric(f'eval/{name}/accuracy', f'{name} accuracy'))
+    if spec.get('type') == 'entity_f1':
+      metrics.append(base.ReportedMetric(f'eval/{name}/entity_f1', f'{name} entity F1'))
+  return metrics
+
+
+TASK = base.Task(
+    name='tagging',
+    validate=validate,
+    build_data=build_data,
+    loss=loss,
+    example_correct=example_correct,
+    predictions=predictions,
+    read_file=read_file,
+    encode=encode,
+    model_inputs=model_inputs,
+    evaluator_types=('metrics', 'classification', 'entity_f1'),
+    reported_metrics=reported_metrics,
+    time_keys=tagged_batches.TIME_KEYS,
+)
