@@ -17,8 +17,9 @@ decodes the validation set with beam search (beam 5, length penalty 0.6) and
 reports sacrebleu's corpus BLEU against the untokenised references, cased and
 lowercased.
 
-Modes: (default); `transformer`: a Transformer of the same size class under the same
-budget; `smoke`: a tiny model on files the test writes (--config.data.train_source=...).
+Modes: (default); `transformer`: a Transformer of the same size class (3 + 3 pre-norm
+layers, d = 256, 4 heads, feed-forward 1,024) under the same hour (3,600 steps);
+`smoke`: a tiny model on files the test writes (--config.data.train_source=...).
 """
 
 import ml_collections
@@ -65,7 +66,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                 length_penalty=0.6, max_length=80))
   if arg == 'transformer':
     config.model.update(name='transformer_seq2seq', dropout_rate=0.1)
-    config.optim.update(learning_rate=5e-4, warmup_steps=1000)
+    config.optim.update(learning_rate=5e-4, warmup_steps=800)
+    config.train.num_train_steps = 3600      # its steps cost about 0.85 s: the same hour
+    config.evals.validation.every_steps = 1200
   elif arg == 'smoke':
     config.data.update(tokenizer='word', source_vocab_size=0, target_vocab_size=0, batch_size=8,
                        max_length=20, bucket_width=4)

@@ -28,13 +28,14 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       format='conllu', train_path=f'{DATA}/en_ewt-ud-train.conllu.gz',
       eval_path=f'{DATA}/en_ewt-ud-dev.conllu', label_column='upos', lowercase=True,
       min_count=1, max_vocab_size=0, max_word_length=20, unknown_labels='error',
-      batch_size=32, bucket_width=8)
+      word_dropout=0.05, batch_size=32, bucket_width=8)
   config.model = dict(
       name='sequence_tagger', cell='lstm', hidden_size=100, num_layers=1, bidirectional=True,
       embedding_size=100, char_encoder='bilstm', char_embedding_size=25, char_features=25,
       embedding_dropout_rate=0.25, dropout_rate=0.5, crf=False, crf_constraints='none')
   config.optim = dict(name='adam', learning_rate=2e-3, schedule='warmup_cosine', warmup_steps=100,
-                      end_learning_rate_factor=0.05, clip_norm=5.0, clip_value=0.0, freeze=())
+                      end_learning_rate_factor=0.05, clip_norm=5.0, clip_value=0.0, freeze=(),
+                      learning_rate_factors=(), unfreeze_steps=())
   config.train = dict(num_train_steps=4000, log_every_steps=100, checkpoint_every_steps=500,
                       max_checkpoints_to_keep=1)
   config.evals = dict(dev=dict(type='classification', split='dev', every_steps=1000,

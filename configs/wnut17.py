@@ -10,7 +10,10 @@ direction) over each word as written; a BiLSTM of 100 per direction reads the se
 and a linear-chain CRF with BIO transition rules gives the tags (Lample et al. 2016).
 The 'entity' evaluator reports seqeval's span-level F1 (CoNLL definition).
 
-Modes: (default); `softmax`: per-word softmax instead of the CRF; `smoke`: a tiny model
+Modes: (default); `softmax`: per-word softmax instead of the CRF; `pretrained` and
+`softmax_pretrained`: the same, the word embedding and the forward LSTM initialised
+from a language model of the training text (first `python -m experiments.main
+--config=configs/task_lm.py:wnut17 --workdir=runs/wnut17_lm`); `smoke`: a tiny model
 for tests (--config.data.train_path=... --config.data.eval_path=...).
 """
 
@@ -29,21 +32,24 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       format='conll', train_path=f'{DATA}/wnut17train.conll',
       eval_path=f'{DATA}/emerging.dev.conll', token_column=0, label_column=-1,
       lowercase=True, min_count=1, max_vocab_size=0, max_word_length=20,
-      unknown_labels='error', batch_size=32, bucket_width=8)
+      unknown_labels='error', word_dropout=0.05, batch_size=32, bucket_width=8)
   config.model = dict(
       name='sequence_tagger', cell='lstm', hidden_size=100, num_layers=1, bidirectional=True,
       embedding_size=100, char_encoder='bilstm', char_embedding_size=25, char_features=25,
       embedding_dropout_rate=0.5, dropout_rate=0.5, crf=True, crf_constraints='bio')
   config.optim = dict(name='adam', learning_rate=2e-3, schedule='warmup_cosine', warmup_steps=100,
-                      end_learning_rate_factor=0.05, clip_norm=5.0, clip_value=0.0, freeze=())
+                      end_learning_rate_factor=0.05, clip_norm=5.0, clip_value=0.0, freeze=(),
+                      learning_rate_factors=(), unfreeze_steps=())
   config.train = dict(num_train_steps=3000, log_every_steps=100, checkpoint_every_steps=500,
                       max_checkpoints_to_keep=1)
   config.evals = dict(
       entity=dict(type='entity_f1', split='dev', every_steps=500, batch_size=256),
       tags=dict(type='classification', split='dev', every_steps=0, batch_size=256))
-  if arg == 'softmax':
+  if arg in ('softmax', 'softmax_pretrained'):
     config.model.update(crf=False, crf_constraints='none')
-  elif arg == 'smoke':
+  if arg in ('pretrained', 'softmax_pretrained'):
+    config.init_from = 'runs/wnut17_lm'
+  if arg == 'smoke':
     config.data.update(batch_size=8, bucket_width=4, max_word_length=8)
     config.model.update(hidden_size=8, embedding_size=8, char_embedding_size=4, char_features=4,
                         embedding_dropout_rate=0.0, dropout_rate=0.0)
@@ -51,6 +57,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.train.update(num_train_steps=4, log_every_steps=2, checkpoint_every_steps=4)
     config.evals.entity.update(every_steps=2, batch_size=16)
     config.evals.tags.update(batch_size=16)
-  elif arg:
-    raise ValueError(f'configs/wnut17.py: unknown mode {arg!r}; valid: softmax, smoke')
+  elif arg not in (None, 'softmax', 'pretrained', 'softmax_pretrained'):
+    raise ValueError(f'configs/wnut17.py: unknown mode {arg!r}; valid: softmax, pretrained, '
+                     f'softmax_pretrained, smoke')
   return config

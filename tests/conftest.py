@@ -11,6 +11,9 @@ so no result depends on an earlier session.
 import os
 import tempfile
 
+import numpy as np
+import pytest
+
 os.environ['XLA_FLAGS'] = (
     os.environ.get('XLA_FLAGS', '') + ' --xla_force_host_platform_device_count=8').strip()
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
@@ -18,3 +21,34 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', tempfile.mkdtemp(prefix='seqnets-jax-cache-'))
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0.2')
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
+
+
+PEOPLE, PLACES, OTHER = ['Ann', 'Bob', 'Éva'], ['Rome', 'Oslo'], ['saw', 'the', 'met', 'in', 'a']
+
+
+def _write_tagged_corpus(path, count, seed, separator='\n'):
+  """A CoNLL file (token<TAB>BIO tag) of `count` made-up sentences; `separator` ends each."""
+  rng = np.random.default_rng(seed)
+  lines = []
+  for _ in range(count):
+    for _ in range(rng.integers(1, 10)):
+      kind = rng.integers(3)
+      if kind == 0:
+        lines += [f'{rng.choice(PEOPLE)}\tB-PER']
+        if rng.random() < 0.5:
+          lines += ['Smith\tI-PER']
+      elif kind == 1:
+        lines += [f'{rng.choice(PLACES)}\tB-LOC']
+      else:
+        lines += [f'{rng.choice(OTHER)}\tO']
+    lines.append(separator.rstrip('\n'))
+  path.write_text('\n'.join(lines) + '\n', encoding='utf-8')
+  return path
+
+
+@pytest.fixture
+def tagged_files(tmp_path):
+  """(train, dev) CoNLL files of made-up BIO-tagged sentences (60 and 12; the training
+  file's sentences end with tab-only lines, as some corpora's do)."""
+  return (_write_tagged_corpus(tmp_path / 'train.conll', 60, 0, '\t\n'),
+          _write_tagged_corpus(tmp_path / 'dev.conll', 12, 1))

@@ -27,22 +27,30 @@ from seqnets.data import vocab as vocab_lib
 from seqnets.data.vocab import Vocabulary
 
 LEVELS = ('char', 'word')
+WORD_SPLITS = ('punctuation', 'whitespace')
 BOS, EOS = '<s>', '</s>'
 SPECIALS = (BOS, EOS)
 
 
-def tokenize(text: str, level: str, lowercase: bool = False) -> list[str]:
-  """'char': every character; 'word': the words and punctuation marks of each non-blank
-  line (`vocab.tokenize`), each line followed by `</s>`."""
+def tokenize(text: str, level: str, lowercase: bool = False,
+             word_split: str = 'punctuation') -> list[str]:
+  """'char': every character; 'word': the words of each non-blank line, each line
+  followed by `</s>` -- words and punctuation marks (`vocab.tokenize`) with
+  `word_split='punctuation'`, or the whitespace-separated tokens as written with
+  'whitespace' (text already tokenised, e.g. one CoNLL sentence per line)."""
   if level not in LEVELS:
     raise ValueError(f'level={level!r}; valid: {list(LEVELS)}')
+  if word_split not in WORD_SPLITS:
+    raise ValueError(f'word_split={word_split!r}; valid: {list(WORD_SPLITS)}')
   if lowercase:
     text = text.lower()
   if level == 'char':
     return list(text)
+  split = (lambda line: vocab_lib.tokenize(line, lowercase=False)
+           if word_split == 'punctuation' else line.split())
   tokens = []
   for line in text.splitlines():
-    words = vocab_lib.tokenize(line, lowercase=False)
+    words = split(line)
     if words:
       tokens.extend(words)
       tokens.append(EOS)

@@ -1,4 +1,4 @@
-"""Parallel text: sentence pairs from two files, tokenisers (words or subwords), length buckets.
+"""Parallel text: sentence pairs from two files, tokenisers (words or subwords).
 
 Synopsis:
   pairs = read_pairs('train.de.gz', 'train.en.gz')        # [(source line, target line)]
@@ -6,7 +6,6 @@ Synopsis:
   ids = tok.encode('ein Hund läuft')                       # int32, no <s> or </s>
   text = tok.decode(ids)
   tok = Tokenizer.from_json(tok.to_json())                 # saved with a run
-  batches = bucket_batches(lengths, batch_size=64, bucket_width=8, seed=0, step=s)
 
 Tokenisers, each with the ids `<pad>` 0, `<unk>` 1, `<s>` 2, `</s>` 3:
   word           words and punctuation marks (`vocab.tokenize`), optionally lowercased;
@@ -114,23 +113,3 @@ class Tokenizer:
     saved = json.loads(text)
     return cls(saved['kind'], tuple(saved['vocabulary']), saved['lowercase'],
                base64.b64decode(saved['model']))
-
-
-def bucket_batches(lengths: np.ndarray, batch_size: int, bucket_width: int, seed: int,
-                   epoch: int) -> list[np.ndarray]:
-  """One epoch of batches of example indices, each from one length bucket.
-
-  Examples are shuffled (`default_rng([seed, epoch])`), grouped by
-  `length // bucket_width`, cut into batches of `batch_size` within each
-  bucket, and the batches shuffled; so a batch's lengths differ by less than
-  `bucket_width` and padding stays small. The last batch of a bucket may be short.
-  """
-  rng = np.random.default_rng([seed, epoch])
-  order = rng.permutation(len(lengths))
-  buckets: dict[int, list[int]] = {}
-  for index in order:
-    buckets.setdefault(int(lengths[index]) // bucket_width, []).append(int(index))
-  batches = [np.asarray(members[i:i + batch_size])
-             for _, members in sorted(buckets.items())
-             for i in range(0, len(members), batch_size)]
-  return [batches[i] for i in rng.permutation(len(batches))]

@@ -3,10 +3,9 @@
 Synopsis:
   words = Vocabulary.build(word_lists, min_count=1)               # <pad> <unk> words...
   chars = char_vocabulary(word_lists)                             # <pad> <unk> characters...
-  arrays = tagged_arrays(sentences, words, chars, tags, max_word_length=20)
+  arrays = tagged_arrays([(tokens, tag_ids), ...], words, chars, max_word_length=20)
   arrays['inputs'] [N, T], arrays['chars'] [N, T, C], arrays['char_lengths'] [N, T],
   arrays['labels'] [N, T], arrays['lengths'] [N]
-  epoch = bucketed_epoch(arrays, batch_size=32, bucket_width=8, seed=0, epoch=3)
 
 Word ids come from the word vocabulary (lowercased first when `lowercase`),
 character ids from the characters of the word as written (cut to
@@ -20,7 +19,6 @@ from typing import Sequence
 
 import numpy as np
 
-from seqnets.data import parallel_text
 from seqnets.data.vocab import Vocabulary
 
 TIME_KEYS = ('inputs', 'chars', 'char_lengths', 'labels')
@@ -59,25 +57,3 @@ def tagged_arrays(sentences: Sequence[tuple[Sequence[str], Sequence[int]]], word
       out['chars'][row, position, :len(ids)] = ids
       out['char_lengths'][row, position] = len(ids)
   return out
-
-
-def bucketed_epoch(lengths: np.ndarray, batch_size: int, bucket_width: int, seed: int,
-                   epoch: int) -> list[np.ndarray]:
-  """One epoch of batches of sentence indices of similar length (see
-  `parallel_text.bucket_batches`): deterministic in (seed, epoch)."""
-  return parallel_text.bucket_batches(lengths, batch_size, bucket_width, seed, epoch)
-
-
-def bucket_width_of(lengths: np.ndarray, bucket_width: int) -> int:
-  """The padded width of a batch of sentences of `lengths`: the next multiple of
-  `bucket_width` above the longest."""
-  return (int(np.max(lengths)) // bucket_width + 1) * bucket_width
-
-
-def padding_fraction(lengths: np.ndarray, batches: Sequence[np.ndarray], batch_size: int,
-                     bucket_width: int) -> float:
-  """The fraction of padded word positions in `batches` (rows filled to `batch_size`)."""
-  real = sum(int(lengths[b].sum()) for b in batches)
-  total = sum(batch_size * bucket_width_of(lengths[b], bucket_width) for b in batches)
-  return 1 - real / max(total, 1)
-

@@ -115,7 +115,8 @@ def generate_text(run: Any, prime: str = '', length: int = 200, *, temperature: 
     raise ValueError(f'{run.workdir} is a {run.config.task!r} run, not a language model')
   level = run.config.data.level
   vocab = Vocabulary(tuple(run.preprocessing.vocabulary))
-  tokens = lm_text.tokenize(prime, level, run.config.data.get('lowercase', False))
+  tokens = lm_text.tokenize(prime, level, run.config.data.get('lowercase', False),
+                            run.config.data.get('word_split', 'punctuation'))
   if level == 'word' and tokens and not prime.endswith('\n'):
     tokens = tokens[:-1]                       # the prime's last line goes on
   bos = np.asarray([vocab.id(lm_text.BOS)], np.int32)

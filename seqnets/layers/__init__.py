@@ -8,6 +8,8 @@ from seqnets.layers.gru import GRUCell
 from seqnets.layers.lstm import LSTMCell
 from seqnets.layers.masking import flip_sequences, masked_mean, sequence_mask
 from seqnets.layers.multi_head_attention import MultiHeadAttention
+from seqnets.layers.crf import CRF, bio_constraints
+from seqnets.layers.char_encoder import CharWordEncoder
 from seqnets.layers.rnn import RNN
 from seqnets.layers.stacked import StackedRNN
 from seqnets.layers.conv import Conv, convolve2d, cross_correlate2d

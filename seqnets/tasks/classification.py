@@ -50,10 +50,13 @@ def check_known_labels(labels: np.ndarray, known, where: str) -> None:
 
 
 def make_data(train: base.Batch, evals: dict[str, base.Batch], batch_size: int,
-              vocabulary: tuple[str, ...] = ()) -> base.TaskData:
+              vocabulary: tuple[str, ...] = (), bucket_width: int = 0) -> base.TaskData:
   """Arrays `{'inputs', 'labels'[, 'lengths']}` -> TaskData of shuffled minibatches.
 
   The label set is the labels seen in training; `num_outputs` is its largest + 1.
+  With `bucket_width` > 0 (sequences: `inputs [N, T]` with `lengths`), each batch holds
+  sequences whose lengths differ by < `bucket_width`, cut to the next multiple of it
+  (at most T) and filled to `batch_size` rows with padding rows (`valid` 0).
   """
   labels = tuple(sorted(set(np.asarray(train['labels']).tolist())))
   if not labels:
@@ -62,7 +65,21 @@ def make_data(train: base.Batch, evals: dict[str, base.Batch], batch_size: int,
     check_known_labels(arrays['labels'], labels, f'evaluation split {split!r}')
   info = base.DataInfo(vocab_size=len(vocabulary), num_outputs=labels[-1] + 1)
   train = with_valid(train)
+  summary = {}
+  if bucket_width:
+    lengths = np.maximum(train['lengths'], 1)
+    summary['train/padding_fraction'] = batching.padding_fraction(lengths, batch_size,
+                                                                  bucket_width)
+
+    def train_batches(seed, start):
+      for rows, width in batching.bucketed_steps(lengths, batch_size, bucket_width, seed, start):
+        batch = {k: np.zeros((batch_size,) + v.shape[1:], v.dtype) for k, v in train.items()}
+        for k, v in train.items():
+          batch[k][:len(rows)] = v[rows]
+        batch['inputs'] = batch['inputs'][:, :width]
+        yield batch
+  else:
+    train_batches = lambda seed, start: batching.epoch_batches(train, batch_size, seed, start)
   return base.TaskData(
-      base.Preprocessing(info, vocabulary, labels),
-      lambda seed, start: batching.epoch_batches(train, batch_size, seed, start),
-      {split: with_valid(arrays) for split, arrays in evals.items()})
+      base.Preprocessing(info, vocabulary, labels), train_batches,
+      {split: with_valid(arrays) for split, arrays in evals.items()}, summary=summary)

@@ -6,7 +6,12 @@
                  names a validation file of its own;
                  'tfds': `tfds_name` ('tiny_shakespeare'), `train_split`, `eval_split`,
                  `data_dir` (online; the examples' 'text' joined in order)
-  level          'char' | 'word' (words and punctuation per line, `</s>` ending each line)
+  file_format    'text' (default) | 'conll' | 'conllu' | 'tsv': the sentences of tagging or
+                 classification files, one per line (so a language model can learn the
+                 text of a task before the task, `config.init_from`)
+  level          'char' | 'word' (the words of each line, `</s>` ending each line)
+  word_split     'punctuation' (words and punctuation marks, as the classification
+                 tasks split text) | 'whitespace' (tokens as written, as taggers read them)
   lowercase, min_count, max_vocab_size (0: all)   the vocabulary, built from the training
                  text (`<pad>`, `<unk>`, `<s>`, `</s>` first) and saved with the run
   batch_size     parallel streams (truncated BPTT) or windows (full BPTT) per step
@@ -43,11 +48,14 @@ from seqnets.tasks import base
 from seqnets.tasks import fields
 
 SOURCES = ('file', 'tfds')
+FILE_FORMATS = ('text', 'conll', 'conllu', 'tsv')
 
 
 def validate(cfg) -> None:
   source = fields.one_of(cfg, 'source', SOURCES)
   fields.one_of(cfg, 'level', lm_text.LEVELS)
+  fields.one_of(cfg, 'word_split', lm_text.WORD_SPLITS, 'punctuation')
+  fields.one_of(cfg, 'file_format', FILE_FORMATS, 'text')
   if source == 'file':
     fields.non_empty_string(cfg, 'path', 'a UTF-8 text file')
     if not cfg.get('eval_path'):
@@ -81,13 +89,28 @@ def _update_steps(cfg) -> int:
   return cfg.get('update_steps') or cfg.bptt
 
 
+def read_text(cfg, path: str | pathlib.Path) -> str:
+  """The text of `path` in `data.file_format`: 'text' as it is; the sentences of a
+  'conll' / 'conllu' file (tagging data) or the sentences of a 'tsv' classification
+  file (`sentence<TAB>label`, a header line), one per line, tokens joined by spaces."""
+  file_format = cfg.get('file_format', 'text')
+  if file_format == 'text':
+    return text_file.read_text(path)
+  if file_format == 'tsv':
+    from seqnets.data import text_classification
+    return ''.join(text + '\n' for text, _ in text_classification.read_examples(path, 'tsv'))
+  from seqnets.data import conll
+  sentences = conll.read_conllu(path) if file_format == 'conllu' else conll.read_conll(path)
+  return ''.join(' '.join(sentence.tokens) + '\n' for sentence in sentences)
+
+
 def read_texts(cfg) -> tuple[str, str]:
   """(training text, validation text) as the config names them (a TFDS split's
   examples joined by `document_separator`)."""
   if cfg.source == 'file':
-    text = text_file.read_text(cfg.path)
+    text = read_text(cfg, cfg.path)
     if cfg.get('eval_path'):
-      return text, text_file.read_text(cfg.eval_path)
+      return text, read_text(cfg, cfg.eval_path)
     cut = int(len(text) * (1 - cfg.validation_fraction))
     return text[:cut], text[cut:]
   from seqnets.data import tfds_loaders
@@ -98,7 +121,8 @@ def read_texts(cfg) -> tuple[str, str]:
 
 
 def _tokenize(cfg, text: str) -> list[str]:
-  return lm_text.tokenize(text, cfg.level, cfg.get('lowercase', False))
+  return lm_text.tokenize(text, cfg.level, cfg.get('lowercase', False),
+                          cfg.get('word_split', 'punctuation'))
 
 
 def _documents(cfg, vocab: Vocabulary, text: str) -> list[np.ndarray]:
@@ -188,7 +212,7 @@ def example_correct(logits, batch):
 
 
 def read_file(cfg, path: str | pathlib.Path) -> str:
-  return text_file.read_text(path)
+  return read_text(cfg, path)
 
 
 def encode(cfg, preprocessing: base.Preprocessing, text: str) -> base.Batch:

@@ -17,10 +17,10 @@ Every batch is padded to its bucket's width (a multiple of `bucket_width`) and t
 
 from __future__ import annotations
 
-import itertools
 
 import numpy as np
 
+from seqnets.data import batching
 from seqnets.data import parallel_text
 from seqnets.data import seq2seq_batches
 from seqnets.tasks import base
@@ -81,16 +81,9 @@ def build_data(cfg) -> base.TaskData:
   targets = [targets[i] for i in keep]
   longest = np.asarray([max(len(s), len(t) + 1) for s, t in zip(sources, targets)])
   width, batch_size = cfg.bucket_width, cfg.batch_size
-  per_epoch = len(parallel_text.bucket_batches(longest, batch_size, width, 0, 0))
 
   def train_batches(seed: int, start: int):
-    epoch_batches = None
-    for step in itertools.count(start):
-      epoch, index = divmod(step, per_epoch)
-      if index == 0 or epoch_batches is None:
-        epoch_batches = parallel_text.bucket_batches(longest, batch_size, width, seed, epoch)
-      rows = epoch_batches[index]
-      bucket = (int(longest[rows].max()) // width + 1) * width
+    for rows, bucket in batching.bucketed_steps(longest, batch_size, width, seed, start):
       yield seq2seq_batches.pair_batch([sources[i] for i in rows], [targets[i] for i in rows],
                                        bos_id=parallel_text.BOS_ID, eos_id=parallel_text.EOS_ID,
                                        widths=(bucket, bucket), rows=batch_size)

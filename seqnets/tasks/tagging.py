@@ -9,6 +9,8 @@
   lowercase         word ids from the lowercased word (characters keep their case)
   min_count, max_vocab_size   the word vocabulary (0: every word seen in training)
   max_word_length   characters kept of each word for the character encoder
+  word_dropout      in training, each word id becomes `<unk>` with this probability (its
+                    characters stay), so the model learns what to do with unknown words
   unknown_labels    'error': a tag of the evaluation data never seen in training is an
                     error naming file and line | 'unk': it becomes the tag `<unk>`
   batch_size, bucket_width    batches hold sentences whose lengths differ by < bucket_width
@@ -25,7 +27,6 @@ The evaluation split is 'dev'. Tag names are saved with the run (in order of id)
 
 from __future__ import annotations
 
-import itertools
 import pathlib
 
 import jax
@@ -33,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from seqnets.data import batching
 from seqnets.data import conll
 from seqnets.data import tagged_batches
 from seqnets.data.vocab import Vocabulary
@@ -53,6 +55,9 @@ def validate(cfg) -> None:
     fields.positive_int(cfg, field)
   fields.non_negative_int(cfg, 'max_vocab_size')
   fields.one_of(cfg, 'unknown_labels', UNKNOWN_LABELS, 'error')
+  rate = cfg.get('word_dropout', 0.0)
+  if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+    raise ValueError(f'data.word_dropout must be in [0, 1), got {rate!r}')
   if not isinstance(cfg.get('lowercase', False), bool):
     raise ValueError(f'data.lowercase must be True or False, got {cfg.get("lowercase")!r}')
   column = cfg.get('label_column', 'upos' if file_format == 'conllu' else -1)
@@ -128,23 +133,22 @@ def build_data(cfg) -> base.TaskData:
   pairs = [(s.tokens, i) for s, i in zip(train, train_ids)]
   lengths = np.asarray([len(s.tokens) for s in train])
   width, batch_size = cfg.bucket_width, cfg.batch_size
-  first_epoch = tagged_batches.bucketed_epoch(lengths, batch_size, width, 0, 0)
+
+  word_dropout = cfg.get('word_dropout', 0.0)
 
   def train_batches(seed: int, start: int):
-    epoch_batches = None
-    for step in itertools.count(start):
-      epoch, index = divmod(step, len(first_epoch))
-      if index == 0 or epoch_batches is None:
-        epoch_batches = tagged_batches.bucketed_epoch(lengths, batch_size, width, seed, epoch)
-      rows = epoch_batches[index]
-      yield tagged_batches.tagged_arrays(
+    steps = batching.bucketed_steps(lengths, batch_size, width, seed, start)
+    for step, (rows, bucket) in enumerate(steps, start):
+      batch = tagged_batches.tagged_arrays(
           [pairs[i] for i in rows], words, chars, max_word_length=cfg.max_word_length,
-          lowercase=cfg.get('lowercase', False),
-          width=tagged_batches.bucket_width_of(lengths[rows], width), rows=batch_size)
+          lowercase=cfg.get('lowercase', False), width=bucket, rows=batch_size)
+      if word_dropout:
+        drop = np.random.default_rng([seed, step, 1]).random(batch['inputs'].shape) < word_dropout
+        batch['inputs'] = np.where(drop & (batch['inputs'] > 0), words.unk_id, batch['inputs'])
+      yield batch
 
   summary = {'train/sentences': len(train), 'train/words': int(lengths.sum()),
-             'train/padding_fraction': tagged_batches.padding_fraction(
-                 lengths, first_epoch, batch_size, width)}
+             'train/padding_fraction': batching.padding_fraction(lengths, batch_size, width)}
   return base.TaskData(preprocessing, train_batches,
                        {EVAL_SPLIT: _arrays(cfg, preprocessing, dev, cfg.eval_path)},
                        summary=summary)

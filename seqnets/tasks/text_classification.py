@@ -6,7 +6,8 @@
   'tfds': a TFDS catalogue dataset (online); tfds_name ('glue/sst2'), train_split,
     eval_split, data_dir
 and max_length (longer sentences are cut), min_count, max_vocab_size (0: all),
-batch_size. The vocabulary and the label set come from the training data and
+batch_size, bucket_width (0: every batch max_length wide; n > 0: batches of sentences
+whose lengths differ by < n, n·k wide, for recurrent models). The vocabulary and the label set come from the training data and
 are saved with the run. An evaluation file is read in `file_format`.
 """
 
@@ -29,6 +30,7 @@ def validate(cfg) -> None:
   fields.positive_int(cfg, 'max_length')
   fields.positive_int(cfg, 'min_count')
   fields.non_negative_int(cfg, 'max_vocab_size')
+  fields.non_negative_int(cfg, 'bucket_width')
   fields.one_of(cfg, 'file_format', text_data.FORMATS)
   if source == 'files':
     for field in ('train_path', 'eval_path'):
@@ -59,7 +61,7 @@ def build_data(cfg) -> base.TaskData:
   return classification.make_data(
       _encode_pairs(cfg, vocab, train_pairs),
       {split: _encode_pairs(cfg, vocab, pairs) for split, pairs in eval_pairs.items()},
-      cfg.batch_size, vocabulary=vocab.tokens)
+      cfg.batch_size, vocabulary=vocab.tokens, bucket_width=cfg.get('bucket_width', 0))
 
 
 def read_file(cfg, path: str | pathlib.Path):

@@ -36,6 +36,7 @@ from seqnets.training import parallel
 from seqnets.training import periodic
 from seqnets.training import resume
 from seqnets.training import state as state_lib
+from seqnets.training import transfer
 from seqnets.training import validation
 from seqnets.training import workdir_lock
 from seqnets.training import writers
@@ -57,17 +58,21 @@ def _stack_seeds(batches: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarr
 
 
 def _check_freeze_patterns(config, params) -> None:
-  patterns = tuple(config.optim.get('freeze') or ())
+  """ConfigError naming the field of an optim pattern that matches no parameter (a typo)."""
   single_seed = state_lib.seed_slice(params, 0)
-  unmatched = optimizers.unmatched_patterns(single_seed, patterns)
-  if unmatched:
-    raise validation.ConfigError(
-        f'config.optim.freeze patterns {unmatched} match no parameter; parameters are '
-        f'{optimizers.param_paths(single_seed)}')
+  for field in ('freeze', 'learning_rate_factors', 'unfreeze_steps'):
+    patterns = tuple(p if isinstance(p, str) else p[0] for p in config.optim.get(field) or ())
+    unmatched = optimizers.unmatched_patterns(single_seed, patterns)
+    if unmatched:
+      raise validation.ConfigError(
+          f'config.optim.{field} patterns {unmatched} match no parameter; parameters are '
+          f'{optimizers.param_paths(single_seed)}')
 
 
-def _restore(config, ckpt: checkpoints.Checkpointer, fresh: state_lib.TrainState, mesh):
-  """Resume order: this workdir's latest good checkpoint → params of `config.init_from` → fresh.
+def _restore(config, ckpt: checkpoints.Checkpointer, fresh: state_lib.TrainState, mesh,
+             preprocessing, workdir: pathlib.Path, primary: bool):
+  """Resume order: this workdir's latest good checkpoint → params of `config.init_from`
+  (`transfer.init_from_run`; what was reused is logged and written to transfer.json) → fresh.
 
   `fresh` is on the mesh already, so orbax restores every array into its sharding.
   """
@@ -75,8 +80,13 @@ def _restore(config, ckpt: checkpoints.Checkpointer, fresh: state_lib.TrainState
   if resumed is not None:
     return resumed
   if config.get('init_from'):
-    source = checkpoints.Checkpointer(pathlib.Path(config.init_from) / 'checkpoints')
-    return parallel.place_state(fresh.replace(params=source.restore_params(fresh.params)), mesh)
+    params, report = transfer.init_from_run(config.init_from, jax.device_get(fresh.params),
+                                            preprocessing)
+    for kind, paths in report.items():
+      logging.info('init_from %s: %d %s %s', config.init_from, len(paths), kind, paths)
+    if primary:
+      _write_json(workdir / 'transfer.json', {'init_from': str(config.init_from), **report})
+    return parallel.place_state(fresh.replace(params=params), mesh)
   return fresh
 
 
@@ -193,7 +203,8 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
   seeds = [config.seed + s for s in range(config.num_seeds)]
   state = state_lib.create_seeds(model, tx, task, seeds, next(data.train_batches(seeds[0], 0)))
   _check_freeze_patterns(config, state.params)
-  state = _restore(config, ckpt, parallel.place_state(state, mesh), mesh)
+  state = _restore(config, ckpt, parallel.place_state(state, mesh), mesh, data.preprocessing,
+                   workdir, primary)
   start = int(np.asarray(jax.device_get(state.step))[0])
 
   writer = writers.MetricWriter(workdir) if primary else writers.NullWriter()

@@ -12,6 +12,16 @@ Config (`config.optim`):
   clip_value: clip each gradient entry to [−v, v] (None or 0: off)
   freeze: glob patterns of parameter paths kept fixed, e.g. ('conv*',) or
     ('*/kernel',); a path is '/'-joined, e.g. 'conv0/kernel' (see `param_paths`)
+  learning_rate_factors: ((pattern, factor), ...): the parameters matching a pattern
+    (the first that matches) learn at factor × the learning rate, e.g.
+    (('embed/*', 0.1), ('layer0_*', 0.3)) for discriminative fine-tuning
+  unfreeze_steps: ((pattern, step), ...): the parameters matching a pattern stay fixed
+    before `step` (gradual unfreezing, Howard & Ruder 2018: e.g. the top layer at 0, the
+    one below at 200, the embedding at 400)
+Each parameter's update is the optimizer's, scaled by its factor and by 0 before its
+unfreeze step (every optimizer here is linear in the learning rate, so the factor is
+exactly a learning rate of its own); optax.multi_transform applies one such chain per
+group of parameters.
 """
 
 from __future__ import annotations
@@ -23,6 +33,8 @@ import math
 import numbers
 
 import flax
+import jax
+import jax.numpy as jnp
 import ml_collections
 import optax
 
@@ -69,6 +81,41 @@ def frozen_labels(params, patterns) -> Any:
       for path in flat})
 
 
+def _first_match(path: str, pairs, default):
+  for pattern, value in pairs:
+    if fnmatch.fnmatchcase(path, pattern):
+      return value
+  return default
+
+
+def _label(factor: float, start: int) -> str:
+  return f'lr{float(factor)!r}_from{int(start)}'
+
+
+def group_labels(params, freeze=(), factors=(), unfreeze=()) -> Any:
+  """Tree of labels, `'frozen'` or `'lr{factor}_from{step}'`, for every parameter."""
+  def label(path: str) -> str:
+    if any(fnmatch.fnmatchcase(path, p) for p in freeze):
+      return 'frozen'
+    return _label(_first_match(path, factors, 1.0), _first_match(path, unfreeze, 0))
+  flat = flax.traverse_util.flatten_dict(params)
+  return flax.traverse_util.unflatten_dict({path: label('/'.join(path)) for path in flat})
+
+
+def _group_transform(label: str, tx: optax.GradientTransformation) -> optax.GradientTransformation:
+  """The chain of the group named `label` by `group_labels`."""
+  if label == 'frozen':
+    return optax.set_to_zero()
+  factor, start = label.removeprefix('lr').split('_from')
+  factor, start = float(factor), int(start)
+  chain = [tx]
+  if factor != 1.0:
+    chain.append(optax.scale(factor))
+  if start > 0:
+    chain.append(optax.scale_by_schedule(lambda count: (count >= start).astype(jnp.float32)))
+  return optax.chain(*chain) if len(chain) > 1 else tx
+
+
 def unmatched_patterns(params, patterns) -> list[str]:
   """The freeze patterns that match no parameter (almost always a typo)."""
   paths = param_paths(params)
@@ -76,22 +123,34 @@ def unmatched_patterns(params, patterns) -> list[str]:
 
 
 def from_config(optim_cfg: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTransformation:
-  """clip (by value, then global norm) → optimizer with the schedule; frozen
+  """frozen gradients zeroed → clip (by value, then global norm) → optimizer with the
+  schedule, each group's update scaled (`learning_rate_factors`, `unfreeze_steps`); frozen
   parameters (`freeze`) get zero updates, so they stay bit-identical."""
   if optim_cfg.name not in OPTIMIZERS:
     raise ValueError(f'optim.name={optim_cfg.name!r}; valid: {sorted(OPTIMIZERS)}')
+  freeze, factors, unfreeze = _groups(optim_cfg)
   chain = []
+  if freeze:     # frozen gradients count in no clipping norm
+    chain.append(optax.masked(optax.set_to_zero(), lambda params: jax.tree_util.tree_map(
+        lambda label: label == 'frozen', frozen_labels(params, freeze))))
   if optim_cfg.get('clip_value'):
     chain.append(optax.clip(optim_cfg.clip_value))
   if optim_cfg.get('clip_norm'):
     chain.append(optax.clip_by_global_norm(optim_cfg.clip_norm))
-  chain.append(OPTIMIZERS[optim_cfg.name](make_schedule(optim_cfg, total_steps), optim_cfg))
-  tx = optax.chain(*chain)
-  patterns = tuple(optim_cfg.get('freeze') or ())
-  if patterns:
-    tx = optax.multi_transform({'trained': tx, 'frozen': optax.set_to_zero()},
-                               lambda params: frozen_labels(params, patterns))
-  return tx
+  tx = OPTIMIZERS[optim_cfg.name](make_schedule(optim_cfg, total_steps), optim_cfg)
+  if freeze or factors or unfreeze:
+    names = {'frozen'} | {_label(f, s) for f in {1.0, *(f for _, f in factors)}
+                          for s in {0, *(s for _, s in unfreeze)}}
+    tx = optax.multi_transform({name: _group_transform(name, tx) for name in sorted(names)},
+                               lambda params: group_labels(params, freeze, factors, unfreeze))
+  return optax.chain(*chain, tx)
+
+
+def _groups(optim_cfg: ml_collections.ConfigDict) -> tuple[tuple, tuple, tuple]:
+  """(freeze patterns, (pattern, factor) pairs, (pattern, step) pairs) of the config."""
+  pairs = lambda field, kind: tuple((str(p), kind(v)) for p, v in (optim_cfg.get(field) or ()))
+  return (tuple(optim_cfg.get('freeze') or ()), pairs('learning_rate_factors', float),
+          pairs('unfreeze_steps', int))
 
 
 def _finite_number(cfg: ml_collections.ConfigDict, field: str, default: Any,
@@ -143,3 +202,14 @@ def validate(optim_cfg: ml_collections.ConfigDict) -> None:
                              or not all(isinstance(p, str) and p for p in freeze)):
     raise ValueError(f'optim.freeze must be a list or tuple of non-empty glob patterns '
                      f'(strings), got {freeze!r}')
+  for field, valid, what in (
+      ('learning_rate_factors', lambda v: (isinstance(v, numbers.Real) and not isinstance(v, bool)
+                                           and math.isfinite(v) and v >= 0), 'a factor >= 0'),
+      ('unfreeze_steps', lambda v: (isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                                    and v >= 0), 'a step >= 0')):
+    pairs = optim_cfg.get(field) or ()
+    ok = isinstance(pairs, (list, tuple)) and all(
+        isinstance(pair, (list, tuple)) and len(pair) == 2 and isinstance(pair[0], str)
+        and pair[0] and valid(pair[1]) for pair in pairs)
+    if not ok:
+      raise ValueError(f'optim.{field} must be pairs (glob pattern, {what}), got {pairs!r}')

@@ -47,15 +47,3 @@ def test_sentencepiece_tokenizer_is_lossless_and_saved_whole():
   assert again.decode([2, *tok.encode('a book'), 3, 0]) == 'a book'
   with pytest.raises(ValueError, match="tokenizer='bpe'"):
     parallel_text.Tokenizer.train('bpe', SENTENCES, 40)
-
-
-def test_bucket_batches_cover_every_example_once_with_close_lengths():
-  rng = np.random.default_rng(0)
-  lengths = rng.integers(1, 40, 500)
-  batches = parallel_text.bucket_batches(lengths, batch_size=16, bucket_width=8, seed=0, epoch=0)
-  assert sorted(np.concatenate(batches).tolist()) == list(range(500))
-  assert all(len(b) <= 16 and len(set(lengths[b] // 8)) == 1 for b in batches)
-  again = parallel_text.bucket_batches(lengths, 16, 8, seed=0, epoch=0)
-  assert all(np.array_equal(a, b) for a, b in zip(batches, again))
-  other = parallel_text.bucket_batches(lengths, 16, 8, seed=0, epoch=1)
-  assert len(other) == len(batches) and not all(np.array_equal(a, b) for a, b in zip(batches, other))

@@ -182,3 +182,25 @@ def test_documents_start_from_bos_and_are_scored_alone(tmp_path):
   assert both == pytest.approx((a * n_a + b * n_b) / (n_a + n_b), rel=1e-5)
   with pytest.raises(ValueError, match='data.update_steps=4 must be 0 or data.bptt=8'):
     language_model.validate(smoke_config(text, document_separator='\n\n\n', update_steps=4).data)
+
+
+def test_the_text_of_tagging_and_classification_files(tmp_path, tagged_files):
+  """file_format 'conll' | 'tsv': a task's sentences, one per line, for a language model
+  whose vocabulary then matches the task's (word_split as the task splits)."""
+  train, _ = tagged_files
+  config = smoke_config(train, level='word', file_format='conll', word_split='whitespace',
+                        validation_fraction=0.2)
+  text = language_model.read_file(config.data, train)
+  from seqnets.data import conll
+  sentences = conll.read_conll(train)
+  assert text.splitlines() == [' '.join(s.tokens) for s in sentences]
+  tokens = language_model._tokenize(config.data, 'Éva  met Smith-Jones .\n')
+  assert tokens == ['Éva', 'met', 'Smith-Jones', '.', '</s>']
+  config.data.word_split = 'punctuation'
+  assert language_model._tokenize(config.data, "Don't go!\n") == ['Don\'t', 'go', '!', '</s>']
+  tsv = tmp_path / 'train.tsv'
+  tsv.write_text('sentence\tlabel\na fine film \t1\nso dull \t0\n', encoding='utf-8')
+  config.data.file_format = 'tsv'
+  assert language_model.read_file(config.data, tsv) == 'a fine film\nso dull\n'
+  with pytest.raises(ValueError, match='data.file_format'):
+    language_model.validate(smoke_config(train, file_format='xml').data)

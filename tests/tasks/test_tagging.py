@@ -10,42 +10,20 @@ import pytest
 from seqeval import metrics as seqeval_metrics
 
 from configs import udpos, wnut17
+from seqnets.data import batching
 from seqnets.models import factory
 from seqnets.tasks import tagging
 from seqnets.training import evaluators, loop, saved_run
 
-PEOPLE, PLACES, OTHER = ['Ann', 'Bob', 'Éva'], ['Rome', 'Oslo'], ['saw', 'the', 'met', 'in', 'a']
-
-
-def write_conll(path, count, seed, separator='\n'):
-  rng = np.random.default_rng(seed)
-  lines = []
-  for _ in range(count):
-    for _ in range(rng.integers(1, 10)):
-      kind = rng.integers(3)
-      if kind == 0:
-        lines += [f'{rng.choice(PEOPLE)}\tB-PER']
-        if rng.random() < 0.5:
-          lines += ['Smith\tI-PER']
-      elif kind == 1:
-        lines += [f'{rng.choice(PLACES)}\tB-LOC']
-      else:
-        lines += [f'{rng.choice(OTHER)}\tO']
-    lines.append(separator.rstrip('\n'))
-  path.write_text('\n'.join(lines) + '\n', encoding='utf-8')
-  return path
-
-
-def config(tmp_path, **data):
+def config(files, **data):
   cfg = wnut17.get_config('smoke')
-  cfg.data.update(train_path=str(write_conll(tmp_path / 'train.conll', 60, 0, '\t\n')),
-                  eval_path=str(write_conll(tmp_path / 'dev.conll', 12, 1)))
+  cfg.data.update(train_path=str(files[0]), eval_path=str(files[1]))
   cfg.data.update(data)
   return cfg
 
 
-def test_vocabularies_tags_and_arrays(tmp_path):
-  cfg = config(tmp_path, lowercase=True)
+def test_vocabularies_tags_and_arrays(tmp_path, tagged_files):
+  cfg = config(tagged_files, lowercase=True)
   data = tagging.build_data(cfg.data)
   prep = data.preprocessing
   names = prep.target_vocabulary
@@ -69,8 +47,8 @@ def test_vocabularies_tags_and_arrays(tmp_path):
   assert data.summary['train/sentences'] == 60
 
 
-def test_batches_are_bucketed_and_replay_from_any_step(tmp_path):
-  cfg = config(tmp_path)
+def test_batches_are_bucketed_and_replay_from_any_step(tmp_path, tagged_files):
+  cfg = config(tagged_files)
   data = tagging.build_data(cfg.data)
   first = [next(data.train_batches(3, s)) for s in range(20)]
   for batch in first:
@@ -84,14 +62,25 @@ def test_batches_are_bucketed_and_replay_from_any_step(tmp_path):
     for key in batch:
       np.testing.assert_array_equal(batch[key], first[step][key])
   # Every training sentence is seen once per epoch.
-  per_epoch = len(tagging.tagged_batches.bucketed_epoch(
+  per_epoch = len(batching.bucket_epoch(
       np.array([len(s.tokens) for s in tagging.read_file(cfg.data, cfg.data.train_path)]),
       8, 4, 3, 0))
   assert sum(int((b['lengths'] > 0).sum()) for b in first[:per_epoch]) == 60
 
 
-def test_unseen_tags_are_an_error_naming_file_and_line_or_unk(tmp_path):
-  cfg = config(tmp_path)
+def test_word_dropout_replaces_word_ids_only_in_training(tmp_path, tagged_files):
+  plain = tagging.build_data(config(tagged_files, word_dropout=0.0).data)
+  dropped = tagging.build_data(config(tagged_files, word_dropout=0.5).data)
+  a, b = next(plain.train_batches(0, 5)), next(dropped.train_batches(0, 5))
+  changed = a['inputs'] != b['inputs']
+  assert 0.2 < changed.sum() / (a['inputs'] > 0).sum() < 0.8 and np.all(b['inputs'][changed] == 1)
+  np.testing.assert_array_equal(a['chars'], b['chars'])
+  np.testing.assert_array_equal(next(dropped.train_batches(0, 5))['inputs'], b['inputs'])
+  np.testing.assert_array_equal(plain.eval_sets['dev']['inputs'], dropped.eval_sets['dev']['inputs'])
+
+
+def test_unseen_tags_are_an_error_naming_file_and_line_or_unk(tmp_path, tagged_files):
+  cfg = config(tagged_files)
   dev = tmp_path / 'dev.conll'
   dev.write_text('Ann\tB-PER\nwent\tO\n\nto\tO\nParis\tB-GPE\n', encoding='utf-8')
   with pytest.raises(ValueError, match=r'dev.conll:5: tag .B-GPE. never appears'):
@@ -107,9 +96,10 @@ def test_unseen_tags_are_an_error_naming_file_and_line_or_unk(tmp_path):
     (dict(format='json'), 'data.format'), (dict(batch_size=0), 'data.batch_size'),
     (dict(unknown_labels='skip'), 'data.unknown_labels'), (dict(label_column=None),
                                                            'data.label_column'),
-    (dict(lowercase=None), 'data.lowercase'), (dict(train_path=''), 'data.train_path')])
-def test_validate_names_the_field(tmp_path, bad, field):
-  cfg = config(tmp_path, **bad)
+    (dict(lowercase=None), 'data.lowercase'), (dict(train_path=''), 'data.train_path'),
+    (dict(word_dropout=1.0), 'data.word_dropout')])
+def test_validate_names_the_field(tmp_path, tagged_files, bad, field):
+  cfg = config(tagged_files, **bad)
   with pytest.raises(ValueError, match=field):
     tagging.validate(cfg.data)
 
@@ -157,8 +147,8 @@ def factory_info():
   return tagging.base.DataInfo(vocab_size=5, num_outputs=3)
 
 
-def test_a_run_reports_accuracy_and_seqeval_entity_f1(tmp_path):
-  cfg = config(tmp_path, bucket_width=32)        # one batch width: one compile
+def test_a_run_reports_accuracy_and_seqeval_entity_f1(tmp_path, tagged_files):
+  cfg = config(tagged_files, bucket_width=32)        # one batch width: one compile
   cfg.train.num_train_steps = 12
   cfg.optim.learning_rate = 0.05
   del cfg.evals['tags']

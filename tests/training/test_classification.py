@@ -6,7 +6,8 @@ import jax
 import numpy as np
 import pytest
 
-from configs import digits_cnn, finetune_digits, text_cnn
+from configs import digits_cnn, finetune_digits, sst2_rnn, text_cnn
+from seqnets.tasks import text_classification
 from seqnets.training import loop, validation
 
 
@@ -52,7 +53,7 @@ def test_init_from_a_missing_run_fails_clearly(tmp_path):
     loop.train_and_evaluate(config, tmp_path / 'run')
 
 
-def test_text_cnn_smoke_on_a_local_tsv(tmp_path):
+def write_tsv(tmp_path):
   rng = np.random.default_rng(0)
   words = ['good', 'bad', 'film', 'plot', 'great', 'dull']
   for split, rows in (('train', 40), ('dev', 10)):
@@ -61,16 +62,35 @@ def test_text_cnn_smoke_on_a_local_tsv(tmp_path):
       label = int(rng.integers(2))
       lines.append(' '.join(rng.choice(words, size=rng.integers(1, 9))) + f' \t{label}')
     (tmp_path / f'{split}.tsv').write_text('\n'.join(lines) + '\n')
+  return dict(train_path=str(tmp_path / 'train.tsv'), eval_path=str(tmp_path / 'dev.tsv'))
+
+
+def test_text_cnn_smoke_on_a_local_tsv(tmp_path):
   config = text_cnn.get_config('smoke')
-  config.data.update(train_path=str(tmp_path / 'train.tsv'), eval_path=str(tmp_path / 'dev.tsv'))
+  config.data.update(write_tsv(tmp_path))
   result = loop.train_and_evaluate(config, tmp_path / 'run')
   assert set(result.final[0]) >= {'eval/dev/accuracy', 'eval/dev/loss', 'eval/dev/confusion'}
   assert json.loads((tmp_path / 'run' / 'config.json').read_text())['model']['name'] == 'text_cnn'
 
 
-def test_text_file_errors_name_the_line(tmp_path):
-  (tmp_path / 'train.tsv').write_text('sentence\tlabel\ngood film\t1\nbad\tnegative\n')
-  config = text_cnn.get_config('smoke')
-  config.data.update(train_path=str(tmp_path / 'train.tsv'), eval_path=str(tmp_path / 'train.tsv'))
-  with pytest.raises(ValueError, match=r"train.tsv:3: label 'negative' is not an integer"):
-    loop.train_and_evaluate(config, tmp_path / 'run')
+def test_bucketed_batches_for_the_recurrent_classifier(tmp_path):
+  config = sst2_rnn.get_config('smoke')
+  config.data.update(write_tsv(tmp_path), bucket_width=4)
+  data = text_classification.build_data(config.data)
+  widths = set()
+  for step in range(30):
+    batch = next(data.train_batches(0, step))
+    real = batch['valid'] > 0
+    width = batch['inputs'].shape[1]
+    widths.add(width)
+    assert len(real) == 4 and width % 4 == 0 and batch['lengths'][real].max() < width
+    assert np.all(batch['lengths'][~real] == 0) and np.all(batch['inputs'][~real] == 0)
+  assert len(widths) > 1 and 0 < data.summary['train/padding_fraction'] < 0.5
+
+
+def test_recurrent_classifier_trains_through_the_harness(tmp_path):
+  config = sst2_rnn.get_config('smoke')
+  config.data.update(write_tsv(tmp_path), bucket_width=16)       # one batch width
+  result = loop.train_and_evaluate(config, tmp_path / 'run')
+  final = result.final[0]
+  assert 0 <= final['eval/dev/accuracy'] <= 1 and np.asarray(final['eval/dev/confusion']).sum() == 10

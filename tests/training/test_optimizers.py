@@ -143,3 +143,57 @@ def test_warmup_as_long_as_training_still_works(schedule, warmup_steps):
   values = np.array([schedule_fn(step) for step in (0, 50, 99, 100, 150, 200)])
   assert np.all(np.isfinite(values)) and np.all(values >= 0) and np.all(values <= 1.0)
   np.testing.assert_allclose(values[:2], [0.0, 50 / warmup_steps], atol=1e-6)
+
+
+PARAMS = {'embed': {'embedding': jnp.ones((2, 2))}, 'layer0_cell': {'kernel': jnp.ones(3)},
+          'output': {'kernel': jnp.ones(2)}}
+GRADS = {'embed': {'embedding': jnp.full((2, 2), 2.0)}, 'layer0_cell': {'kernel': jnp.arange(3.0)},
+         'output': {'kernel': jnp.array([3.0, 4.0])}}
+
+
+def updates_over(config, steps):
+  tx = optimizers.from_config(config, total_steps=100)
+  state = tx.init(PARAMS)
+  out = []
+  for _ in range(steps):
+    updates, state = tx.update(GRADS, state, PARAMS)
+    out.append({k: np.asarray(v) for k, v in
+                {'embed': updates['embed']['embedding'], 'layer0': updates['layer0_cell']['kernel'],
+                 'output': updates['output']['kernel']}.items()})
+  return out
+
+
+@pytest.mark.parametrize('name', ['sgd', 'adam'])
+def test_learning_rate_factors_scale_each_groups_update(name):
+  plain = updates_over(cfg(name=name), 3)
+  scaled = updates_over(cfg(name=name, learning_rate_factors=(('embed/*', 0.1), ('*', 0.5))), 3)
+  for a, b in zip(plain, scaled):
+    np.testing.assert_allclose(b['embed'], 0.1 * a['embed'], rtol=1e-6)    # first match wins
+    np.testing.assert_allclose(b['layer0'], 0.5 * a['layer0'], rtol=1e-6)
+    np.testing.assert_allclose(b['output'], 0.5 * a['output'], rtol=1e-6)
+
+
+def test_unfreeze_steps_hold_a_group_until_its_step():
+  plain = updates_over(cfg(name='sgd', momentum=None), 4)
+  held = updates_over(cfg(name='sgd', momentum=None, unfreeze_steps=(('embed/*', 2),
+                                                                     ('layer0_*', 1))), 4)
+  for step, (a, b) in enumerate(zip(plain, held)):
+    np.testing.assert_array_equal(b['output'], a['output'])
+    np.testing.assert_array_equal(b['embed'], a['embed'] if step >= 2 else 0)
+    np.testing.assert_array_equal(b['layer0'], a['layer0'] if step >= 1 else 0)
+
+
+def test_frozen_gradients_count_in_no_clipping_norm():
+  # Only output's gradient (3, 4), norm 5, is clipped to norm 1: lr 0.1 -> (-0.06, -0.08).
+  (first,) = updates_over(cfg(name='sgd', momentum=None, clip_norm=1.0,
+                              freeze=('embed/*', 'layer0_*')), 1)
+  np.testing.assert_allclose(first['output'], [-0.06, -0.08], rtol=1e-6)
+  assert np.all(first['embed'] == 0) and np.all(first['layer0'] == 0)
+
+
+@pytest.mark.parametrize('field,value', [
+    ('learning_rate_factors', (('embed/*', -1.0),)), ('learning_rate_factors', ('embed/*',)),
+    ('unfreeze_steps', (('embed/*', 1.5),)), ('unfreeze_steps', (('', 3),))])
+def test_group_fields_are_checked(field, value):
+  with pytest.raises(ValueError, match=f'optim.{field} must be pairs'):
+    optimizers.validate(cfg(**{field: value}))

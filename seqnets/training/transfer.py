@@ -1,0 +1,112 @@
+"""Initialising a model from another run's parameters (fine-tuning, `config.init_from`).
+
+Synopsis:
+  params, report = transfer_params(fresh, source, target_vocab=prep.vocabulary,
+                                   source_vocab=source_prep.vocabulary)
+  params, report = init_from_run('runs/lm', fresh_params [S, ...], prep)   # every seed
+
+For every parameter of the new model (`fresh`, one seed's tree), by its '/'-joined path:
+  copied      the source has the same path and shape: its values
+  mapped      an embedding table (`.../embedding`, rows = the vocabulary) of either
+              shape: the row of each token found in the source's vocabulary comes from
+              the source; rows of new tokens keep their fresh initialisation
+  partial     a kernel whose first (input) axis is longer than the source's, e.g. a
+              recurrent layer that reads [word embedding ; character features] where
+              the source read the word embedding only, or [→h ; ←h] where it read →h:
+              the source's rows fill the first rows (the inputs the source saw come
+              first), the rest stay fresh
+  fresh       no source parameter of that path fits (e.g. the output layer of another
+              task): kept as initialised
+The report lists each path under its kind, so a run states what it reused.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any, Sequence
+
+import flax
+import jax
+import numpy as np
+
+from seqnets.tasks import base
+from seqnets.training import checkpoints
+
+KINDS = ('copied', 'mapped', 'partial', 'fresh')
+
+
+def _mapped_rows(fresh: np.ndarray, source: np.ndarray, target_vocab: Sequence[str],
+                 source_vocab: Sequence[str]) -> tuple[np.ndarray, int]:
+  """The fresh table with the rows of shared tokens taken from the source's."""
+  index = {token: row for row, token in enumerate(source_vocab)}
+  out = np.array(fresh, copy=True)
+  found = 0
+  for row, token in enumerate(target_vocab):
+    if token in index and index[token] < len(source):
+      out[row] = source[index[token]]
+      found += 1
+  return out, found
+
+
+def transfer_params(fresh: Any, source: Any, *, target_vocab: Sequence[str] = (),
+                    source_vocab: Sequence[str] = ()) -> tuple[Any, dict[str, list[str]]]:
+  """`(params shaped like fresh, {kind: [paths]})` (see the module docstring). Raises
+  ValueError when nothing at all fits (the runs share no parameter)."""
+  fresh_flat = flax.traverse_util.flatten_dict(flax.serialization.to_state_dict(fresh))
+  source_flat = {'/'.join(k): np.asarray(v) for k, v in
+                 flax.traverse_util.flatten_dict(flax.serialization.to_state_dict(source)).items()}
+  report: dict[str, list[str]] = {kind: [] for kind in KINDS}
+  out = {}
+  for key, value in fresh_flat.items():
+    path = '/'.join(key)
+    value = np.asarray(value)
+    theirs = source_flat.get(path)
+    kind = 'fresh'
+    if theirs is not None:
+      embedding = (path.endswith('embedding') and value.ndim == 2 and theirs.ndim == 2
+                   and value.shape[1] == theirs.shape[1] and len(target_vocab) == len(value)
+                   and len(source_vocab) == len(theirs))
+      if embedding and tuple(target_vocab) != tuple(source_vocab):
+        value, found = _mapped_rows(value, theirs, target_vocab, source_vocab)
+        kind = 'mapped'
+        path = f'{path} ({found} of {len(target_vocab)} rows)'
+      elif theirs.shape == value.shape:
+        value, kind = theirs.astype(value.dtype), 'copied'
+      elif (value.ndim == theirs.ndim >= 2 and value.shape[1:] == theirs.shape[1:]
+            and value.shape[0] > theirs.shape[0]):
+        value = np.concatenate([theirs.astype(value.dtype), value[theirs.shape[0]:]])
+        kind = 'partial'
+        path = f'{path} ({theirs.shape[0]} of {value.shape[0]} rows)'
+    report[kind].append(path)
+    out[key] = value
+  if not any(report[kind] for kind in KINDS if kind != 'fresh'):
+    raise ValueError(f'no parameter of the source run fits this model; its parameters: '
+                     f'{sorted(source_flat)[:8]}, this model\'s: '
+                     f'{sorted("/".join(k) for k in fresh_flat)[:8]}')
+  restored = flax.traverse_util.unflatten_dict(out)
+  return flax.serialization.from_state_dict(fresh, restored), report
+
+
+def init_from_run(workdir: str | pathlib.Path, fresh: Any, preprocessing: base.Preprocessing
+                  ) -> tuple[Any, dict[str, list[str]]]:
+  """`fresh` (`[S, ...]`, one slice per seed) with the parameters of `workdir`'s newest
+  checkpoint (its seed 0) transferred into every seed (`transfer_params`, the word
+  vocabularies from both runs' preprocessing.json). FileNotFoundError without a checkpoint."""
+  workdir = pathlib.Path(workdir)
+  found = checkpoints.Checkpointer(workdir / 'checkpoints').restore_state_dict()
+  if found is None:
+    raise FileNotFoundError(f'no checkpoint in {workdir / "checkpoints"} (config.init_from)')
+  source = jax.tree_util.tree_map(lambda a: np.asarray(a)[0], found[0]['params'])
+  try:
+    source_vocab = base.Preprocessing.load(workdir).vocabulary
+  except FileNotFoundError:
+    source_vocab = ()
+  seeds = jax.tree_util.tree_leaves(fresh)[0].shape[0]
+  slices, report = [], {}
+  for seed in range(seeds):
+    params, report = transfer_params(jax.tree_util.tree_map(lambda a: np.asarray(a)[seed], fresh),
+                                     source, target_vocab=preprocessing.vocabulary,
+                                     source_vocab=source_vocab)
+    slices.append(params)
+  stacked = jax.tree_util.tree_map(lambda *a: np.stack(a), *slices)
+  return jax.tree_util.tree_map(lambda s, f: s.astype(f.dtype), stacked, fresh), report
