@@ -172,7 +172,6 @@ def loss(outputs, batch):
   right = (outputs['predictions'] == batch['labels']) * mask
   real = (batch['lengths'] > 0).astype(jnp.float32)
   sums = {'loss_sum': total, 'token_count': count, 'tags_correct': right.sum(),
-          'tag_count': count,
           'sentences_correct': jnp.sum(example_correct(outputs, batch) * real),
           'sentence_count': real.sum()}
   return total / jnp.maximum(count, 1), sums

@@ -108,33 +108,6 @@ class Checkpointer:
     return self._newest_restorable('state', lambda step: jax.device_get(self.manager.restore(
         step, args=ocp.args.Composite(state=ocp.args.StandardRestore(fallback_sharding=fallback)))['state']))
 
-  def restore_params(self, template: Any) -> Any:
-    """Params of the newest restorable checkpoint (of seed index 0), shaped like `template` (`[S, ...]`).
-
-    For fine-tuning from another run: its optimizer state is not needed and
-    its number of seeds may differ; every seed starts from its seed 0.
-    Raises FileNotFoundError without steps, RuntimeError when none restores,
-    ValueError when the checkpoint does not fit `template`.
-    """
-    found = self.restore_state_dict()
-    if found is None:
-      raise FileNotFoundError(f'no checkpoint in {self.directory}')
-    saved, step = found
-    saved = flax.traverse_util.flatten_dict(saved['params'])
-    wanted = flax.traverse_util.flatten_dict(flax.serialization.to_state_dict(template))
-    if set(saved) != set(wanted):
-      missing = sorted('/'.join(p) for p in set(wanted) - set(saved))
-      raise ValueError(f'checkpoint {self.directory} (step {step}) does not fit this model; '
-                       f'parameters it lacks: {missing[:5]}')
-    restored = {}
-    for path, like in wanted.items():
-      value = np.asarray(saved[path])[0]
-      if value.shape != like.shape[1:]:
-        raise ValueError(f'checkpoint {self.directory}: {"/".join(path)} has shape {value.shape}, '
-                         f'this model needs {like.shape[1:]}')
-      restored[path] = np.broadcast_to(value, like.shape).astype(like.dtype)
-    return flax.serialization.from_state_dict(template, flax.traverse_util.unflatten_dict(restored))
-
   def restore_config(self, step: int | None = None) -> dict:
     """The config saved with checkpoint `step`; by default that of the newest step whose config restores.
 

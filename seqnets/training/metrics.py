@@ -22,7 +22,7 @@ Sums = dict[str, jax.Array]
 RATIOS = (
     ('loss', 'loss_sum', 'token_count'),
     ('token_accuracy', 'tokens_correct', 'token_count'),
-    ('accuracy', 'tags_correct', 'tag_count'),
+    ('accuracy', 'tags_correct', 'token_count'),
     ('sentence_accuracy', 'sentences_correct', 'sentence_count'),
     ('accuracy', 'sequences_correct', 'sequence_count'),
     ('loss', 'loss_sum', 'example_count'),

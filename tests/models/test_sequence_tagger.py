@@ -150,10 +150,9 @@ def test_classifier_pooling_matches_numpy(pooling):
 
 
 def test_unidirectional_final_pooling_is_the_last_real_state():
-  _, _, logits, h = classifier_parts('final', bidirectional=False)
+  _, variables, logits, h = classifier_parts('final', bidirectional=False)
   assert h.shape[-1] == 4
   last = h[np.arange(B), LENGTHS - 1]
-  _, variables, _, _ = classifier_parts('final', bidirectional=False)
   params = variables['params']['output']
   np.testing.assert_allclose(logits, last @ params['kernel'] + params['bias'], rtol=1e-4,
                              atol=1e-5)

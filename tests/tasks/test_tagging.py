@@ -126,7 +126,7 @@ def test_loss_is_the_mean_over_words(crf):
   expected = 2.5 / 4 if crf else cross_entropy[mask].mean()
   np.testing.assert_allclose(loss, expected, rtol=1e-5)
   right = (outputs['predictions'] == batch['labels'])[mask]
-  assert sums['tags_correct'] == right.sum() and sums['tag_count'] == 4
+  assert sums['tags_correct'] == right.sum() and sums['token_count'] == 4
   assert sums['sentence_count'] == 2
   whole = [np.all((outputs['predictions'] == batch['labels'])[r, :n])
            for r, n in enumerate(batch['lengths']) if n]

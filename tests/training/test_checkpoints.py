@@ -123,7 +123,7 @@ def test_no_restorable_step_raises_runtime_error_listing_steps(tmp_path, caplog)
   assert info.value.__cause__ is not None  # the newest step's original error
   assert len(absl_warnings(caplog)) == 2
   with pytest.raises(RuntimeError, match='could be restored'):
-    ckpt.restore_params(fresh_state().params)
+    ckpt.restore_state_dict()
   assert (directory / '6').is_dir() and (directory / '3').is_dir()
   ckpt.close()
 
@@ -144,21 +144,6 @@ def test_unfinished_save_directory_is_ignored(tmp_path, caplog):
   ckpt.close()
 
 
-def test_restore_params_falls_back(tmp_path, caplog):
-  directory = tmp_path / 'checkpoints'
-  write_steps(directory, [3, 6])
-  remove_array_data(directory / '6')
-  ckpt = checkpoints.Checkpointer(directory)
-  template = fresh_state().params
-  with caplog.at_level(logging.WARNING):
-    params = ckpt.restore_params(template)
-  expected = jax.tree_util.tree_map(lambda a: np.broadcast_to(np.asarray(a)[0], a.shape),
-                                    state_at(3).params)
-  assert_trees_equal(params, expected)
-  assert any(str(directory / '6') in m for m in absl_warnings(caplog))
-  ckpt.close()
-
-
 def test_restore_state_dict_falls_back_and_returns_the_step(tmp_path):
   directory = tmp_path / 'checkpoints'
   ckpt = checkpoints.Checkpointer(directory)
@@ -171,11 +156,6 @@ def test_restore_state_dict_falls_back_and_returns_the_step(tmp_path):
   assert step == 3
   assert_trees_equal(state['params'], state_at(3).params)
   ckpt.close()
-
-
-def test_restore_params_without_checkpoint_raises_file_not_found(tmp_path):
-  with pytest.raises(FileNotFoundError):
-    checkpoints.Checkpointer(tmp_path / 'checkpoints').restore_params(fresh_state().params)
 
 
 def test_restore_config_falls_back_and_names_an_explicit_damaged_step(tmp_path, caplog):
