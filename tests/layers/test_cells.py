@@ -1,4 +1,4 @@
-"""Each cell against a plain-NumPy transcription of its DESIGN.md equations."""
+"""Each cell against a plain-NumPy transcription of its equations."""
 
 import functools
 
