@@ -40,7 +40,12 @@ class Bidirectional(nn.Module):
   `deterministic` (the regularisers' mode, see `sn.RNN`) is passed to both
   layers when given.
 
-  Output: `[B, T, H_f + H_b]` for `merge='concat'`, `[B, T, H]` for 'sum'/'mul';
+  Inputs `[B, T, F]`, or `[B, T, *feature_dims]` for cells with more feature axes
+  (`num_feature_axes` of the forward layer's cell), e.g. `[B, T, H, W, C]` for two
+  `ConvLSTMCell`s. The merge is on the last axis (the channels of images).
+
+  Output: `[B, T, H_f + H_b]` for `merge='concat'`, `[B, T, H]` for 'sum'/'mul'
+  (`[B, T, *spatial, C_f + C_b]` and `[B, T, *spatial, C]` for images);
   with `return_carry`, `((carry_fwd, carry_bwd), outputs)`: the same pair
   structure `initial_carry` takes.
 
@@ -63,8 +68,10 @@ class Bidirectional(nn.Module):
     if self.merge not in MERGES:
       raise ValueError(f'Bidirectional merge={self.merge!r}; valid: {sorted(MERGES)}')
     return_carry = self.return_carry if return_carry is None else return_carry
-    if inputs.ndim != 3:
-      raise ValueError(f'Bidirectional inputs must be [batch, time, features], '
+    cell = getattr(self.forward, 'cell', None)
+    axes = 1 if cell is None else rnn.num_feature_axes(cell)
+    if inputs.ndim != 2 + axes:
+      raise ValueError(f'Bidirectional inputs must be {rnn.expected_shape(axes)}, '
                        f'got shape {inputs.shape}')
     lengths = masking.check_lengths(lengths, inputs.shape[0], inputs.shape[1])
     if initial_carry is None:

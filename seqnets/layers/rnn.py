@@ -9,6 +9,7 @@ Synopsis:
   sn.RNN(cell, variational_input_rate=0.2, variational_state_rate=0.2).apply(
       params, x, deterministic=False, rngs={'dropout': key})  # one mask per sequence
   flax.linen.Bidirectional(sn.RNN(a), sn.RNN(b))        # flax's keywords are understood
+  sn.RNN(ConvLSTMCell(32)).apply(params, frames)        # [B, T, H, W, C] -> [B, T, H, W, 32]
 """
 
 from __future__ import annotations
@@ -237,6 +238,22 @@ def _takes_masks(cell: nn.RNNCellBase) -> bool:
   return hasattr(cell, 'sequence_masks') and {'deterministic', 'masks'} <= set(parameters)
 
 
+def num_feature_axes(cell: nn.RNNCellBase) -> int:
+  """The cell's `num_feature_axes` (flax's convention: 1 for `[*batch, F]` steps, 3 for
+  images `[*batch, H, W, C]`); 1 for a cell that does not say."""
+  try:
+    return int(cell.num_feature_axes)
+  except (AttributeError, NotImplementedError):
+    return 1
+
+
+def expected_shape(axes: int) -> str:
+  """How inputs for a cell with `axes` feature axes are shaped, for error messages."""
+  if axes == 1:
+    return '[batch, time, features]'
+  return '[batch, time, ' + ', '.join(f'feature_{i}' for i in range(1, axes + 1)) + ']'
+
+
 def _has_forward_mode_tangent(tree: Any) -> bool:
   """True when a leaf of `tree` is being differentiated in forward mode (`jvp`, `jacfwd`).
 
@@ -299,7 +316,14 @@ def check_carry(given: Carry, expected: Carry, cell: Any, name: str = 'initial_c
 
 
 class RNN(nn.Module):
-  """Scans `cell` over the time axis of `inputs: [B, T, F]`.
+  """Scans `cell` over the time axis of `inputs: [B, T, F]` (or `[B, T, *feature_dims]`).
+
+  A cell with `num_feature_axes = n` (flax's property; 1 when the cell does
+  not define it) steps on `[B, *feature_dims]` with `len(feature_dims) = n`,
+  e.g. `ConvLSTMCell` (n = 3) on images: inputs `[B, T, H, W, C]`, outputs
+  and each carry component `[B, T, H, W, C']`. Everything below holds for
+  any n, with `[B, T, H]` read as `[B, T, *out_dims]`; inputs of another rank
+  raise a ValueError naming the expected shape.
 
   Contract:
     * `lengths: [B] int` marks real steps `t < lengths[b]`. Past a sequence's
@@ -340,9 +364,11 @@ class RNN(nn.Module):
   ("can't apply forward-mode autodiff (jvp) to a custom_vjp function"); the
   cure is the same. Any other
   cell, including a subclass of a seqnets cell that overrides `__call__`
-  (see `uses_fused_kernel`), runs the plain scan. `make bench`
+  (see `uses_fused_kernel`), runs the plain scan, and so does every cell with
+  more than one feature axis (`ConvLSTMCell`: its convolutions bring their own
+  gradient, see `conv_lstm.conv_same`). `make bench`
   (benchmarks/rnn_bench.py) measures the cells against `flax.linen.RNN` and
-  PyTorch.
+  PyTorch; benchmarks/conv_lstm_bench.py the ConvLSTM.
 
   Regularisers: variational dropout (Gal & Ghahramani 2016) is this layer's,
   since it owns the sequence: one mask per sequence on the inputs,
@@ -356,6 +382,8 @@ class RNN(nn.Module):
   'intermediates' as `input_mask`, `state_mask`, `recurrent_kernel_mask`,
   the cells' per-step ones as `cell/<name>` stacked `[T, ...]`.
   `deterministic` (attribute or call argument) is passed to the cell when given.
+  The input mask is `[B, *feature_dims]` (one per sequence, e.g. per pixel
+  and channel for images).
 
   Drop-in for `flax.linen.RNN` inside `flax.linen.Bidirectional`: the call
   also takes flax's keywords `seq_lengths` (= `lengths`), `init_key` (key
@@ -364,7 +392,7 @@ class RNN(nn.Module):
   False with `reverse`: in reading order, as flax's default).
 
   Attributes:
-    cell: any `flax.linen.RNNCellBase` with one feature axis.
+    cell: any `flax.linen.RNNCellBase` (any `num_feature_axes`).
     reverse: process right to left (see above).
     return_carry: also return the final carry.
     unroll: loop unroll factor.
@@ -401,7 +429,8 @@ class RNN(nn.Module):
       keep_order: bool | None = None,
       deterministic: bool | None = None,
   ) -> Any:
-    """Args: `inputs [B, T, F]`, `lengths [B] int` (optional), `initial_carry`.
+    """Args: `inputs [B, T, F]` (`[B, T, *feature_dims]`), `lengths [B] int` (optional),
+    `initial_carry`.
 
     `reverse` / `return_carry` / `return_all_carries` override the attributes
     for this call (used by `Bidirectional`); `deterministic` is the regularisers'
@@ -420,14 +449,18 @@ class RNN(nn.Module):
       if lengths is not None:
         raise ValueError('RNN takes lengths or seq_lengths (its flax name), not both')
       lengths, name = seq_lengths, 'seq_lengths'
-    if inputs.ndim != 3:
-      raise ValueError(f'RNN inputs must be [batch, time, features], got shape {inputs.shape}')
+    axes = num_feature_axes(self.cell)
+    if inputs.ndim != 2 + axes:
+      axes_note = '' if axes == 1 else (f' ({type(self.cell).__name__} has num_feature_axes = '
+                                        f'{axes})')
+      raise ValueError(f'RNN inputs must be {expected_shape(axes)}{axes_note}, got shape '
+                       f'{inputs.shape}')
     if time_major:
       inputs = jnp.swapaxes(inputs, 0, 1)
-    batch, steps, features = inputs.shape
+    batch, steps, *feature_shape = inputs.shape
     lengths = masking.check_lengths(lengths, batch, steps, name)
 
-    step_shape = (batch, features)
+    step_shape = (batch, *feature_shape)
     key = jax.random.key(0) if init_key is None else init_key
     if initial_carry is None:
       carry = self.cell.initialize_carry(key, step_shape)
@@ -438,7 +471,8 @@ class RNN(nn.Module):
 
     if steps == 0:
       # One fully masked step declares the params, keeps the carry and gives the shapes.
-      carry, outputs, carries = self._scan(carry, jnp.zeros((batch, 1, features), inputs.dtype),
+      carry, outputs, carries = self._scan(carry, jnp.zeros((batch, 1, *feature_shape),
+                                                            inputs.dtype),
                                            jnp.zeros((batch,), jnp.int32), return_all_carries,
                                            deterministic)
       outputs = outputs[:, :0]
@@ -464,7 +498,8 @@ class RNN(nn.Module):
             ) -> tuple[Carry, Array, Carry | None]:
     """`(final_carry, outputs, all_carries or None)` for forward-ordered inputs."""
     masks, inputs = self._sequence_masks(carry, inputs, deterministic)
-    if self.fused and 'state' not in masks and uses_fused_kernel(self.cell, deterministic):
+    if (self.fused and 'state' not in masks and num_feature_axes(self.cell) == 1
+        and uses_fused_kernel(self.cell, deterministic)):
       results = self._fused(carry, inputs, lengths, all_carries, masks)
     else:
       results = self._stepwise(carry, inputs, lengths, all_carries, deterministic, masks)
@@ -494,10 +529,10 @@ class RNN(nn.Module):
       masks['state'] = cell_regularizers.keep_mask(self, self.variational_state_rate, h.shape,
                                                    jnp.result_type(h), 'state_mask')
     if self.variational_input_rate:
-      shape = (inputs.shape[0], inputs.shape[-1])                          # [B, F]
+      shape = (inputs.shape[0],) + inputs.shape[2:]                        # [B, *feature_dims]
       m_x = cell_regularizers.keep_mask(self, self.variational_input_rate, shape, inputs.dtype,
                                         'input_mask')
-      inputs = inputs * m_x[:, None, :]
+      inputs = inputs * m_x[:, None]
     return masks, inputs
 
   def _fused(self, carry: Carry, inputs: Array, lengths: Array | None, all_carries: bool,
@@ -546,11 +581,12 @@ class RNN(nn.Module):
       xs = inputs
     else:
       def step(cell, carry, x_and_mask, masks):
-        x_t, m_t = x_and_mask                        # [B, F], [B]
+        x_t, m_t = x_and_mask                        # [B, *feature_dims], [B]
         new_carry, y_t = call(cell, carry, x_t, masks)
-        keep = lambda new, old: jnp.where(m_t.reshape(m_t.shape + (1,) * (new.ndim - 1)), new, old)
+        rows = lambda a: m_t.reshape(m_t.shape + (1,) * (a.ndim - 1))   # [B, 1, ...]
+        keep = lambda new, old: jnp.where(rows(new), new, old)
         new_carry = same_dtype(jax.tree_util.tree_map(keep, new_carry, carry), carry)
-        y_t = jnp.where(m_t[:, None], y_t, 0)
+        y_t = jnp.where(rows(y_t), y_t, 0)
         return new_carry, ((y_t, new_carry) if all_carries else y_t)
       xs = (inputs, masking.sequence_mask(lengths, inputs.shape[1]))
 
@@ -574,7 +610,8 @@ def call_recurrent(layer: nn.Module, inputs: Array, lengths: Array | None,
                    initial_carry: Carry | None = None,
                    reverse: bool | None = None,
                    deterministic: bool | None = None) -> tuple[Carry, Array]:
-  """Calls a recurrent `layer` on `inputs [B, T, F]`; returns `(final_carry, outputs)`.
+  """Calls a recurrent `layer` on `inputs [B, T, *feature_dims]`; returns `(final_carry,
+  outputs)`.
 
   Two calling conventions are understood, told apart by the layer's
   signature: seqnets' (`lengths=`, `reverse=`, `return_carry=`,
@@ -610,7 +647,8 @@ def call_recurrent(layer: nn.Module, inputs: Array, lengths: Array | None,
     initial_carry = cell.initialize_carry(jax.random.key(0), inputs[:, 0].shape)
   carry, outputs = layer(inputs, initial_carry=initial_carry, **kwargs)
   if lengths is not None:
-    outputs = jnp.where(masking.sequence_mask(lengths, inputs.shape[1])[..., None], outputs, 0)
+    mask = masking.sequence_mask(lengths, inputs.shape[1])
+    outputs = jnp.where(mask.reshape(mask.shape + (1,) * (outputs.ndim - 2)), outputs, 0)
     if initial_carry is not None:
       nonempty = jnp.asarray(lengths) > 0
       carry = jax.tree_util.tree_map(
