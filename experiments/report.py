@@ -1,11 +1,14 @@
 """Builds an ablation report from run directories: `report.md`, `results.json` and plots.
 
-Reads only each run's `config.json` and the final records of its
-`metrics.jsonl`, so it works on any finished runs, here or copied from
-elsewhere, for any task. The table has one row per run directory: the config
-fields that differ between the runs (the sweep's varied fields), the number of
-seeds, failed seeds, and the task's reported metrics over seeds. Plots:
-`train_loss.png` (training loss per run), `metrics.png` (each reported metric,
+Reads only each run's `config.json`, the final records of its `metrics.jsonl`
+and the data summary of its `results.json`, so it works on any finished runs,
+here or copied from elsewhere, for any task. The table has one row per run
+directory: the config fields that differ between the runs (the sweep's varied
+fields), the number of seeds, failed seeds, the task's reported metrics over
+seeds and, when the data states one (`baseline/loss` in the data summary, e.g.
+the loss of a model without memory), the baseline loss. Plots:
+`train_loss.png` (training loss per run, a panel per task and baseline with the
+baseline as a dashed line), `metrics.png` (each reported metric,
 one point per seed) and, for evaluators that score each size n,
 `accuracy_vs_n.png` (fraction of seeds right at each n), `accuracy_by_n.png`
 (accuracy at each n, mean over seeds) and a table of the accuracy by range of n.
@@ -28,6 +31,7 @@ from seqnets.tasks import factory as task_factory
 from seqnets.training import resume
 from seqnets.training import writers
 
+BASELINE_KEY = 'baseline/loss'      # in a run's data summary: the loss to beat
 # Fields that name a run rather than define it.
 IGNORED_FIELDS = ('seed', 'init_from', 'launch.*', 'train.log_every_steps', 'train.checkpoint_every_steps',
                   'train.max_checkpoints_to_keep', 'evals.*.every_steps', 'evals.*.batch_size')
@@ -42,8 +46,18 @@ def _final_records(run_dir: pathlib.Path) -> list[dict]:
   return [last[seed] for seed in sorted(last)]
 
 
+def _data_summary(run_dir: pathlib.Path) -> dict:
+  """The data summary in the run's results.json (`{}` when there is none)."""
+  try:
+    summary = json.loads((run_dir / 'results.json').read_text()).get('data')
+  except (OSError, ValueError, AttributeError):
+    return {}
+  return summary if isinstance(summary, dict) else {}
+
+
 def load_runs(workdir: str | pathlib.Path) -> list[dict]:
-  """`[{'run', 'config', 'finals'}]` for every `*/` with config.json and a final record."""
+  """`[{'run', 'config', 'finals', 'data'}]` for every `*/` with config.json and a final
+  record; `data` is the run's data summary."""
   runs = []
   for config_path in sorted(pathlib.Path(workdir).glob('*/config.json')):
     run_dir = config_path.parent
@@ -51,8 +65,15 @@ def load_runs(workdir: str | pathlib.Path) -> list[dict]:
       continue
     finals = _final_records(run_dir)
     if finals:
-      runs.append({'run': run_dir.name, 'config': json.loads(config_path.read_text()), 'finals': finals})
+      runs.append({'run': run_dir.name, 'config': json.loads(config_path.read_text()), 'finals': finals,
+                   'data': _data_summary(run_dir)})
   return runs
+
+
+def baseline(run: dict) -> float | None:
+  """The run's baseline loss (`baseline/loss` of its data summary), or None."""
+  value = run.get('data', {}).get(BASELINE_KEY)
+  return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def varied_fields(configs: list[dict]) -> list[str]:
@@ -85,6 +106,8 @@ def summarise(runs: list[dict]) -> tuple[list[str], list[dict], list[dict]]:
     healthy = [f for f in run['finals'] if not f.get('failed')]
     row = {'run': run['run'], **{f: flat.get(f) for f in fields}, 'seeds': len(run['finals']),
            'failed': len(run['finals']) - len(healthy), 'metrics': {}}
+    if baseline(run) is not None:
+      row['baseline_loss'] = baseline(run)
     for metric in metrics:
       row['metrics'][metric.label] = {'key': metric.key, 'aggregate': metric.aggregate,
                                       **_aggregate(metric, [f.get(metric.key) for f in healthy])}
@@ -106,11 +129,14 @@ def markdown_table(fields: list[str], rows: list[dict]) -> str:
   labels = list(dict.fromkeys(label for row in rows for label in row['metrics']))
   metric_headers = [label + ('' if rows[0]['metrics'].get(label, {}).get('aggregate') == 'count_true'
                              else ': median / best') for label in labels]
-  header = ['run', *fields, 'seeds', 'failed', *metric_headers]
+  baselines = any('baseline_loss' in row for row in rows)
+  header = ['run', *fields, 'seeds', 'failed', *(['baseline loss'] if baselines else []),
+            *metric_headers]
   lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
   for row in rows:
     values = [row['run'], *(json.dumps(row[f]) if not isinstance(row[f], str) else row[f] for f in fields),
               str(row['seeds']), str(row['failed']),
+              *([f"{row['baseline_loss']:.4g}" if 'baseline_loss' in row else '–'] if baselines else []),
               *(_cell(row['metrics'][l]) if l in row['metrics'] else '' for l in labels)]
     lines.append('| ' + ' | '.join(values) + ' |')
   return '\n'.join(lines)
@@ -132,19 +158,36 @@ def _pyplot():
   return plt
 
 
-def plot_train_loss(workdir: pathlib.Path, runs: list[dict], path: pathlib.Path) -> None:
-  """Training loss against step, mean over the seeds of each run."""
-  plt = _pyplot()
-  fig, ax = plt.subplots(figsize=(9, 4))
+def loss_panels(runs: list[dict]) -> list[tuple[str, float | None, list[dict]]]:
+  """`[(task, baseline loss or None, runs)]`: the runs grouped by task and baseline, in order
+  of first appearance (one group when the runs share both)."""
+  groups: dict[tuple[str, float | None], list[dict]] = {}
   for run in runs:
-    by_step: dict[int, list[float]] = {}
-    for record in writers.read_metrics(workdir / run['run']):
-      if isinstance(record.get('train/loss'), (int, float)):
-        by_step.setdefault(record['step'], []).append(record['train/loss'])
-    steps = sorted(by_step)
-    ax.plot(steps, [statistics.mean(by_step[s]) for s in steps], label=run['run'])
-  ax.set(xlabel='step', ylabel='training loss', yscale='log')
-  ax.legend(fontsize=7, loc='center left', bbox_to_anchor=(1.01, 0.5))
+    groups.setdefault((run['config'].get('task', ''), baseline(run)), []).append(run)
+  return [(task, value, members) for (task, value), members in groups.items()]
+
+
+def plot_train_loss(workdir: pathlib.Path, runs: list[dict], path: pathlib.Path) -> None:
+  """Training loss against step, mean over the seeds of each run; a panel per task and
+  baseline, the baseline loss (when the data states one) as a dashed line."""
+  plt = _pyplot()
+  panels = loss_panels(runs)
+  fig, axes = plt.subplots(len(panels), 1, figsize=(9, 4 if len(panels) == 1 else 3.4 * len(panels)),
+                           squeeze=False)
+  for ax, (task, value, members) in zip(axes[:, 0], panels):
+    for run in members:
+      by_step: dict[int, list[float]] = {}
+      for record in writers.read_metrics(workdir / run['run']):
+        if isinstance(record.get('train/loss'), (int, float)):
+          by_step.setdefault(record['step'], []).append(record['train/loss'])
+      steps = sorted(by_step)
+      ax.plot(steps, [statistics.mean(by_step[s]) for s in steps], label=run['run'])
+    if value is not None:
+      ax.axhline(value, color='k', linestyle='--', lw=1, label=f'baseline {value:.4g}')
+    ax.set(xlabel='step', ylabel='training loss', yscale='log')
+    if len(panels) > 1 or value is not None:
+      ax.set_title(task + ('' if value is None else f', baseline loss {value:.4g}'), fontsize=9)
+    ax.legend(fontsize=7, loc='center left', bbox_to_anchor=(1.01, 0.5))
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)
@@ -269,7 +312,10 @@ def write_report(workdir: str | pathlib.Path) -> str:
   by_n_table = accuracy_by_n_table(seeds)
   text = [f'# Report: {len(runs)} runs\n',
           'Varied fields: ' + (', '.join(f'`{f}`' for f in fields) or 'none') +
-          '. Metrics over the healthy seeds of each run: median / best.\n', table, '']
+          '. Metrics over the healthy seeds of each run: median / best.' +
+          (' Baseline loss: the loss to beat that the data states (`baseline/loss` of the data '
+           'summary, e.g. the best loss without memory).' if any('baseline_loss' in r for r in rows)
+           else '') + '\n', table, '']
   if by_n_table:
     text += [by_n_table, '']
   if failed:

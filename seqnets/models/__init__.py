@@ -8,3 +8,4 @@ from seqnets.models.language_model import RecurrentLM
 from seqnets.models.transformer import TransformerSeq2Seq
 from seqnets.models.sequence_tagger import SequenceTagger
 from seqnets.models.recurrent_classifier import RecurrentClassifier
+from seqnets.models.sequence_readout import SequenceReadout

@@ -27,6 +27,8 @@ RATIOS = (
     ('accuracy', 'sequences_correct', 'sequence_count'),
     ('loss', 'loss_sum', 'example_count'),
     ('accuracy', 'examples_correct', 'example_count'),
+    ('accuracy', 'recalled_correct', 'recalled_count'),
+    ('mse', 'squared_error_sum', 'example_count'),
 )
 # Per-step values (train steps) reported as their mean over the logged steps.
 MEANS_OVER_STEPS = ('grad_norm', 'param_norm', 'update_norm')
