@@ -1,4 +1,4 @@
-"""Gradient flow through Elman, LSTM and GRU cells on a long-range dependency.
+"""Gradient flow through every recurrent cell on a long-range dependency.
 
   python -m experiments.gradient_flow --config=configs/gradient_flow.py --workdir=runs/gradient_flow
   python -m experiments.gradient_flow --config=configs/gradient_flow.py:smoke --workdir=/tmp/gf
@@ -27,11 +27,16 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       distances=(50, 100),             # summary ratios ‖∂L/∂s at d‖ / ‖∂L/∂s at 0‖
   )
   config.hidden_size = 64
-  config.cells = dict(                 # name -> cell: elman (activation tanh | relu), lstm, gru
+  config.cells = dict(                 # name -> a cell of seqnets.models.factory.CELLS + its keys
       elman_tanh=dict(cell='elman', activation='tanh'),
       elman_relu=dict(cell='elman', activation='relu'),
       lstm=dict(cell='lstm', forget_bias=3.0),
       gru=dict(cell='gru'),
+      orthogonal=dict(cell='orthogonal', activation='modrelu', parametrization='expm'),
+      unitary=dict(cell='unitary'),    # hidden_size complex units: a state of 2 × hidden_size
+      leaky=dict(cell='leaky', leak=0.5, learn_leak=True),
+      skip=dict(cell='skip', skip=10),
+      echo_state=dict(cell='echo_state', spectral_radius=0.95),   # only the readout trains
   )
   config.optim = dict(name='adam', learning_rate=1e-3, schedule='constant')
   config.clip_norm = 1.0               # global-norm threshold of the "with clipping" runs

@@ -35,6 +35,7 @@ os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
 
 from absl import app
 from absl import flags
+import ml_collections
 from ml_collections import config_flags
 
 import jax
@@ -46,6 +47,7 @@ from flax import linen as nn
 import seqnets as sn
 from experiments import runtime
 from seqnets.analysis import gradient_flow
+from seqnets.models import factory
 from seqnets.training import optimizers
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -54,16 +56,27 @@ _WORKDIR = flags.DEFINE_string(
     'workdir', None, 'Directory for the plots, summary.md and gradient_flow.json.')
 flags.mark_flags_as_required(['config', 'workdir'])
 
-CELL_KINDS = ('elman', 'lstm', 'gru')
+CELL_KINDS = ('elman', 'lstm', 'gru', *(name for name in factory.CELLS
+                                        if name not in ('elman', 'lstm', 'gru')))
 ACTIVATIONS = {'tanh': jnp.tanh, 'relu': jax.nn.relu}
 STATES = ('init', 'trained', 'trained_clipped')
 
 
 def make_cell(spec, hidden_size: int):
-  """`spec.cell` elman (`activation` tanh | relu) | lstm (`forget_bias`) | gru; the recurrent
-  kernel starts as `recurrent_scale` (default 1) × an orthogonal matrix."""
-  recurrent_init = nn.initializers.orthogonal(scale=spec.get('recurrent_scale', 1.0))
+  """`spec.cell` elman (`activation` tanh | relu) | lstm (`forget_bias`) | gru, whose
+  recurrent kernel starts as `recurrent_scale` (default 1) × an orthogonal matrix; or any
+  other cell of `seqnets.models.factory.CELLS` with its model keys (e.g. `leak` for
+  'leaky', `spectral_radius` for 'echo_state'; see the factory), at their defaults."""
   kind = spec.get('cell')
+  if kind not in CELL_KINDS:
+    raise ValueError(f'cell={kind!r}; valid: {list(CELL_KINDS)}')
+  if kind not in ('elman', 'lstm', 'gru'):
+    if 'recurrent_scale' in spec:
+      raise ValueError(f'recurrent_scale applies to elman, lstm and gru, not {kind!r}')
+    cfg = ml_collections.ConfigDict(dict(spec, hidden_size=hidden_size))
+    factory.validate_cell(cfg)
+    return factory.CELLS[kind](cfg)()
+  recurrent_init = nn.initializers.orthogonal(scale=spec.get('recurrent_scale', 1.0))
   if kind == 'elman':
     activation = spec.get('activation', 'tanh')
     if activation not in ACTIVATIONS:
@@ -73,9 +86,7 @@ def make_cell(spec, hidden_size: int):
   if kind == 'lstm':
     return sn.LSTMCell(hidden_size, forget_bias=spec.get('forget_bias', 1.0),
                        recurrent_kernel_init=recurrent_init)
-  if kind == 'gru':
-    return sn.GRUCell(hidden_size, recurrent_kernel_init=recurrent_init)
-  raise ValueError(f'cell={kind!r}; valid: {list(CELL_KINDS)}')
+  return sn.GRUCell(hidden_size, recurrent_kernel_init=recurrent_init)
 
 
 def check_config(config) -> None:
@@ -196,7 +207,7 @@ def probe(cell, model_params, tokens, labels, jacobian_batch_size: int, num_symb
   head = nn.Dense(num_symbols)
 
   def one(params):
-    cell_params = params['cell']
+    cell_params = params.get('cell', {})     # an echo state cell has none: only the head trains
 
     def loss_fn(outputs):                  # a sum over the batch: per-example gradients
       logits = head.apply({'params': params['head']}, outputs[:, -1])
@@ -207,10 +218,18 @@ def probe(cell, model_params, tokens, labels, jacobian_batch_size: int, num_symb
     return dict(
         gradient_norms=norms[::-1],                    # index = distance T − 1 − t
         mean_step_jacobian_norm=jnp.mean(jacobians),
-        recurrent_spectral_norm=gradient_flow.recurrent_spectral_norm(cell_params),
-        recurrent_gate_spectral_norms=gradient_flow.recurrent_gate_spectral_norms(cell_params))
+        **spectral_norms(gradient_flow.recurrent_matrix(cell, cell_params, num_symbols)))
 
   return jax.jit(jax.vmap(one))(model_params)
+
+
+def spectral_norms(matrix) -> dict:
+  """σ_max of the recurrent matrix `[S, G·S]` and of each gate's block (NaN without one)."""
+  if matrix is None:
+    return dict(recurrent_spectral_norm=jnp.nan, recurrent_gate_spectral_norms=jnp.full(1, jnp.nan))
+  kernel = {'recurrent_kernel': matrix}
+  return dict(recurrent_spectral_norm=gradient_flow.recurrent_spectral_norm(kernel),
+              recurrent_gate_spectral_norms=gradient_flow.recurrent_gate_spectral_norms(kernel))
 
 
 def evaluate(model, model_params, batch):

@@ -12,6 +12,8 @@ Synopsis:
   bi = sn.Bidirectional(sn.RNN(sn.GRUCell(64)), sn.RNN(sn.GRUCell(64)))
   sn.RNN(sn.AttentionCell(sn.LSTMCell(64), memory=h_enc, memory_mask=mask))  # any cell, attending
   flax.linen.RNN(sn.ElmanCell(32))                    # cells are RNNCellBase
+  sn.RNN(sn.OrthogonalRNNCell(128))                   # also Unitary, Leaky, Skip, EchoState
+  sn.RNN(sn.ConvLSTMCell(16, (3, 3)))                 # x: [B, T, H, W, C]
   sn.Conv(16, (3, 3), padding=1); sn.pool(x, 'max', 2)  # x: [B, H, W, C]
   sn.max_over_time(h, lengths)                        # [B, T, F] -> [B, F], padding never wins
   sn.analysis.conv_output_size(227, 11, stride=4)     # 55
@@ -22,12 +24,18 @@ from seqnets.layers import (
     Attention,
     AttentionCell,
     Bidirectional,
+    ConvLSTMCell,
+    EchoStateCell,
     ElmanCell,
     GRUCell,
+    LeakyRNNCell,
     LSTMCell,
     MemoryKeys,
     MultiHeadAttention,
+    OrthogonalRNNCell,
+    SkipRNNCell,
     StackedRNN,
+    UnitaryRNNCell,
     flip_sequences,
     masked_mean,
     sequence_mask,

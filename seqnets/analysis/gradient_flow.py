@@ -8,6 +8,7 @@ Synopsis:
   gradient_flow.state_gradient_norms(cell, params, x, loss_fn)       # [T]: ‖∂L/∂s_t‖
   gradient_flow.recurrent_spectral_norm(params)                      # σ_max(U)
   gradient_flow.recurrent_gate_spectral_norms(params)                # [G]: σ_max of each gate's U
+  gradient_flow.recurrent_matrix(cell, params, num_inputs=F)         # U of any seqnets cell
   gradient_flow.step_jacobian_norms(cell, params, x)                 # [B, T]: ‖∂s_t/∂s_{t−1}‖₂
 
 `params` is the cell's own parameter dict (what `cell.init(...)['params']`
@@ -87,6 +88,30 @@ def state_gradient_norms(cell: nn.RNNCellBase, params: Any, inputs: Array,
 def recurrent_spectral_norm(params: Any) -> Array:
   """σ_max(U), the largest singular value of `recurrent_kernel` `[H, G·H]` (all gates), a scalar."""
   return jnp.linalg.norm(params['recurrent_kernel'], ord=2)
+
+
+def recurrent_matrix(cell: nn.RNNCellBase, params: Any, num_inputs: int) -> Array:
+  """The matrix U `[S, G·S]` that the cell's step multiplies the previous state by (row
+  vectors, `h_{t−1} U`), from the cell's own `params`, or None if the cell has none:
+
+    a `recurrent_kernel` parameter     Elman, LSTM, GRU, leaky, skip (the h_{t−1} term)
+    `cell.recurrent_kernel(params)`    the orthogonal cell's U = expm(A − Aᵀ) or Cayley(A)
+    the reservoir                      `EchoStateCell` (a constant, not a parameter)
+    W on [Re h; Im h]                  `UnitaryRNNCell`: the real 2N × 2N form of its W
+  """
+  from seqnets.layers import echo_state
+  from seqnets.layers import unitary
+  if isinstance(cell, echo_state.EchoStateCell):
+    return jnp.asarray(cell.reservoir(num_inputs)['recurrent_kernel'], jnp.float32)
+  if isinstance(cell, unitary.UnitaryRNNCell):
+    n = cell.features
+    basis = jnp.eye(2 * n, dtype=jnp.float32)
+    images = unitary.unitary_matmul(params, jax.lax.complex(basis[:, :n], basis[:, n:]),
+                                    cell.permutation(), dft_matrix=True)
+    return jnp.concatenate([images.real, images.imag], axis=-1)                # row k: W e_k
+  if callable(getattr(cell, 'recurrent_kernel', None)):
+    return cell.recurrent_kernel(params)
+  return params.get('recurrent_kernel') if isinstance(params, dict) else None
 
 
 def recurrent_gate_spectral_norms(params: Any) -> Array:

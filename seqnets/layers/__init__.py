@@ -3,13 +3,19 @@ convolution, pooling, dropout and normalisation layers."""
 
 from seqnets.layers.attention import Attention, AttentionCell, MemoryKeys
 from seqnets.layers.bidirectional import Bidirectional
+from seqnets.layers.echo_state import EchoStateCell, collect_states, ridge_readout
 from seqnets.layers.elman import ElmanCell
+from seqnets.layers.leaky import LeakyRNNCell
+from seqnets.layers.orthogonal import OrthogonalRNNCell
+from seqnets.layers.time_skip import SkipRNNCell
+from seqnets.layers.unitary import UnitaryRNNCell
 from seqnets.layers.gru import GRUCell
 from seqnets.layers.lstm import LSTMCell
 from seqnets.layers.masking import flip_sequences, masked_mean, sequence_mask
 from seqnets.layers.multi_head_attention import MultiHeadAttention
 from seqnets.layers.crf import CRF, bio_constraints
 from seqnets.layers.char_encoder import CharWordEncoder
+from seqnets.layers.conv_lstm import ConvLSTMCell
 from seqnets.layers.rnn import RNN
 from seqnets.layers.stacked import StackedRNN
 from seqnets.layers.conv import Conv, convolve2d, cross_correlate2d

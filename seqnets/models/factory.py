@@ -38,6 +38,9 @@
     embedding_size, pooling ('final' | 'mean' | 'max' | 'attention'), attention_size,
     embedding_dropout_rate, dropout_rate, unroll, and the cell keys above (see
     RecurrentClassifier)
+  sequence_readout: cell, hidden_size, num_layers, readout ('every_step' | 'final'; required),
+    dropout_rate (between layers), unroll, and the cell keys above; one-hot token inputs when
+    the data has a vocabulary, else real-valued inputs [B, T, F] (see SequenceReadout)
 Class counts and vocabulary sizes come from the data (`DataInfo`), never from the config.
 """
 
@@ -54,9 +57,14 @@ from flax import linen as nn
 from seqnets.layers import initializers
 from seqnets.layers.conv import _CONV_MODES
 from seqnets.layers.feedforward import ACTIVATIONS
+from seqnets.layers import orthogonal as orthogonal_lib
+from seqnets.layers.echo_state import EchoStateCell
 from seqnets.layers.elman import ElmanCell
 from seqnets.layers.gru import GRUCell
+from seqnets.layers.leaky import LeakyRNNCell
 from seqnets.layers.lstm import LSTMCell
+from seqnets.layers.time_skip import SkipRNNCell
+from seqnets.layers.unitary import UnitaryRNNCell
 from seqnets.layers.padding import normalize_padding
 from seqnets.layers.pooling import KINDS
 from seqnets.models.alexnet import AlexNet
@@ -67,6 +75,7 @@ from seqnets.layers import crf as crf_lib
 from seqnets.models.language_model import RecurrentLM
 from seqnets.models.recurrent_classifier import POOLINGS, RecurrentClassifier
 from seqnets.models.seq2seq import CONTEXTS, RecurrentSeq2Seq
+from seqnets.models.sequence_readout import READOUTS, SequenceReadout
 from seqnets.models.sequence_tagger import CHAR_ENCODERS, SequenceTagger
 from seqnets.models.tagger import RecurrentTagger
 from seqnets.models.text_cnn import CHANNELS, TextCNN
@@ -99,9 +108,42 @@ def _gru(cfg):
                            **_regularizers(cfg))
 
 
+def _orthogonal(cfg):
+  return functools.partial(orthogonal_lib.OrthogonalRNNCell, cfg.hidden_size,
+                           parametrization=cfg.get('parametrization', 'expm'),
+                           activation=cfg.get('activation', 'modrelu'))
+
+
+def _unitary(cfg):
+  # hidden_size complex units: the layer outputs [Re h, Im h], 2 · hidden_size features.
+  return functools.partial(UnitaryRNNCell, cfg.hidden_size,
+                           permutation_seed=cfg.get('permutation_seed', 0))
+
+
+def _leaky(cfg):
+  return functools.partial(LeakyRNNCell, cfg.hidden_size, leak=cfg.get('leak', 1.0),
+                           learn_leak=cfg.get('learn_leak', False))
+
+
+def _skip(cfg):
+  return functools.partial(SkipRNNCell, cfg.hidden_size, skip=cfg.get('skip', 2),
+                           activation_fn=ACTIVATIONS[cfg.get('activation', 'tanh')])
+
+
+def _echo_state(cfg):
+  return functools.partial(
+      EchoStateCell, cfg.hidden_size, spectral_radius=cfg.get('spectral_radius', 0.9),
+      input_scale=cfg.get('input_scale', 1.0), leak=cfg.get('leak', 1.0),
+      density=cfg.get('density', 1.0), bias_scale=cfg.get('bias_scale', 0.0),
+      reservoir_seed=cfg.get('reservoir_seed', 0))
+
+
 CELLS: dict[str, Callable[[ml_collections.ConfigDict], Callable[[], nn.RNNCellBase]]] = {
-    'elman': _elman, 'lstm': _lstm, 'gru': _gru,
+    'elman': _elman, 'lstm': _lstm, 'gru': _gru, 'orthogonal': _orthogonal, 'unitary': _unitary,
+    'leaky': _leaky, 'skip': _skip, 'echo_state': _echo_state,
 }
+# Cells without the in-step regularisers (update dropout, zoneout, weight drop, layer norm).
+_PLAIN_CELLS = ('orthogonal', 'unitary', 'leaky', 'skip', 'echo_state')
 
 
 def _tagger(cfg: ml_collections.ConfigDict, data_info) -> nn.Module:
@@ -119,7 +161,35 @@ def _validate_tagger(cfg: ml_collections.ConfigDict) -> None:
   _int(cfg, 'num_layers', 1)
   _int(cfg, 'unroll', 1)
   _int(cfg, 'embedding_size', 0, lo=0, note=' (0: one-hot inputs)')
-  _choice(cfg, 'activation', 'tanh', sorted(ACTIVATIONS))
+  validate_cell(cfg)
+
+
+def validate_cell(cfg: ml_collections.ConfigDict) -> None:
+  """The keys of `cfg.cell`'s constructor (see CELLS)."""
+  cell = cfg.cell
+  if cell == 'orthogonal':
+    _choice(cfg, 'activation', 'modrelu', orthogonal_lib.ACTIVATIONS)
+    _choice(cfg, 'parametrization', 'expm', orthogonal_lib.PARAMETRIZATIONS)
+  else:
+    _choice(cfg, 'activation', 'tanh', sorted(ACTIVATIONS))
+  if cell == 'skip':
+    _int(cfg, 'skip', 2, lo=2)
+  if cell in ('unitary',):
+    _int(cfg, 'permutation_seed', 0, lo=0)
+  if cell == 'echo_state':
+    _int(cfg, 'reservoir_seed', 0, lo=0)
+    for field, default in (('spectral_radius', 0.9), ('input_scale', 1.0), ('bias_scale', 0.0)):
+      _finite_number(cfg, field, default, 0.0)
+    _finite_number(cfg, 'density', 1.0, 0.0, 1.0 + 1e-9)
+  if cell in ('leaky', 'echo_state'):
+    _finite_number(cfg, 'leak', 1.0, 0.0, 1.0 + 1e-9)
+  if cell == 'leaky':
+    _bool(cfg, 'learn_leak')
+  if cell in _PLAIN_CELLS:
+    active = [f for f, default in CELL_REGULARIZERS.items() if cfg.get(f, default)]
+    if active:
+      raise ValueError(f'model.{active[0]} is not available for model.cell={cell!r} (only '
+                       f'elman, lstm and gru have the in-step regularisers)')
   for field in ('forget_bias', 'input_bias', 'output_bias'):
     _finite_number(cfg, field, 0.0)
   for field in ('use_peepholes', 'reset_after', 'bidirectional', 'layer_norm'):
@@ -323,6 +393,25 @@ def _validate_image_to_sequence(cfg: ml_collections.ConfigDict) -> None:
                      f'model.conv_features) and the decoder state ({cfg.hidden_size}) of one size')
 
 
+def _sequence_readout(cfg: ml_collections.ConfigDict, data_info) -> nn.Module:
+  return SequenceReadout(
+      cell_fn=CELLS[cfg.cell](cfg), num_outputs=data_info.num_outputs,
+      num_layers=cfg.get('num_layers', 1),
+      input_mode='one_hot' if data_info.vocab_size else 'real', vocab_size=data_info.vocab_size,
+      readout=cfg.readout, dropout_rate=cfg.get('dropout_rate', 0.0), unroll=cfg.get('unroll', 1),
+      **{field: cfg.get(field, 0.0) for field in RNN_REGULARIZERS})
+
+
+def _validate_sequence_readout(cfg: ml_collections.ConfigDict) -> None:
+  _validate_tagger(cfg)
+  _choice(cfg, 'readout', None, READOUTS)
+  if cfg.get('bidirectional', False):
+    raise ValueError('model.bidirectional must be False: sequence_readout reads left to right')
+  if cfg.get('embedding_size', 0):
+    raise ValueError(f'model.embedding_size must be 0 (tokens are read one-hot), '
+                     f'got {cfg.embedding_size!r}')
+
+
 def _alexnet(cfg: ml_collections.ConfigDict, data_info) -> nn.Module:
   return AlexNet(num_classes=data_info.num_outputs)
 
@@ -423,6 +512,7 @@ MODELS: dict[str, tuple[Callable, Callable]] = {
     'image_to_sequence': (_validate_image_to_sequence, _image_to_sequence),
     'sequence_tagger': (_validate_sequence_tagger, _sequence_tagger),
     'recurrent_classifier': (_validate_recurrent_classifier, _recurrent_classifier),
+    'sequence_readout': (_validate_sequence_readout, _sequence_readout),
 }
 
 

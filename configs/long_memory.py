@@ -1,0 +1,148 @@
+"""Ablation: which recurrent cells remember over long delays? Copy memory, adding, sequential digits.
+
+  python -m experiments.ablate --config=configs/long_memory.py --workdir=runs/long_memory
+  python -m experiments.ablate --config=configs/long_memory.py:copy --workdir=runs/long_memory_copy
+  python -m experiments.ablate --config=configs/long_memory.py:adding --workdir=runs/long_memory_adding
+  python -m experiments.ablate --config=configs/long_memory.py:digits --workdir=runs/long_memory_digits
+  python -m experiments.ablate --config=configs/long_memory.py:smoke --workdir=/tmp/long_memory  # seconds
+  python -m experiments.main --config=configs/long_memory.py:copy --workdir=runs/copy  # one run
+
+Cells (`CELLS`; one line adds a cell by its `model.cell` name) × benchmarks:
+  copy_T{100,200,500}     copy memory, delay T (seqnets/tasks/copy_memory.py), a readout per step
+  adding_T{100,400}       the adding problem, T steps (seqnets/tasks/adding.py), a final readout
+  digits, digits_permuted 8×8 digits one pixel per step, plain and with a fixed permutation
+                          (seqnets/tasks/sequential_digits.py), a final readout
+Variants are named `<benchmark>-<cell>`, e.g. `copy_T200-gru`; `num_seeds` (3) seeds of each
+train side by side. Modes: none (every benchmark), `copy`, `adding`, `digits` (one family),
+`smoke` (three tiny variants, for the tests).
+
+Every variant has the same recipe (Arjovsky et al. 2016): one recurrent layer of 128,
+RMSProp lr 1e-3 (decay 0.9), batches of 128, gradient clipping at global norm 1, LSTM
+forget-gate bias 1; fresh random copy / adding sequences every step, evaluated on 1,000
+held-out ones. The budget is `STEPS` per family: in a family mode it is the base config's
+`train.num_train_steps`, so `--config.train.num_train_steps=N` changes it; with every
+benchmark at once, edit `STEPS`. The report draws each task's baseline (the data summary's
+`baseline/loss`: `10 log 8 / (T + 20)` for copy, 1/6 for adding, the class-prior loss for
+digits) in train_loss.png and tabulates it.
+"""
+
+import ml_collections
+
+CELLS = {
+    'elman': {'model.cell': 'elman', 'model.activation': 'tanh'},
+    'lstm': {'model.cell': 'lstm'},
+    'gru': {'model.cell': 'gru'},
+    'orthogonal': {'model.cell': 'orthogonal', 'model.activation': 'modrelu'},   # expRNN
+    'unitary': {'model.cell': 'unitary'},          # 128 complex units, 256 outputs
+    'leaky': {'model.cell': 'leaky', 'model.leak': 0.5, 'model.learn_leak': True},
+    'skip': {'model.cell': 'skip', 'model.skip': 10},
+    'echo_state': {'model.cell': 'echo_state', 'model.spectral_radius': 0.95},  # readout only
+}
+COPY_DELAYS = (100, 200, 500)
+ADDING_LENGTHS = (100, 400)
+STEPS = {'copy': 5_000, 'adding': 10_000, 'digits': 3_000}
+BATCH_SIZE = 128
+EVAL_SIZE = 1000
+FAMILIES = tuple(STEPS)
+
+
+def copy_data(delay: int, batch_size: int = BATCH_SIZE, eval_size: int = EVAL_SIZE) -> dict:
+  return dict(delay=delay, batch_size=batch_size, eval_size=eval_size, eval_seed=0)
+
+
+def adding_data(length: int, batch_size: int = BATCH_SIZE, eval_size: int = EVAL_SIZE) -> dict:
+  return dict(length=length, batch_size=batch_size, eval_size=eval_size, eval_seed=0)
+
+
+def digits_data(permute: bool, batch_size: int = BATCH_SIZE) -> dict:
+  return dict(permute=permute, permutation_seed=0, test_fraction=0.2, split_seed=0,
+              batch_size=batch_size)
+
+
+def benchmarks(family: str | None = None) -> dict[str, tuple[str, dict]]:
+  """Benchmark name -> (family, overrides of task, data and readout); one family or all."""
+  found = {}
+  for delay in COPY_DELAYS:
+    found[f'copy_T{delay}'] = ('copy', {'task': 'copy_memory', 'data': copy_data(delay),
+                                        'model.readout': 'every_step'})
+  for length in ADDING_LENGTHS:
+    found[f'adding_T{length}'] = ('adding', {'task': 'adding', 'data': adding_data(length),
+                                             'model.readout': 'final'})
+  for name, permute in (('digits', False), ('digits_permuted', True)):
+    found[name] = ('digits', {'task': 'sequential_digits', 'data': digits_data(permute),
+                              'model.readout': 'final'})
+  return {name: v for name, v in found.items() if family in (None, v[0])}
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  if arg not in (None, *FAMILIES, 'smoke'):
+    raise ValueError(f'configs/long_memory.py: unknown mode {arg!r}; valid: '
+                     f'{", ".join(FAMILIES)}, smoke')
+  family = 'copy' if arg in (None, 'smoke') else arg
+  first = next(iter(benchmarks(family).values()))[1]
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  config.num_seeds = 3                 # seeds seed, seed+1, ... train side by side (vmap)
+  config.task = first['task']
+  config.data = first['data']
+  config.model = dict(
+      name='sequence_readout',
+      cell='lstm',                     # a name of seqnets.models.factory.CELLS
+      hidden_size=128,
+      num_layers=1,
+      readout=first['model.readout'],  # every_step (copy) | final (adding, digits)
+      activation='tanh',               # elman, skip; orthogonal: modrelu | tanh | identity
+      parametrization='expm',          # orthogonal only: expm | cayley
+      permutation_seed=0,              # unitary only
+      leak=1.0,                        # leaky, echo_state: α of h_t = (1 − α) h_{t−1} + α f(·)
+      learn_leak=False,                # leaky only
+      skip=2,                          # skip only: h_t also reads h_{t−skip}
+      spectral_radius=0.9,             # echo_state only: the fixed reservoir
+      input_scale=1.0,
+      density=1.0,
+      bias_scale=0.0,
+      reservoir_seed=0,
+      use_peepholes=False,             # lstm only
+      forget_bias=1.0,                 # lstm only: initial gate biases
+      input_bias=0.0,
+      output_bias=0.0,
+      reset_after=False,               # gru only
+      dropout_rate=0.0,
+      unroll=1,
+  )
+  config.optim = dict(name='rmsprop', learning_rate=1e-3, decay=0.9, eps=1e-8, momentum=0.0,
+                      schedule='constant', warmup_steps=0, end_learning_rate_factor=0.0,
+                      clip_norm=1.0, clip_value=0.0)
+  config.train = dict(num_train_steps=STEPS[family], log_every_steps=50,
+                      checkpoint_every_steps=1000, max_checkpoints_to_keep=1)
+  config.evals = dict(test=dict(type='metrics', split='test', every_steps=500, batch_size=500))
+  config.launch = dict(             # --executor=local | slurm: one submitit job per variant
+      timeout_min=24 * 60, cpus_per_task=2, mem_gb=4,
+      slurm_partition=None,            # e.g. 'cpu'; None: the cluster's default
+      max_parallel_jobs=1,             # at a time (local: this machine's cores are few)
+  )
+  if arg == 'smoke':
+    config.num_seeds = 2
+    config.data = copy_data(5, batch_size=8, eval_size=16)
+    config.model.hidden_size = 4
+    config.train.update(num_train_steps=4, log_every_steps=2, checkpoint_every_steps=4)
+    config.evals.test.update(every_steps=0, batch_size=512)
+  return config
+
+
+def sweep(arg: str | None = None) -> list[dict]:
+  """One override dict per run; `name` names its sub-directory of the workdir."""
+  if arg == 'smoke':
+    return [
+        {'name': 'copy_T5-lstm', 'task': 'copy_memory', 'data': copy_data(5, 8, 16),
+         'model.readout': 'every_step', **CELLS['lstm']},
+        {'name': 'adding_T6-gru', 'task': 'adding', 'data': adding_data(6, 8, 16),
+         'model.readout': 'final', **CELLS['gru']},
+        {'name': 'digits_permuted-elman', 'task': 'sequential_digits',
+         'data': digits_data(True, 8), 'model.readout': 'final', **CELLS['elman']},
+    ]
+  get_config(arg)                      # checks the mode
+  return [{'name': f'{name}-{cell}', **overrides, **cell_overrides,
+           **({} if arg else {'train.num_train_steps': STEPS[family]})}
+          for name, (family, overrides) in benchmarks(arg).items()
+          for cell, cell_overrides in CELLS.items()]
