@@ -5,8 +5,10 @@
 
 Reads the CoNLL files in ../shared/data/wnut17 (token<TAB>tag, BIO tags of six entity
 types; any such files work: --config.data.train_path=... --config.data.eval_path=...).
-Words are embedded (100-d, lowercased ids) and read by a character BiLSTM (25 per
-direction) over each word as written; a BiLSTM of 100 per direction reads the sentence,
+Words are embedded (100-d, lowercased ids; in training each word id is `<unk>` with
+probability 0.3, so the model learns to tag unseen words from their characters) and read
+by a character BiLSTM (50 per direction) over each word as written; a BiLSTM of 100 per
+direction reads the sentence,
 and a linear-chain CRF with BIO transition rules gives the tags (Lample et al. 2016).
 The 'entity' evaluator reports seqeval's span-level F1 (CoNLL definition).
 
@@ -32,10 +34,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       format='conll', train_path=f'{DATA}/wnut17train.conll',
       eval_path=f'{DATA}/emerging.dev.conll', token_column=0, label_column=-1,
       lowercase=True, min_count=1, max_vocab_size=0, max_word_length=20,
-      unknown_labels='error', word_dropout=0.05, batch_size=32, bucket_width=8)
+      unknown_labels='error', word_dropout=0.3, batch_size=32, bucket_width=8)
   config.model = dict(
       name='sequence_tagger', cell='lstm', hidden_size=100, num_layers=1, bidirectional=True,
-      embedding_size=100, char_encoder='bilstm', char_embedding_size=25, char_features=25,
+      embedding_size=100, char_encoder='bilstm', char_embedding_size=50, char_features=50,
       embedding_dropout_rate=0.5, dropout_rate=0.5, crf=True, crf_constraints='bio')
   config.optim = dict(name='adam', learning_rate=2e-3, schedule='warmup_cosine', warmup_steps=100,
                       end_learning_rate_factor=0.05, clip_norm=5.0, clip_value=0.0, freeze=(),

@@ -50,11 +50,6 @@ from seqnets.analysis import gradient_flow
 from seqnets.models import factory
 from seqnets.training import optimizers
 
-_CONFIG = config_flags.DEFINE_config_file(
-    'config', None, 'Config file (configs/gradient_flow.py[:mode]).', lock_config=True)
-_WORKDIR = flags.DEFINE_string(
-    'workdir', None, 'Directory for the plots, summary.md and gradient_flow.json.')
-flags.mark_flags_as_required(['config', 'workdir'])
 
 CELL_KINDS = ('elman', 'lstm', 'gru', *(name for name in factory.CELLS
                                         if name not in ('elman', 'lstm', 'gru')))
@@ -495,12 +490,18 @@ def write_outputs(results: dict, workdir: pathlib.Path) -> str:
 def main(argv):
   del argv
   runtime.configure()
-  workdir = pathlib.Path(runtime.checked_workdir(_WORKDIR.value))
+  workdir = pathlib.Path(runtime.checked_workdir(flags.FLAGS.workdir))
   with runtime.one_line_errors():
-    results = run_study(_CONFIG.value, log=lambda m: print(m, file=sys.stderr, flush=True))
+    results = run_study(flags.FLAGS.config, log=lambda m: print(m, file=sys.stderr, flush=True))
   print(write_outputs(results, workdir), end='')
   sys.stdout.flush()
 
 
 if __name__ == '__main__':
+  # Defined only when run as a program: other entry points define --config too, and tests
+  # import this module next to them.
+  config_flags.DEFINE_config_file(
+      'config', None, 'Config file (configs/gradient_flow.py[:mode]).', lock_config=True)
+  flags.DEFINE_string('workdir', None, 'Directory for the plots, summary.md and gradient_flow.json.')
+  flags.mark_flags_as_required(['config', 'workdir'])
   app.run(main, flags_parser=runtime.parse_flags)
