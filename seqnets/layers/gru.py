@@ -136,8 +136,7 @@ class GRUCell(nn.RNNCellBase):
   def initialize_carry(self, rng: jax.Array, input_shape: tuple[int, ...]) -> Array:
     """Zeros `[*batch, H]` in the carry dtype for inputs of shape `[*batch, F]`."""
     del rng
-    dtype = self.param_dtype if self.dtype is None else self.dtype
-    return jnp.zeros(input_shape[:-1] + (self.features,), dtype)
+    return rnn.zero_carry(self, input_shape)
 
   @property
   def num_feature_axes(self) -> int:

@@ -156,9 +156,7 @@ class LSTMCell(nn.RNNCellBase):
   def initialize_carry(self, rng: jax.Array, input_shape: tuple[int, ...]) -> LSTMCarry:
     """Zeros `(c, h)`, each `[*batch, H]` in the carry dtype, for inputs `[*batch, F]`."""
     del rng
-    shape = input_shape[:-1] + (self.features,)
-    dtype = self.param_dtype if self.dtype is None else self.dtype
-    return jnp.zeros(shape, dtype), jnp.zeros(shape, dtype)
+    return rnn.zero_carry(self, input_shape), rnn.zero_carry(self, input_shape)
 
   @property
   def num_feature_axes(self) -> int:

@@ -147,13 +147,7 @@ class OrthogonalRNNCell(nn.RNNCellBase):
 
   def __call__(self, carry: Array, inputs: Array) -> tuple[Array, Array]:
     """One step. `carry: [..., H]`, `inputs: [..., F]` -> `(h_t, h_t)`."""
-    params = self.cell_params(inputs.shape[-1])
-    names = sorted(params)
-    inputs, h, *values = nn.dtypes.promote_dtype(
-        inputs, carry, *(params[n] for n in names), dtype=self.dtype)
-    kernel = self.scan_kernel()
-    new_h, _, _ = kernel.forward(kernel.prepare(dict(zip(names, values))), h, inputs, False)
-    return new_h.astype(jnp.result_type(carry)), new_h
+    return rnn.kernel_step(self, self.cell_params(inputs.shape[-1]), carry, inputs)
 
   @nn.nowrap
   def scan_kernel(self) -> _OrthogonalKernel:
@@ -170,8 +164,7 @@ class OrthogonalRNNCell(nn.RNNCellBase):
   def initialize_carry(self, rng: jax.Array, input_shape: tuple[int, ...]) -> Array:
     """Zeros `[*batch, H]` in the carry dtype for inputs of shape `[*batch, F]`."""
     del rng
-    dtype = self.param_dtype if self.dtype is None else self.dtype
-    return jnp.zeros(input_shape[:-1] + (self.features,), dtype)
+    return rnn.zero_carry(self, input_shape)
 
   @property
   def num_feature_axes(self) -> int:

@@ -210,6 +210,29 @@ def matmul_tn(a: Array, b: Array) -> Array:
   return a.reshape(-1, a.shape[-1]).T @ b.reshape(-1, b.shape[-1])
 
 
+def carry_dtype(cell: nn.RNNCellBase) -> Any:
+  """The dtype a cell's carry starts in: its computation dtype, else its parameters'."""
+  return cell.param_dtype if cell.dtype is None else cell.dtype
+
+
+def zero_carry(cell: nn.RNNCellBase, input_shape: tuple[int, ...], width: int | None = None) -> Array:
+  """Zeros `[*batch, width]` (default: the cell's features) for inputs `[*batch, F]`."""
+  return jnp.zeros(tuple(input_shape[:-1]) + (width or cell.features,), carry_dtype(cell))
+
+
+def kernel_step(cell: nn.RNNCellBase, params: Params, carry: Array,
+                inputs: Array) -> tuple[Array, Array]:
+  """One step of a cell through its own scan kernel's `forward`, as its `__call__`:
+  inputs, carry and params promoted to `cell.dtype`, the new carry cast back to the
+  carry's dtype -> `(h_t, h_t)`."""
+  names = sorted(params)
+  inputs, h, *values = nn.dtypes.promote_dtype(
+      inputs, carry, *(params[n] for n in names), dtype=cell.dtype)
+  kernel = cell.scan_kernel()
+  new_h, _, _ = kernel.forward(kernel.prepare(dict(zip(names, values))), h, inputs, False)
+  return new_h.astype(jnp.result_type(carry)), new_h
+
+
 def uses_fused_kernel(cell: nn.RNNCellBase, deterministic: bool | None = None) -> bool:
   """Whether `RNN` may run `cell` through `fused_scan` (its `scan_kernel()`).
 

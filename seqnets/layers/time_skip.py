@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from seqnets.layers import initializers
+from seqnets.layers import rnn
 
 Array = jax.Array
 Params = dict[str, Array]
@@ -85,7 +86,7 @@ class SkipRNNCell(nn.RNNCellBase):
     shape `[*batch, F]`."""
     del rng
     self._check_skip()
-    dtype = self.param_dtype if self.dtype is None else self.dtype
+    dtype = rnn.carry_dtype(self)
     batch = input_shape[:-1]
     return (jnp.zeros(batch + (self.skip - 1, self.features), dtype),
             jnp.zeros(batch + (self.features,), dtype))

@@ -12,6 +12,7 @@ import numpy as np
 from flax import linen as nn
 
 from seqnets.layers import initializers
+from seqnets.layers import rnn
 
 Array = jax.Array
 Params = dict[str, Array]
@@ -176,8 +177,7 @@ class UnitaryRNNCell(nn.RNNCellBase):
   def initialize_carry(self, rng: jax.Array, input_shape: tuple[int, ...]) -> Array:
     """Zeros `[*batch, 2N]` in the carry dtype for inputs of shape `[*batch, F]`."""
     del rng
-    dtype = self.param_dtype if self.dtype is None else self.dtype
-    return jnp.zeros(input_shape[:-1] + (2 * self.features,), dtype)
+    return rnn.zero_carry(self, input_shape, width=2 * self.features)
 
   @property
   def num_feature_axes(self) -> int:

@@ -29,7 +29,6 @@ from seqnets.tasks import fields
 
 BASELINE_MSE = 1.0 / 6.0          # E[(u + v − 1)²] for u, v uniform in [0, 1)
 TOLERANCE = 0.04
-TRAIN_STREAM, EVAL_STREAM = 0, 1   # first word of the random streams' seeds
 
 
 def make_batch(rng: np.random.Generator, count: int, length: int) -> base.Batch:
@@ -57,19 +56,9 @@ def validate(cfg) -> None:
 
 
 def build_data(cfg) -> base.TaskData:
-  length, batch_size = cfg.length, cfg.batch_size
-
-  def train_batches(seed: int, start_step: int):
-    step = start_step
-    while True:
-      yield make_batch(np.random.default_rng([TRAIN_STREAM, seed, step]), batch_size, length)
-      step += 1
-
-  eval_rng = np.random.default_rng([EVAL_STREAM, cfg.get('eval_seed', 0)])
-  eval_sets = {'test': make_batch(eval_rng, cfg.eval_size, length)}
-  info = base.DataInfo(vocab_size=0, num_outputs=1)
-  return base.TaskData(base.Preprocessing(info), train_batches, eval_sets,
-                       summary={'baseline/loss': BASELINE_MSE})
+  return base.generated_data(lambda rng, count: make_batch(rng, count, cfg.length), cfg,
+                             base.DataInfo(vocab_size=0, num_outputs=1),
+                             summary={'baseline/loss': BASELINE_MSE})
 
 
 def read_file(cfg, path: str | pathlib.Path) -> dict[str, np.ndarray]:

@@ -110,6 +110,30 @@ class TaskData:
     return self.preprocessing.info
 
 
+def generated_data(make_batch: Callable[[np.random.Generator, int], Batch], cfg, info: DataInfo,
+                   summary: dict[str, float] | None = None) -> TaskData:
+  """TaskData of a task whose examples the code draws: `make_batch(rng, count)`.
+
+  Every training step gets fresh examples from `default_rng([0, seed, step])` (so a
+  resumed run replays exactly), and the 'test' set `cfg.eval_size` examples from
+  `default_rng([1, cfg.eval_seed])`, a stream no training step reads.
+  """
+  batch_size = cfg.batch_size
+
+  def train_batches(seed: int, start_step: int):
+    step = start_step
+    while True:
+      yield make_batch(np.random.default_rng([_TRAIN_STREAM, seed, step]), batch_size)
+      step += 1
+
+  eval_rng = np.random.default_rng([_EVAL_STREAM, cfg.get('eval_seed', 0)])
+  return TaskData(Preprocessing(info), train_batches,
+                  {'test': make_batch(eval_rng, cfg.eval_size)}, summary=dict(summary or {}))
+
+
+_TRAIN_STREAM, _EVAL_STREAM = 0, 1     # first word of the random streams' seeds
+
+
 @dataclasses.dataclass(frozen=True)
 class ReportedMetric:
   """A final metric the ablation report tabulates: `key` in the final record,

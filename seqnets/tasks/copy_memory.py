@@ -38,7 +38,6 @@ NUM_DATA_SYMBOLS = 8
 BLANK, DELIMITER = 8, 9
 VOCAB_SIZE = 10
 COPY_LENGTH = 10
-TRAIN_STREAM, EVAL_STREAM = 0, 1     # first word of the random streams' seeds
 
 
 def sequence_length(delay: int) -> int:
@@ -75,20 +74,10 @@ def validate(cfg) -> None:
 
 
 def build_data(cfg) -> base.TaskData:
-  delay, batch_size = cfg.delay, cfg.batch_size
-
-  def train_batches(seed: int, start_step: int):
-    step = start_step
-    while True:
-      rng = np.random.default_rng([TRAIN_STREAM, seed, step])
-      yield make_batch(random_symbols(rng, batch_size), delay)
-      step += 1
-
-  eval_rng = np.random.default_rng([EVAL_STREAM, cfg.get('eval_seed', 0)])
-  eval_sets = {'test': make_batch(random_symbols(eval_rng, cfg.eval_size), delay)}
-  info = base.DataInfo(vocab_size=VOCAB_SIZE, num_outputs=VOCAB_SIZE)
-  return base.TaskData(base.Preprocessing(info), train_batches, eval_sets,
-                       summary={'baseline/loss': baseline_loss(delay)})
+  return base.generated_data(
+      lambda rng, count: make_batch(random_symbols(rng, count), cfg.delay), cfg,
+      base.DataInfo(vocab_size=VOCAB_SIZE, num_outputs=VOCAB_SIZE),
+      summary={'baseline/loss': baseline_loss(cfg.delay)})
 
 
 def read_file(cfg, path: str | pathlib.Path) -> np.ndarray:
