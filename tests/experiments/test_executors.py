@@ -14,7 +14,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def test_local_executor_runs_every_variant_as_a_job_and_reports(tmp_path):
-  env = dict(os.environ, XLA_FLAGS='', JAX_PLATFORMS='cpu')
+  env = dict(os.environ, XLA_FLAGS=os.environ['SEQNETS_TEST_XLA_FLAGS'], JAX_PLATFORMS='cpu')
   done = subprocess.run([sys.executable, '-m', 'experiments.ablate', '--config=configs/ablate_formal.py:smoke',
                          f'--workdir={tmp_path}', '--executor=local'], cwd=ROOT, env=env,
                         capture_output=True, text=True, timeout=600)

@@ -15,7 +15,7 @@ STATES = ('init', 'trained', 'trained_clipped')
 
 
 def run(*args, timeout=300):
-  env = dict(os.environ, XLA_FLAGS='', JAX_PLATFORMS='cpu')
+  env = dict(os.environ, XLA_FLAGS=os.environ['SEQNETS_TEST_XLA_FLAGS'], JAX_PLATFORMS='cpu')
   return subprocess.run([sys.executable, '-m', 'experiments.gradient_flow', *args], cwd=ROOT,
                         env=env, capture_output=True, text=True, timeout=timeout)
 

@@ -27,7 +27,8 @@ def free_port() -> int:
 
 def start(args, devices: int) -> subprocess.Popen:
   env = dict(os.environ, JAX_PLATFORMS='cpu',
-             XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}')
+             XLA_FLAGS=f"{os.environ['SEQNETS_TEST_XLA_FLAGS']} "
+                       f'--xla_force_host_platform_device_count={devices}')
   return subprocess.Popen([sys.executable, '-m', 'experiments.main', *CONFIG, *args], cwd=ROOT, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

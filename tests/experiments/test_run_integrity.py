@@ -42,7 +42,7 @@ def compilation_cache(tmp_path_factory):
 
 
 def env():
-  return dict(os.environ, XLA_FLAGS='', JAX_PLATFORMS='cpu', PYTHONPATH=str(ROOT), **_COMPILATION_CACHE)
+  return dict(os.environ, XLA_FLAGS=os.environ['SEQNETS_TEST_XLA_FLAGS'], JAX_PLATFORMS='cpu', PYTHONPATH=str(ROOT), **_COMPILATION_CACHE)
 
 
 def run(*args, cwd=ROOT, timeout=300):

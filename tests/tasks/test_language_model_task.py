@@ -97,7 +97,7 @@ def test_word_level_vocabulary_and_unknown_words(tmp_path):
 
 
 def run_cli(*args):
-  env = dict(os.environ, XLA_FLAGS='', JAX_PLATFORMS='cpu')
+  env = dict(os.environ, XLA_FLAGS=os.environ['SEQNETS_TEST_XLA_FLAGS'], JAX_PLATFORMS='cpu')
   return subprocess.run([sys.executable, '-m', *args], cwd=ROOT, env=env, capture_output=True,
                         text=True, timeout=300)
 

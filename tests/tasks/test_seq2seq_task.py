@@ -160,7 +160,7 @@ def test_decoding_agrees_with_exact_match_and_beams_rank_by_score(trained):
 
 
 def run_cli(*args):
-  env = dict(os.environ, XLA_FLAGS='', JAX_PLATFORMS='cpu')
+  env = dict(os.environ, XLA_FLAGS=os.environ['SEQNETS_TEST_XLA_FLAGS'], JAX_PLATFORMS='cpu')
   return subprocess.run([sys.executable, '-m', *args], cwd=ROOT, env=env, capture_output=True,
                         text=True, timeout=300)
 
