@@ -15,15 +15,16 @@ Cells (`CELLS`; one line adds a cell by its `model.cell` name) × benchmarks:
                           (seqnets/tasks/sequential_digits.py), a final readout
 Variants are named `<benchmark>-<cell>`, e.g. `copy_T200-gru`; `num_seeds` (3) seeds of each
 train side by side. Modes: none (every benchmark), `copy`, `adding`, `digits` (one family),
-`smoke` (three tiny variants, for the tests), or a variant's name (`get_config` only: that
-one variant's config, for `experiments.main`).
+`smoke` (three tiny variants, for the tests), or a variant's name (that one variant: its
+config for `experiments.main`, a sweep of one for `experiments.ablate`).
 
 The shared recipe is Arjovsky et al.'s (2016): one recurrent layer of 128, RMSProp lr 1e-3
 (decay 0.9), batches of 128, gradient clipping at global norm 1, LSTM forget-gate bias 1;
 fresh random copy / adding sequences every step, evaluated on 1,000 held-out ones. A cell
 whose authors train it otherwise says so in `CELLS`: the orthogonal RNN takes expRNN's
 (Lezcano-Casado & Martínez-Rubio 2019): RMSProp lr 2e-4 (decay 0.99), its skew-symmetric
-generator at a tenth of that; with the shared lr 1e-3 it stays at the copy baseline. The budget is `STEPS` per family: in a family mode it is the base config's
+generator at a tenth of that; with the shared lr 1e-3 it stays at the copy baseline.
+The budget is `STEPS` per family: in a family or variant mode it is the base config's
 `train.num_train_steps`, so `--config.train.num_train_steps=N` changes it; with every
 benchmark at once, edit `STEPS`. The report draws each task's baseline (the data summary's
 `baseline/loss`: `10 log 8 / (T + 20)` for copy, 1/6 for adding, the class-prior loss for
