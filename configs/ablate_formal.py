@@ -19,12 +19,12 @@ import ml_collections
 
 from configs import anbn
 
-CELLS = {
-    'elman_tanh': {'model.cell': 'elman', 'model.activation': 'tanh'},
-    'elman_relu': {'model.cell': 'elman', 'model.activation': 'relu'},
-    'lstm': {'model.cell': 'lstm', 'model.use_peepholes': False},
-    'lstm_peephole': {'model.cell': 'lstm', 'model.use_peepholes': True},
-    'gru': {'model.cell': 'gru'},
+CELLS = {                           # name -> model.cell, less its hidden_size
+    'elman_tanh': dict(name='elman', activation='tanh'),
+    'elman_relu': dict(name='elman', activation='relu'),
+    'lstm': dict(name='lstm', use_peepholes=False, forget_bias=3.0),
+    'lstm_peephole': dict(name='lstm', use_peepholes=True, forget_bias=3.0),
+    'gru': dict(name='gru'),
 }
 SMALL_HIDDEN_SIZE = {'anbn': 2, 'anbncn': 4}
 WIDE_HIDDEN_SIZE = 8
@@ -34,7 +34,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config = anbn.get_config()
   config.num_seeds = 5
   config.data.test_n = (1, 1000)
-  config.model.forget_bias = 3.0
+  config.model.cell = dict(CELLS['lstm'], hidden_size=WIDE_HIDDEN_SIZE)
   config.train.update(num_train_steps=10_000, log_every_steps=500, checkpoint_every_steps=2500)
   config.evals.train_range.every_steps = 2500
   config.launch = dict(             # --executor=local | slurm: one submitit job per variant
@@ -58,12 +58,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 def sweep(arg: str | None = None) -> list[dict]:
   """One override dict per run; `name` names its sub-directory of the workdir."""
   if arg == 'smoke':
-    return [{'name': 'anbn-elman_relu-h3', 'data.language': 'anbn', 'model.hidden_size': 3,
-             **CELLS['elman_relu']},
-            {'name': 'anbncn-lstm_peephole-h3', 'data.language': 'anbncn', 'model.hidden_size': 3,
-             **CELLS['lstm_peephole']}]
+    return [{'name': 'anbn-elman_relu-h3', 'data.language': 'anbn',
+             'model.cell': dict(CELLS['elman_relu'], hidden_size=3)},
+            {'name': 'anbncn-lstm_peephole-h3', 'data.language': 'anbncn',
+             'model.cell': dict(CELLS['lstm_peephole'], hidden_size=3)}]
   return [{'name': f'{language}-{cell}-h{size}', 'data.language': language,
-           'model.hidden_size': size, **overrides}
+           'model.cell': dict(entry, hidden_size=size)}
           for language, small in SMALL_HIDDEN_SIZE.items()
           for size in (small, WIDE_HIDDEN_SIZE)
-          for cell, overrides in CELLS.items()]
+          for cell, entry in CELLS.items()]

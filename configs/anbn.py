@@ -1,7 +1,7 @@
 """One LSTM learning aⁿbⁿ as next-symbol prediction (Gers & Schmidhuber 2001).
 
   python -m experiments.main --config=configs/anbn.py --workdir=runs/anbn
-  python -m experiments.main --config=configs/anbn.py --workdir=runs/anbn_gru --config.model.cell=gru
+  python -m experiments.main --config=configs/anbn.py --workdir=runs/anbn_gru --config.model.cell.name=gru
   python -m experiments.main --config=configs/anbn.py:smoke --workdir=/tmp/smoke   # seconds
 
 Training strings n = 1..10 (all of them in every batch), evaluation of every
@@ -27,16 +27,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   )
   config.model = dict(
       name='recurrent_tagger',
-      cell='lstm',                     # elman | lstm | gru
-      hidden_size=8,
+      # Any cell of seqnets/models/cells.py, with that cell's own keys (LSTM: forget_bias,
+      # use_peepholes, ...; GRU: reset_after; Elman: activation); the rest keep their defaults.
+      cell=dict(name='lstm', hidden_size=8),
       num_layers=1,
       embedding_size=0,                # 0: one-hot inputs
-      activation='tanh',               # elman only
-      use_peepholes=False,             # lstm only
-      forget_bias=1.0,                 # lstm only: initial gate biases
-      input_bias=0.0,
-      output_bias=0.0,
-      reset_after=False,               # gru only
       bidirectional=False,
       dropout_rate=0.0,
       unroll=1,
@@ -64,7 +59,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   if arg == 'smoke':
     config.data.test_n = (1, 20)
-    config.model.hidden_size = 4
+    config.model.cell.hidden_size = 4
     config.train.update(num_train_steps=20, log_every_steps=5, checkpoint_every_steps=10)
     config.evals.train_range.every_steps = 10
   elif arg:

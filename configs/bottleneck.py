@@ -23,19 +23,22 @@ VARIANTS = {
     'initial': {'model.context': 'initial'},
     'every_step': {'model.context': 'every_step'},
     'attention': {'model.context': 'attention'},
-    'transformer': {'model.name': 'transformer_seq2seq'},
 }
+
+
+def transformer(smoke: bool = False) -> dict:
+  """The Transformer variant's whole `model` entry (its keys are not the recurrent ones)."""
+  if smoke:
+    return dict(name='transformer_seq2seq', model_size=8, num_heads=2, num_layers=1, ff_size=16,
+                positions='sinusoidal', max_positions=512, dropout_rate=0.0)
+  return dict(name='transformer_seq2seq', model_size=128, num_heads=4, num_layers=2,
+              ff_size=512, positions='sinusoidal', max_positions=512, dropout_rate=0.0)
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config = reverse.get_config('smoke' if arg == 'smoke' else None)
   config.num_seeds = 1 if arg == 'smoke' else 2
-  # The Transformer's keys (the recurrent models ignore them, and it ignores theirs).
-  config.model.update(model_size=128, num_heads=4, num_layers=2, ff_size=512,
-                      positions='sinusoidal', max_positions=512)
-  if arg == 'smoke':
-    config.model.update(model_size=8, num_heads=2, num_layers=1, ff_size=16)
-  elif arg:
+  if arg not in (None, 'smoke'):
     raise ValueError(f'configs/bottleneck.py: unknown mode {arg!r}; valid: smoke')
   config.launch = dict(timeout_min=60, cpus_per_task=2, mem_gb=4, slurm_partition=None,
                        max_parallel_jobs=1)
@@ -43,4 +46,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
 
 def sweep(arg: str | None = None) -> list[dict]:
-  return [{'name': name, **overrides} for name, overrides in VARIANTS.items()]
+  return [*({'name': name, **overrides} for name, overrides in VARIANTS.items()),
+          {'name': 'transformer', 'model': transformer(smoke=arg == 'smoke')}]

@@ -50,9 +50,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       document_separator='',           # e.g. '\n\n\n': the state is reset at each document
   )
   config.model = dict(
-      name='recurrent_lm', cell='lstm', hidden_size=512, num_layers=1, embedding_size=64,
-      tie_embeddings=False, embedding_dropout_rate=0.0, dropout_rate=0.0,
-      output_dropout_rate=0.2, forget_bias=1.0)
+      name='recurrent_lm', cell=dict(name='lstm', hidden_size=512, forget_bias=1.0),
+      num_layers=1, embedding_size=64, tie_embeddings=False, embedding_dropout_rate=0.0,
+      dropout_rate=0.0, output_dropout_rate=0.2)
   config.optim = dict(name='adam', learning_rate=2e-3, schedule='warmup_cosine', warmup_steps=200,
                       end_learning_rate_factor=0.05, clip_norm=1.0, clip_value=0.0, freeze=())
   config.train = dict(num_train_steps=2500, log_every_steps=50, checkpoint_every_steps=500,
@@ -60,18 +60,21 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.evals = dict(validation=dict(type='language_model', split='validation', every_steps=500,
                                       batch_size=32))
   if arg == 'long':
-    config.model.update(num_layers=2, hidden_size=384, dropout_rate=0.25, output_dropout_rate=0.25)
+    config.model.update(num_layers=2, dropout_rate=0.25, output_dropout_rate=0.25)
+    config.model.cell.hidden_size = 384
     config.train.num_train_steps = 3000
   elif arg == 'word':
     config.data.update(level='word', min_count=3, bptt=64, batch_size=32, eval_length=512,
                        eval_context=64)
-    config.model.update(embedding_size=256, hidden_size=256, tie_embeddings=True,
-                        embedding_dropout_rate=0.1, output_dropout_rate=0.4)
+    config.model.update(embedding_size=256, tie_embeddings=True, embedding_dropout_rate=0.1,
+                        output_dropout_rate=0.4)
+    config.model.cell.hidden_size = 256
     config.optim.learning_rate = 1e-3
     config.train.num_train_steps = 2000
   elif arg == 'smoke':
     config.data.update(batch_size=8, bptt=8, eval_length=16, eval_context=4)
-    config.model.update(hidden_size=8, embedding_size=4)
+    config.model.update(embedding_size=4)
+    config.model.cell.hidden_size = 8
     config.optim.warmup_steps = 0
     config.train.update(num_train_steps=6, log_every_steps=3, checkpoint_every_steps=6)
     config.evals.validation.update(every_steps=3, batch_size=4)

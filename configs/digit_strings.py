@@ -37,7 +37,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       teacher_forcing_decay=0.0,
   )
   config.model = dict(
-      name='image_to_sequence', cell='gru', hidden_size=128, embedding_size=32,
+      name='image_to_sequence', cell=dict(name='gru', hidden_size=128), embedding_size=32,
       conv_features=(32, 64, 64), score='additive', placement='bahdanau', attention_size=0,
       bridge=True, dropout_rate=0.2)
   config.optim = dict(name='adam', learning_rate=2e-3, schedule='warmup_cosine', warmup_steps=100,
@@ -49,7 +49,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       lengths=dict(type='accuracy_by_n', split='validation', every_steps=0, batch_size=500))
   if arg == 'smoke':
     config.data.update(digits_per_image=(1, 3), eval_examples=16, batch_size=8)
-    config.model.update(hidden_size=8, embedding_size=4, conv_features=(4, 8))
+    config.model.update(embedding_size=4, conv_features=(4, 8))
+    config.model.cell.hidden_size = 8
     config.optim.warmup_steps = 0
     config.train.update(num_train_steps=4, log_every_steps=2, checkpoint_every_steps=4)
     config.evals.validation.update(every_steps=2, batch_size=8)

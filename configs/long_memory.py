@@ -8,7 +8,7 @@
   python -m experiments.main --config=configs/long_memory.py:copy_T500-orthogonal \
       --config.num_seeds=1 --workdir=runs/copy_T500-orthogonal   # one variant of the sweep
 
-Cells (`CELLS`; one line adds a cell by its `model.cell` name) × benchmarks:
+Cells (`CELLS`; one line adds a cell by its `model.cell` entry) × benchmarks:
   copy_T{100,200,500}     copy memory, delay T (seqnets/tasks/copy_memory.py), a readout per step
   adding_T{100,400}       the adding problem, T steps (seqnets/tasks/adding.py), a final readout
   digits, digits_permuted 8×8 digits one pixel per step, plain and with a fixed permutation
@@ -33,18 +33,21 @@ digits) in train_loss.png and tabulates it.
 
 import ml_collections
 
+# name -> overrides: `model.cell` (less its hidden_size, HIDDEN_SIZE) and the cell's recipe.
 CELLS = {
-    'elman': {'model.cell': 'elman', 'model.activation': 'tanh'},
-    'lstm': {'model.cell': 'lstm'},
-    'gru': {'model.cell': 'gru'},
-    'orthogonal': {'model.cell': 'orthogonal', 'model.activation': 'modrelu',    # expRNN
+    'elman': {'model.cell': dict(name='elman', activation='tanh')},
+    'lstm': {'model.cell': dict(name='lstm')},
+    'gru': {'model.cell': dict(name='gru')},
+    'orthogonal': {'model.cell': dict(name='orthogonal', activation='modrelu'),    # expRNN
                    'optim.learning_rate': 2e-4, 'optim.decay': 0.99,
                    'optim.learning_rate_factors': (('*recurrent_skew', 0.1),)},
-    'unitary': {'model.cell': 'unitary'},          # 128 complex units, 256 outputs
-    'leaky': {'model.cell': 'leaky', 'model.leak': 0.5, 'model.learn_leak': True},
-    'skip': {'model.cell': 'skip', 'model.skip': 10},
-    'echo_state': {'model.cell': 'echo_state', 'model.spectral_radius': 0.95},  # readout only
+    'unitary': {'model.cell': dict(name='unitary')},      # 128 complex units, 256 outputs
+    'leaky': {'model.cell': dict(name='leaky', leak=0.5, learn_leak=True)},
+    'skip': {'model.cell': dict(name='skip', skip=10)},
+    'echo_state': {'model.cell': dict(name='echo_state', spectral_radius=0.95)},  # readout only
 }
+HIDDEN_SIZE = 128
+SMOKE_HIDDEN_SIZE = 4
 COPY_DELAYS = (100, 200, 500)
 ADDING_LENGTHS = (100, 400)
 STEPS = {'copy': 5_000, 'adding': 10_000, 'digits': 3_000}
@@ -81,13 +84,24 @@ def benchmarks(family: str | None = None) -> dict[str, tuple[str, dict]]:
   return {name: v for name, v in found.items() if family in (None, v[0])}
 
 
+def sized(cell_overrides: dict, hidden_size: int = HIDDEN_SIZE) -> dict:
+  """A cell's overrides with its `model.cell` entry given `hidden_size`."""
+  return {**cell_overrides, 'model.cell': dict(cell_overrides['model.cell'],
+                                               hidden_size=hidden_size)}
+
+
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   variants = {v['name']: v for v in sweep()}
   if arg in variants:
     family = benchmarks()[arg.split('-')[0]][0]
     config = get_config(family)
-    config.update_from_flattened_dict(
-        {k: v for k, v in variants[arg].items() if k not in ('name', 'train.num_train_steps')})
+    for key, value in variants[arg].items():
+      if key not in ('name', 'train.num_train_steps'):
+        *parents, leaf = key.split('.')
+        node = config
+        for parent in parents:
+          node = node[parent]
+        node[leaf] = value
     return config
   if arg not in (None, *FAMILIES, 'smoke'):
     raise ValueError(f'configs/long_memory.py: unknown mode {arg!r}; valid: '
@@ -101,26 +115,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.data = first['data']
   config.model = dict(
       name='sequence_readout',
-      cell='lstm',                     # a name of seqnets.models.factory.CELLS
-      hidden_size=128,
+      # Any cell of seqnets/models/cells.py with its own keys, e.g. dict(name='leaky',
+      # hidden_size=128, leak=0.5, learn_leak=True); the sweep sets it from CELLS.
+      cell=dict(name='lstm', hidden_size=HIDDEN_SIZE),
       num_layers=1,
       readout=first['model.readout'],  # every_step (copy) | final (adding, digits)
-      activation='tanh',               # elman, skip; orthogonal: modrelu | tanh | identity
-      parametrization='expm',          # orthogonal only: expm | cayley
-      permutation_seed=0,              # unitary only
-      leak=1.0,                        # leaky, echo_state: α of h_t = (1 − α) h_{t−1} + α f(·)
-      learn_leak=False,                # leaky only
-      skip=2,                          # skip only: h_t also reads h_{t−skip}
-      spectral_radius=0.9,             # echo_state only: the fixed reservoir
-      input_scale=1.0,
-      density=1.0,
-      bias_scale=0.0,
-      reservoir_seed=0,
-      use_peepholes=False,             # lstm only
-      forget_bias=1.0,                 # lstm only: initial gate biases
-      input_bias=0.0,
-      output_bias=0.0,
-      reset_after=False,               # gru only
       dropout_rate=0.0,
       unroll=1,
   )
@@ -139,7 +138,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if arg == 'smoke':
     config.num_seeds = 2
     config.data = copy_data(5, batch_size=8, eval_size=16)
-    config.model.hidden_size = 4
+    config.model.cell.hidden_size = SMOKE_HIDDEN_SIZE
     config.train.update(num_train_steps=4, log_every_steps=2, checkpoint_every_steps=4)
     config.evals.test.update(every_steps=0, batch_size=512)
   return config
@@ -150,13 +149,14 @@ def sweep(arg: str | None = None) -> list[dict]:
   if arg == 'smoke':
     return [
         {'name': 'copy_T5-lstm', 'task': 'copy_memory', 'data': copy_data(5, 8, 16),
-         'model.readout': 'every_step', **CELLS['lstm']},
+         'model.readout': 'every_step', **sized(CELLS['lstm'], SMOKE_HIDDEN_SIZE)},
         {'name': 'adding_T6-gru', 'task': 'adding', 'data': adding_data(6, 8, 16),
-         'model.readout': 'final', **CELLS['gru']},
+         'model.readout': 'final', **sized(CELLS['gru'], SMOKE_HIDDEN_SIZE)},
         {'name': 'digits_permuted-elman', 'task': 'sequential_digits',
-         'data': digits_data(True, 8), 'model.readout': 'final', **CELLS['elman']},
+         'data': digits_data(True, 8), 'model.readout': 'final',
+         **sized(CELLS['elman'], SMOKE_HIDDEN_SIZE)},
     ]
-  every = [{'name': f'{name}-{cell}', **overrides, **cell_overrides,
+  every = [{'name': f'{name}-{cell}', **overrides, **sized(cell_overrides),
             'train.num_train_steps': STEPS[family]}
            for name, (family, overrides) in benchmarks().items()
            for cell, cell_overrides in CELLS.items()]

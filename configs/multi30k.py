@@ -50,12 +50,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       teacher_forcing_decay=0.0,
   )
   config.model = dict(
-      name='recurrent_seq2seq', cell='gru', hidden_size=256, decoder_hidden_size=256,
+      name='recurrent_seq2seq', cell=dict(name='gru', hidden_size=256), decoder_hidden_size=256,
       embedding_size=256, encoder_layers=1, bidirectional=True, context='attention',
-      score='additive', placement='bahdanau', attention_size=256, bridge=True, dropout_rate=0.3,
-      # The Transformer's keys (mode `transformer`; the recurrent model ignores them).
-      model_size=256, num_heads=4, num_layers=3, ff_size=1024, positions='sinusoidal',
-      max_positions=256)
+      score='additive', placement='bahdanau', attention_size=256, bridge=True, dropout_rate=0.3)
   config.optim = dict(name='adam', learning_rate=1e-3, schedule='warmup_cosine', warmup_steps=500,
                       end_learning_rate_factor=0.05, clip_norm=1.0, clip_value=0.0, freeze=())
   config.train = dict(num_train_steps=6000, log_every_steps=100, checkpoint_every_steps=1000,
@@ -65,15 +62,17 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       bleu=dict(type='bleu', split='validation', every_steps=0, batch_size=128, beam_size=5,
                 length_penalty=0.6, max_length=80))
   if arg == 'transformer':
-    config.model.update(name='transformer_seq2seq', dropout_rate=0.1)
+    config.model = dict(name='transformer_seq2seq', model_size=256, num_heads=4, num_layers=3,
+                        ff_size=1024, positions='sinusoidal', max_positions=256, dropout_rate=0.1)
     config.optim.update(learning_rate=5e-4, warmup_steps=800)
     config.train.num_train_steps = 3600      # its steps cost about 0.85 s: the same hour
     config.evals.validation.every_steps = 1200
   elif arg == 'smoke':
     config.data.update(tokenizer='word', source_vocab_size=0, target_vocab_size=0, batch_size=8,
                        max_length=20, bucket_width=4)
-    config.model.update(hidden_size=8, decoder_hidden_size=0, embedding_size=8, attention_size=0,
-                        dropout_rate=0.0, model_size=8, num_heads=2, num_layers=1, ff_size=16)
+    config.model.update(decoder_hidden_size=0, embedding_size=8, attention_size=0,
+                        dropout_rate=0.0)
+    config.model.cell.hidden_size = 8
     config.optim.warmup_steps = 0
     config.train.update(num_train_steps=4, log_every_steps=2, checkpoint_every_steps=4)
     config.evals.validation.update(every_steps=2, batch_size=8)

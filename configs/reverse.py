@@ -39,7 +39,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       teacher_forcing_decay=0.0,
   )
   config.model = dict(
-      name='recurrent_seq2seq', cell='gru', hidden_size=128, decoder_hidden_size=0,
+      name='recurrent_seq2seq', cell=dict(name='gru', hidden_size=128), decoder_hidden_size=0,
       embedding_size=32, encoder_layers=1, bidirectional=False, context='attention',
       score='additive', placement='bahdanau', attention_size=0, bridge=True, dropout_rate=0.0)
   config.optim = dict(name='adam', learning_rate=3e-3, schedule='warmup_cosine', warmup_steps=100,
@@ -52,7 +52,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if arg == 'smoke':
     config.data.update(train_lengths=(2, 5), eval_lengths=(2, 7), eval_examples=16,
                        examples_per_length=4, batch_size=8, num_symbols=4)
-    config.model.update(hidden_size=8, embedding_size=4)
+    config.model.embedding_size = 4
+    config.model.cell.hidden_size = 8
     config.optim.warmup_steps = 0
     config.train.update(num_train_steps=4, log_every_steps=2, checkpoint_every_steps=4)
     config.evals.validation.update(every_steps=2, batch_size=8)

@@ -30,7 +30,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       file_format='tsv', max_length=56, min_count=1, max_vocab_size=0, batch_size=64,
       bucket_width=8)
   config.model = dict(
-      name='recurrent_classifier', cell='lstm', hidden_size=150, num_layers=1,
+      name='recurrent_classifier', cell=dict(name='lstm', hidden_size=150), num_layers=1,
       bidirectional=True, embedding_size=300, pooling='max', attention_size=100,
       embedding_dropout_rate=0.3, dropout_rate=0.5)
   config.optim = dict(name='adam', learning_rate=1e-3, schedule='warmup_cosine', warmup_steps=200,
@@ -44,7 +44,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.init_from = 'runs/sst2_lm'
   elif arg == 'smoke':
     config.data.update(max_length=12, batch_size=4)
-    config.model.update(hidden_size=6, embedding_size=8, attention_size=4,
+    config.model.cell.hidden_size = 6
+    config.model.update(embedding_size=8, attention_size=4,
                         embedding_dropout_rate=0.0, dropout_rate=0.0)
     config.optim.warmup_steps = 0
     config.train.update(num_train_steps=6, log_every_steps=3, checkpoint_every_steps=6)

@@ -35,9 +35,10 @@ import ml_collections
 
 from configs import ablate_formal
 
-PLAIN = {'model.cell': 'lstm', 'model.use_peepholes': True, 'model.hidden_size': 8,
-         'model.forget_bias': 1.0, 'train.num_train_steps': 3000}
-CHOSEN_ANBNCN = {'data.language': 'anbncn', 'model.hidden_size': 4, 'model.forget_bias': 3.0,
+PLAIN = {'model.cell': dict(name='lstm', hidden_size=8, use_peepholes=True, forget_bias=1.0,
+                            input_bias=0.0, output_bias=0.0),
+         'train.num_train_steps': 3000}
+CHOSEN_ANBNCN = {'data.language': 'anbncn', 'model.cell.hidden_size': 4, 'model.cell.forget_bias': 3.0,
                  'train.num_train_steps': 10_000}
 SAMPLED = {'data.full_batch': False, 'data.batch_size': 32}
 
@@ -45,33 +46,33 @@ ANBN = {
     'plain': {},
     'steps600': {'train.num_train_steps': 600},
     'steps1500': {'train.num_train_steps': 1500},
-    'h4': {'model.hidden_size': 4},
-    'h2': {'model.hidden_size': 2},
-    'h2_fb3': {'model.hidden_size': 2, 'model.forget_bias': 3.0},
-    'h2_10k': {'model.hidden_size': 2, 'train.num_train_steps': 10_000},
-    'h2_fb3_10k': {'model.hidden_size': 2, 'model.forget_bias': 3.0, 'train.num_train_steps': 10_000},
-    'h2_fb3_20k': {'model.hidden_size': 2, 'model.forget_bias': 3.0, 'train.num_train_steps': 20_000},
-    'h2_fb5_10k': {'model.hidden_size': 2, 'model.forget_bias': 5.0, 'train.num_train_steps': 10_000},
-    'h4_fb3_10k': {'model.hidden_size': 4, 'model.forget_bias': 3.0, 'train.num_train_steps': 10_000},
-    'h2_fb3_10k_gate_biases': {'model.hidden_size': 2, 'model.forget_bias': 3.0,
-                               'train.num_train_steps': 10_000, 'model.input_bias': -1.0,
-                               'model.output_bias': -2.0},
+    'h4': {'model.cell.hidden_size': 4},
+    'h2': {'model.cell.hidden_size': 2},
+    'h2_fb3': {'model.cell.hidden_size': 2, 'model.cell.forget_bias': 3.0},
+    'h2_10k': {'model.cell.hidden_size': 2, 'train.num_train_steps': 10_000},
+    'h2_fb3_10k': {'model.cell.hidden_size': 2, 'model.cell.forget_bias': 3.0, 'train.num_train_steps': 10_000},
+    'h2_fb3_20k': {'model.cell.hidden_size': 2, 'model.cell.forget_bias': 3.0, 'train.num_train_steps': 20_000},
+    'h2_fb5_10k': {'model.cell.hidden_size': 2, 'model.cell.forget_bias': 5.0, 'train.num_train_steps': 10_000},
+    'h4_fb3_10k': {'model.cell.hidden_size': 4, 'model.cell.forget_bias': 3.0, 'train.num_train_steps': 10_000},
+    'h2_fb3_10k_gate_biases': {'model.cell.hidden_size': 2, 'model.cell.forget_bias': 3.0,
+                               'train.num_train_steps': 10_000, 'model.cell.input_bias': -1.0,
+                               'model.cell.output_bias': -2.0},
     'cosine10k': {'optim.schedule': 'warmup_cosine', 'train.num_train_steps': 10_000},
 }
 ANBNCN = {
     'plain': {'data.language': 'anbncn'},
-    'h2': {**CHOSEN_ANBNCN, 'model.hidden_size': 2},
+    'h2': {**CHOSEN_ANBNCN, 'model.cell.hidden_size': 2},
     'h4': CHOSEN_ANBNCN,
-    'h8': {**CHOSEN_ANBNCN, 'model.hidden_size': 8},
-    'h4_fb5': {**CHOSEN_ANBNCN, 'model.forget_bias': 5.0},
+    'h8': {**CHOSEN_ANBNCN, 'model.cell.hidden_size': 8},
+    'h4_fb5': {**CHOSEN_ANBNCN, 'model.cell.forget_bias': 5.0},
     'h4_sampled32': {**CHOSEN_ANBNCN, **SAMPLED},
     'h4_adam3e-3_30k': {**CHOSEN_ANBNCN, 'optim.learning_rate': 3e-3, 'train.num_train_steps': 30_000},
     'h4_momentum': {**CHOSEN_ANBNCN, 'optim.name': 'momentum', 'optim.learning_rate': 0.1,
                     'train.num_train_steps': 20_000},
     'h4_rmsprop': {**CHOSEN_ANBNCN, 'optim.name': 'rmsprop', 'optim.learning_rate': 3e-3},
-    'h4_no_peepholes': {**CHOSEN_ANBNCN, 'model.use_peepholes': False},
-    'h4_gate_biases': {**CHOSEN_ANBNCN, 'model.input_bias': -1.0, 'model.output_bias': -2.0},
-    'h4_input_bias2': {**CHOSEN_ANBNCN, 'model.input_bias': 2.0},
+    'h4_no_peepholes': {**CHOSEN_ANBNCN, 'model.cell.use_peepholes': False},
+    'h4_gate_biases': {**CHOSEN_ANBNCN, 'model.cell.input_bias': -1.0, 'model.cell.output_bias': -2.0},
+    'h4_input_bias2': {**CHOSEN_ANBNCN, 'model.cell.input_bias': 2.0},
 }
 
 

@@ -31,7 +31,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       min_count=1, max_vocab_size=0, max_word_length=20, unknown_labels='error',
       word_dropout=0.05, batch_size=32, bucket_width=8)
   config.model = dict(
-      name='sequence_tagger', cell='lstm', hidden_size=150, num_layers=1, bidirectional=True,
+      name='sequence_tagger', cell=dict(name='lstm', hidden_size=150), num_layers=1,
+      bidirectional=True,
       embedding_size=100, char_encoder='bilstm', char_embedding_size=50, char_features=50,
       embedding_dropout_rate=0.25, dropout_rate=0.5, crf=False, crf_constraints='none')
   config.optim = dict(name='adam', learning_rate=2e-3, schedule='warmup_cosine', warmup_steps=100,
@@ -45,7 +46,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.char_encoder = 'none'
   elif arg == 'smoke':
     config.data.update(batch_size=8, bucket_width=4, max_word_length=8)
-    config.model.update(hidden_size=8, embedding_size=8, char_embedding_size=4, char_features=4,
+    config.model.cell.hidden_size = 8
+    config.model.update(embedding_size=8, char_embedding_size=4, char_features=4,
                         embedding_dropout_rate=0.0, dropout_rate=0.0)
     config.optim.warmup_steps = 0
     config.train.update(num_train_steps=4, log_every_steps=2, checkpoint_every_steps=4)

@@ -34,6 +34,7 @@ from ml_collections import config_flags
 
 from experiments import report
 from experiments import runtime
+from seqnets.training import legacy_config
 from seqnets.training import loop
 from seqnets.training import resume
 from seqnets.training import validation
@@ -103,7 +104,8 @@ def check_unchanged(workdir: pathlib.Path, config) -> None:
   except (OSError, ValueError):
     return  # The training loop names that problem when the variant runs.
   try:
-    resume.check(saved, json.loads(config.to_json()))
+    resume.check(legacy_config.canonical(saved, saved=True),
+                 legacy_config.canonical(json.loads(config.to_json())))
   except ValueError as e:
     raise validation.ConfigError(f'{workdir}: {e}') from None
 

@@ -47,11 +47,11 @@ from flax import linen as nn
 import seqnets as sn
 from experiments import runtime
 from seqnets.analysis import gradient_flow
-from seqnets.models import factory
+from seqnets.models import cells
 from seqnets.training import optimizers
 
 
-CELL_KINDS = ('elman', 'lstm', 'gru', *(name for name in factory.CELLS
+CELL_KINDS = ('elman', 'lstm', 'gru', *(name for name in cells.CELLS
                                         if name not in ('elman', 'lstm', 'gru')))
 ACTIVATIONS = {'tanh': jnp.tanh, 'relu': jax.nn.relu}
 STATES = ('init', 'trained', 'trained_clipped')
@@ -60,17 +60,16 @@ STATES = ('init', 'trained', 'trained_clipped')
 def make_cell(spec, hidden_size: int):
   """`spec.cell` elman (`activation` tanh | relu) | lstm (`forget_bias`) | gru, whose
   recurrent kernel starts as `recurrent_scale` (default 1) × an orthogonal matrix; or any
-  other cell of `seqnets.models.factory.CELLS` with its model keys (e.g. `leak` for
-  'leaky', `spectral_radius` for 'echo_state'; see the factory), at their defaults."""
+  other cell of `seqnets.models.cells.CELLS` with its keys (e.g. `leak` for 'leaky',
+  `spectral_radius` for 'echo_state'), at their defaults."""
   kind = spec.get('cell')
   if kind not in CELL_KINDS:
     raise ValueError(f'cell={kind!r}; valid: {list(CELL_KINDS)}')
   if kind not in ('elman', 'lstm', 'gru'):
     if 'recurrent_scale' in spec:
       raise ValueError(f'recurrent_scale applies to elman, lstm and gru, not {kind!r}')
-    cfg = ml_collections.ConfigDict(dict(spec, hidden_size=hidden_size))
-    factory.validate_cell(cfg)
-    return factory.CELLS[kind](cfg)()
+    entry = {k: v for k, v in dict(spec).items() if k != 'cell'}
+    return cells.from_config(dict(entry, name=kind, hidden_size=hidden_size), path='cell')()
   recurrent_init = nn.initializers.orthogonal(scale=spec.get('recurrent_scale', 1.0))
   if kind == 'elman':
     activation = spec.get('activation', 'tanh')

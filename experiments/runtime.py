@@ -75,7 +75,12 @@ def parse_flags(argv: list[str]) -> list[str]:
     if os.environ.get('SEQNETS_TRACEBACK'):
       raise
     lines = [l.strip() for l in str(e).splitlines() if l.strip()]
-    app_usage_error(lines[0] + (f' {lines[-1]}' if len(lines) > 1 else '') if lines else type(e).__name__)
+    message = lines[0] + (f' {lines[-1]}' if len(lines) > 1 else '') if lines else type(e).__name__
+    if 'as a ConfigDict' in message:
+      name = message.split('--', 1)[-1].split('=', 1)[0]
+      message = (f'--{name} is an entry of several keys: set one of them (--{name}.name=gru) '
+                 f'or give the whole entry, --{name}="{{\'name\': \'gru\', \'hidden_size\': 64}}"')
+    app_usage_error(message)
   return argv
 
 
@@ -107,7 +112,35 @@ def _unknown_field(error: BaseException, argv: list[str]) -> str:
                    and name in a.partition('=')[0].split('.')), None)
   if override is None:
     return f'{type(error).__name__} while parsing the command line: {message}'
+  parent = override.partition('=')[0][len('--config.'):].rpartition('.')[0]
+  valid = _keys_at(argv, parent)
+  if valid is not None:
+    hint = (f'{hint.strip()}; ' if hint.strip() else '') + f'valid: {valid}'
+  if '.' in parent:   # An entry (e.g. model.cell) without this key: give the entry whole.
+    hint = (f'{hint.strip()}; ' if hint.strip() else '') + (
+        f'the config file\'s {parent} has no such key: give the whole entry, '
+        f'--config.{parent}="{{...}}" (a Python dict)')
   return f'{override}: the config has no field {name!r}' + (f'; {hint.strip()}' if hint.strip() else '')
+
+
+def _keys_at(argv: list[str], path: str) -> list[str] | None:
+  """The keys of `path` (e.g. 'model') in the config that `--config=FILE[:MODE]` names, or
+  None when it cannot be loaded here."""
+  import importlib.util
+  spec = next((a.partition('=')[2] for a in argv[1:] if a.startswith('--config=')), None)
+  if spec is None:
+    return None
+  file, _, mode = spec.partition(':')
+  try:
+    loader = importlib.util.spec_from_file_location('_config_for_error', file)
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    node = module.get_config(mode or None)
+    for key in filter(None, path.split('.')):
+      node = node[key]
+    return list(node.keys())
+  except Exception:  # The error at hand is the one to report; this only adds a hint.
+    return None
 
 
 @contextlib.contextmanager

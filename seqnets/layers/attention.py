@@ -19,15 +19,18 @@ computed once per sequence by `MemoryKeys`, not at every step.
 from __future__ import annotations
 
 import inspect
-from typing import Any
+import typing
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
 Array = jax.Array
-SCORES = ('dot', 'general', 'additive')
-PLACEMENTS = ('bahdanau', 'luong')
+Score = Literal['dot', 'general', 'additive']
+Placement = Literal['bahdanau', 'luong']
+SCORES = typing.get_args(Score)
+PLACEMENTS = typing.get_args(Placement)
 
 
 def _check_choice(name: str, value: str, valid) -> None:
@@ -120,8 +123,8 @@ class AttentionCell(nn.RNNCellBase):
   memory: Array
   memory_mask: Array | None = None
   keys: Array | None = None
-  score: str = 'additive'
-  placement: str = 'bahdanau'
+  score: Score = 'additive'
+  placement: Placement = 'bahdanau'
   attention_size: int = 0
   output_size: int = 0
 

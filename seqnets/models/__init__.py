@@ -1,6 +1,5 @@
 """Task models assembled from `seqnets.layers`."""
 
-from seqnets.models.tagger import RecurrentTagger
 from seqnets.models.alexnet import AlexNet
 from seqnets.models.cnn import ImageCNN
 from seqnets.models.text_cnn import TextCNN

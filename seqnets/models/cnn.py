@@ -14,19 +14,23 @@ Synopsis:
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Annotated, Literal, Sequence
 
 import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from seqnets.layers.conv import Conv
+from seqnets.layers.conv import _CONV_MODES, Conv
 from seqnets.layers.dropout import SpatialDropout
-from seqnets.layers.feedforward import MLP, get_activation
-from seqnets.layers.padding import Padding
+from seqnets.layers.feedforward import ACTIVATIONS, MLP, get_activation
+from seqnets.layers.padding import Padding, normalize_padding
 from seqnets.layers.pooling import KINDS, pool
+from seqnets.models.config_fields import Range
 
 Array = jax.Array
+Activation = Literal[tuple(sorted(ACTIVATIONS))]
+PoolKind = Literal[KINDS]
+ConfigPadding = Annotated[Padding, Range(0)]     # amounts >= 0
 
 
 class ImageCNN(nn.Module):
@@ -73,14 +77,14 @@ class ImageCNN(nn.Module):
 
   features: Sequence[int]
   num_classes: int
-  kernel_size: Sequence[int] = (3, 3)
+  kernel_size: int | Sequence[int] = (3, 3)
   strides: int | Sequence[int] = 1
-  padding: Padding = 'SAME'
-  activation: str = 'relu'
-  pool_kind: str | None = 'max'
+  padding: ConfigPadding = 'SAME'
+  activation: Activation = 'relu'
+  pool_kind: PoolKind | None = 'max'
   pool_window: int | Sequence[int] = 2
   pool_strides: int | Sequence[int] | None = None
-  pool_padding: Padding = 'VALID'
+  pool_padding: ConfigPadding = 'VALID'
   batch_norm: bool = False
   spatial_dropout_rate: float = 0.0
   dense_features: Sequence[int] = ()
@@ -93,7 +97,28 @@ class ImageCNN(nn.Module):
     if self.pool_kind is not None and self.pool_kind not in KINDS:
       raise ValueError(f'ImageCNN pool_kind={self.pool_kind!r}; valid: {list(KINDS)} or None')
     get_activation(self.activation)
+    self._check_windows()
     super().__post_init__()
+
+  def _check_windows(self) -> None:
+    """Every window, stride and padding names one value or one per spatial axis (the
+    kernel's); padding modes are Conv's (CAUSAL: 1D only) and pooling's."""
+    rank = 1 if isinstance(self.kernel_size, int) else len(self.kernel_size)
+    for field, allow_one in (('strides', True), ('pool_window', False), ('pool_strides', False)):
+      value = getattr(self, field)
+      if value is None or isinstance(value, int):
+        continue
+      if len(value) not in ((rank, 1) if allow_one else (rank,)):
+        raise ValueError(f'{field}={value!r} must be a positive integer or {rank} of them '
+                         f'(one per spatial axis of kernel_size)')
+    conv_modes = [m for m in _CONV_MODES if m != 'CAUSAL' or rank == 1]
+    for field, modes in (('padding', conv_modes), ('pool_padding', ('VALID', 'SAME'))):
+      try:
+        normalize_padding(getattr(self, field), rank, modes=modes)
+      except (ValueError, TypeError):
+        raise ValueError(f'{field} must be one of {list(modes)}, a non-negative integer, or '
+                         f'{rank} entries each an integer or a (low, high) pair, got '
+                         f'{getattr(self, field)!r}') from None
 
   @nn.compact
   def __call__(self, images: Array, *, valid: Array | None = None,

@@ -36,6 +36,7 @@ from flax import linen as nn
 
 from seqnets.layers import attention as attention_lib
 from seqnets.layers import masking
+from seqnets.layers.attention import Placement, Score
 from seqnets.models.seq2seq import RecurrentDecoder, RecurrentDecoding
 
 Array = jax.Array
@@ -79,11 +80,18 @@ class ImageToSequence(RecurrentDecoding):
   target_vocab_size: int
   embedding_size: int
   conv_features: Sequence[int] = (32, 64, 64)
-  score: str = 'additive'
-  placement: str = 'bahdanau'
+  score: Score = 'additive'
+  placement: Placement = 'bahdanau'
   attention_size: int = 0
   dropout_rate: float = 0.0
   bridge: bool = True
+
+  def __post_init__(self):
+    decoder = self.cell_fn(parent=None).features
+    if self.score == 'dot' and self.conv_features[-1] != decoder:
+      raise ValueError(f"score='dot' needs the memory ({self.conv_features[-1]}, the last of "
+                       f'conv_features) and the decoder state ({decoder}) of one size')
+    super().__post_init__()
 
   def setup(self):
     if not self.conv_features or any(f < 1 for f in self.conv_features):

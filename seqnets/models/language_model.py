@@ -8,8 +8,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from seqnets.layers.rnn import RNN
-from seqnets.layers.stacked import StackedRNN
+from seqnets.models.recurrent_stack import recurrent_stack
 
 Array = jax.Array
 
@@ -68,11 +67,9 @@ class RecurrentLM(nn.Module):
     embed = nn.Embed(self.vocab_size, self.embedding_size, name='embed')
     x = embed(tokens)                                                     # [B, T, E]
     x = nn.Dropout(self.embedding_dropout_rate)(x, deterministic=deterministic)
-    layers = [RNN(self.cell_fn(name=f'layer{i}_cell'), unroll=self.unroll,
-                  variational_input_rate=self.variational_input_rate,
-                  variational_state_rate=self.variational_state_rate)
-              for i in range(self.num_layers)]
-    stack = StackedRNN(layers, dropout_rate=self.dropout_rate)
+    stack = recurrent_stack(self.cell_fn, self.num_layers, dropout_rate=self.dropout_rate,
+                            unroll=self.unroll, variational_input_rate=self.variational_input_rate,
+                            variational_state_rate=self.variational_state_rate)
     run = lambda x, lengths, carry: stack(x, lengths, carry, deterministic=deterministic,
                                           return_carry=True)
     if reset is not None:

@@ -20,7 +20,8 @@ result. Parameter names follow `RecurrentLM` (`embed`, forward cells
 
 from __future__ import annotations
 
-from typing import Callable
+import typing
+from typing import Callable, Literal
 
 import jax
 import jax.numpy as jnp
@@ -29,10 +30,11 @@ from flax import linen as nn
 from seqnets.layers import masking
 from seqnets.layers.attention import masked_softmax
 from seqnets.layers.pooling import max_over_time, mean_over_time
-from seqnets.models.sequence_tagger import recurrent_stack
+from seqnets.models.recurrent_stack import recurrent_stack
 
 Array = jax.Array
-POOLINGS = ('final', 'mean', 'max', 'attention')
+Pooling = Literal['final', 'mean', 'max', 'attention']
+POOLINGS = typing.get_args(Pooling)
 
 
 def final_states(h: Array, lengths: Array, bidirectional: bool) -> Array:
@@ -62,7 +64,7 @@ class RecurrentClassifier(nn.Module):
   embedding_size: int = 300
   num_layers: int = 1
   bidirectional: bool = True
-  pooling: str = 'max'
+  pooling: Pooling = 'max'
   attention_size: int = 100
   embedding_dropout_rate: float = 0.0
   dropout_rate: float = 0.0

@@ -27,7 +27,8 @@ of the decoder's initial state, `tanh(W z + b)` (`bridge=False`: zeros).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import typing
+from typing import Any, Callable, Literal
 
 import jax
 import jax.numpy as jnp
@@ -35,12 +36,13 @@ from flax import linen as nn
 
 from seqnets.layers import attention as attention_lib
 from seqnets.layers import masking
-from seqnets.layers.bidirectional import Bidirectional
+from seqnets.layers.attention import Placement, Score
 from seqnets.layers.rnn import RNN
-from seqnets.layers.stacked import StackedRNN
+from seqnets.models.recurrent_stack import recurrent_stack
 
 Array = jax.Array
-CONTEXTS = ('initial', 'every_step', 'attention')
+Context = Literal['initial', 'every_step', 'attention']
+CONTEXTS = typing.get_args(Context)
 
 
 def _final_hidden(carry: Any, bidirectional: bool) -> Array:
@@ -56,9 +58,9 @@ class RecurrentDecoder(nn.Module):
   """One recurrent layer over the target side: `(encoded, inputs [B, T, E], lengths,
   carry) -> (final carry, α [B, T, S] or None, outputs [B, T, O])`."""
   cell_fn: Callable[..., nn.RNNCellBase]
-  context: str = 'attention'
-  score: str = 'additive'
-  placement: str = 'bahdanau'
+  context: Context = 'attention'
+  score: Score = 'additive'
+  placement: Placement = 'bahdanau'
   attention_size: int = 0
   unroll: int = 1
 
@@ -195,27 +197,33 @@ class RecurrentSeq2Seq(RecurrentDecoding):
   embedding_size: int
   encoder_layers: int = 1
   bidirectional: bool = False
-  context: str = 'attention'
-  score: str = 'additive'
-  placement: str = 'bahdanau'
+  context: Context = 'attention'
+  score: Score = 'additive'
+  placement: Placement = 'bahdanau'
   attention_size: int = 0
   bridge: bool = True
   dropout_rate: float = 0.0
   unroll: int = 1
+
+  def __post_init__(self):
+    if self.context == 'attention' and self.score == 'dot':
+      width = self.encoder_cell_fn(parent=None).features
+      memory = width * (2 if self.bidirectional else 1)
+      decoder = self.decoder_cell_fn(parent=None).features
+      if memory != decoder:
+        raise ValueError(f"score='dot' needs the encoder states ({memory}) and the decoder "
+                         f'state ({decoder}) of one size: set the decoder hidden size to {memory}')
+    super().__post_init__()
 
   def setup(self):
     if self.context not in CONTEXTS:
       raise ValueError(f'context={self.context!r}; valid: {list(CONTEXTS)}')
     self.source_embed = nn.Embed(self.source_vocab_size, self.embedding_size)
     self.target_embed = nn.Embed(self.target_vocab_size, self.embedding_size)
-    rnn = lambda name: RNN(self.encoder_cell_fn(name=name), unroll=self.unroll)
-    def layer(index):
-      if self.bidirectional:
-        return Bidirectional(rnn(f'encoder{index}_forward_cell'),
-                             rnn(f'encoder{index}_backward_cell'))
-      return rnn(f'encoder{index}_cell')
-    self.encoder = StackedRNN([layer(i) for i in range(self.encoder_layers)],
-                              dropout_rate=self.dropout_rate)
+    self.encoder = recurrent_stack(self.encoder_cell_fn, self.encoder_layers,
+                                   bidirectional=self.bidirectional,
+                                   dropout_rate=self.dropout_rate, unroll=self.unroll,
+                                   prefix='encoder')
     self.decoder = RecurrentDecoder(self.decoder_cell_fn, self.context, self.score,
                                     self.placement, self.attention_size, self.unroll)
     if self.context == 'attention':

@@ -19,33 +19,22 @@ text can initialise a tagger (`config.init_from`).
 
 from __future__ import annotations
 
-from typing import Callable
+import typing
+from typing import Callable, Literal
 
 import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from seqnets.layers.bidirectional import Bidirectional
 from seqnets.layers.char_encoder import CharWordEncoder
 from seqnets.layers.crf import CRF
-from seqnets.layers.rnn import RNN
-from seqnets.layers.stacked import StackedRNN
+from seqnets.models.recurrent_stack import recurrent_stack
 
 Array = jax.Array
-CHAR_ENCODERS = ('none', 'bilstm', 'cnn')
-
-
-def recurrent_stack(cell_fn: Callable[..., nn.RNNCellBase], num_layers: int, bidirectional: bool,
-                    dropout_rate: float, unroll: int = 1, variational_input_rate: float = 0.0,
-                    variational_state_rate: float = 0.0) -> StackedRNN:
-  """`num_layers` recurrent layers, forward cells named `layer{i}_cell` (as in `RecurrentLM`)
-  and backward cells `layer{i}_backward_cell`; call it inside a compact method."""
-  rnn = lambda name: RNN(cell_fn(name=name), unroll=unroll,
-                         variational_input_rate=variational_input_rate,
-                         variational_state_rate=variational_state_rate)
-  layers = [Bidirectional(rnn(f'layer{i}_cell'), rnn(f'layer{i}_backward_cell'))
-            if bidirectional else rnn(f'layer{i}_cell') for i in range(num_layers)]
-  return StackedRNN(layers, dropout_rate=dropout_rate)
+CharEncoder = Literal['none', 'bilstm', 'cnn']
+CHAR_ENCODERS = typing.get_args(CharEncoder)
+# `crf_constraints` by name in a config: 'bio' derives them from the tag names.
+CrfConstraintsName = Literal['none', 'bio']
 
 
 class SequenceTagger(nn.Module):
@@ -71,7 +60,7 @@ class SequenceTagger(nn.Module):
   num_tags: int
   embedding_size: int = 100
   char_vocab_size: int = 0
-  char_encoder: str = 'none'
+  char_encoder: CharEncoder = 'none'
   char_embedding_size: int = 25
   char_features: int = 25
   char_kernel_size: int = 3

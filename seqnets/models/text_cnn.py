@@ -10,7 +10,8 @@ Synopsis:
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+import typing
+from typing import Any, Callable, Literal, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -24,7 +25,8 @@ from seqnets.layers.pooling import max_over_time
 Array = jax.Array
 Initializer = Callable[..., Array]
 
-CHANNELS = ('rand', 'static', 'non-static', 'multichannel')
+Channels = Literal['rand', 'static', 'non-static', 'multichannel']
+CHANNELS = typing.get_args(Channels)
 
 
 def pretrained_embedding_init(table: Any) -> Initializer:
@@ -100,17 +102,17 @@ class TextCNN(nn.Module):
   filter_widths: Sequence[int] = (3, 4, 5)
   num_filters: int = 100
   dropout_rate: float = 0.5
-  channels: str = 'rand'
+  channels: Channels = 'rand'
   embedding_init: Initializer = nn.linear.default_embed_init
 
   def __post_init__(self):
     if self.channels not in CHANNELS:
-      raise ValueError(f'TextCNN channels={self.channels!r}; valid: {list(CHANNELS)}')
+      raise ValueError(f'channels={self.channels!r}; valid: {list(CHANNELS)}')
     for name in ('vocab_size', 'num_classes', 'embedding_size', 'num_filters'):
       if getattr(self, name) < 1:
-        raise ValueError(f'TextCNN {name}={getattr(self, name)} must be positive')
+        raise ValueError(f'{name}={getattr(self, name)} must be positive')
     if not self.filter_widths or any(h < 1 for h in self.filter_widths):
-      raise ValueError(f'TextCNN filter_widths={self.filter_widths!r} must be positive ints')
+      raise ValueError(f'filter_widths={self.filter_widths!r} must be positive integers')
     super().__post_init__()
 
   @nn.compact

@@ -33,7 +33,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any
+import typing
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -44,7 +45,8 @@ from seqnets.layers import masking
 from seqnets.layers.multi_head_attention import MultiHeadAttention
 
 Array = jax.Array
-POSITIONS = ('sinusoidal', 'learned')
+Positions = Literal['sinusoidal', 'learned']
+POSITIONS = typing.get_args(Positions)
 
 
 def sinusoidal_positions(length: int, d: int) -> Array:
@@ -174,14 +176,17 @@ class TransformerSeq2Seq(nn.Module):
   num_layers: int
   ff_size: int
   dropout_rate: float = 0.1
-  positions: str = 'sinusoidal'
+  positions: Positions = 'sinusoidal'
   max_positions: int = 512
   tie_target_embeddings: bool = False
 
-  def setup(self):
+  def __post_init__(self):
     if self.model_size % self.num_heads:
       raise ValueError(f'model_size={self.model_size} must be divisible by '
                        f'num_heads={self.num_heads}')
+    super().__post_init__()
+
+  def setup(self):
     if self.positions not in POSITIONS:
       raise ValueError(f'positions={self.positions!r}; valid: {list(POSITIONS)}')
     d = self.model_size

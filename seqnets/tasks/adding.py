@@ -122,6 +122,7 @@ def reported_metrics(config: dict) -> list[base.ReportedMetric]:
 
 TASK = base.Task(
     name='adding',
+    data_keys=('batch_size', 'eval_seed', 'eval_size', 'length'),
     validate=validate,
     build_data=build_data,
     loss=loss,

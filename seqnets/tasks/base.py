@@ -183,6 +183,7 @@ class Task:
 
   Attributes:
     name: the registry name (`config.task`).
+    data_keys: every `config.data` key the task reads (any other is refused).
     validate: `data_cfg -> None`; raises ValueError naming `data.<field>`.
     build_data: `data_cfg -> TaskData`.
     loss: `(outputs, batch) -> (scalar loss, sums)`; sums are sums and counts
@@ -203,6 +204,7 @@ class Task:
       outputs are decoded text (BLEU), else None.
   """
   name: str
+  data_keys: tuple[str, ...]
   validate: Callable[[Any], None]
   build_data: Callable[[Any], TaskData]
   loss: Callable[[Any, Batch], tuple[jax.Array, dict]]

@@ -153,6 +153,7 @@ def reported_metrics(config: dict) -> list[base.ReportedMetric]:
 
 TASK = base.Task(
     name='copy_memory',
+    data_keys=('batch_size', 'delay', 'eval_seed', 'eval_size'),
     validate=validate,
     build_data=build_data,
     loss=loss,

@@ -115,6 +115,7 @@ def finalize(record: dict) -> dict:
 
 TASK = base.Task(
     name='formal_language',
+    data_keys=('batch_size', 'full_batch', 'language', 'test_n', 'train_n'),
     validate=validate,
     build_data=build_data,
     loss=loss,

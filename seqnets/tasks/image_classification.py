@@ -75,6 +75,8 @@ def encode(cfg, preprocessing: base.Preprocessing, arrays) -> base.Batch:
 
 TASK = base.Task(
     name='image_classification',
+    data_keys=('batch_size', 'data_dir', 'eval_file_format', 'eval_split', 'source',
+               'split_seed', 'test_fraction', 'tfds_name', 'train_split'),
     validate=validate,
     build_data=build_data,
     loss=classification.loss,

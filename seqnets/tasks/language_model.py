@@ -233,6 +233,10 @@ def reported_metrics(config: dict) -> list[base.ReportedMetric]:
 
 TASK = base.Task(
     name='language_model',
+    data_keys=('batch_size', 'bptt', 'carry_state', 'data_dir', 'document_separator',
+               'eval_context', 'eval_length', 'eval_path', 'eval_split', 'file_format', 'level',
+               'lowercase', 'max_vocab_size', 'min_count', 'path', 'source', 'tfds_name',
+               'train_split', 'update_steps', 'validation_fraction', 'word_split'),
     validate=validate,
     build_data=build_data,
     loss=loss,

@@ -273,6 +273,12 @@ def reported_metrics(config: dict) -> list[base.ReportedMetric]:
 
 TASK = base.Task(
     name='seq2seq',
+    data_keys=('batch_size', 'bucket_width', 'digits_per_image', 'eval_examples', 'eval_lengths',
+               'eval_source', 'eval_target', 'examples_per_length', 'label_smoothing',
+               'lowercase', 'max_length', 'min_count', 'num_symbols', 'problem', 'source',
+               'source_vocab_size', 'target_vocab_size', 'teacher_forcing_decay',
+               'teacher_forcing_ratio', 'teacher_forcing_schedule', 'tokenizer', 'train_lengths',
+               'train_source', 'train_target'),
     validate=validate,
     build_data=build_data,
     loss=loss,

@@ -95,6 +95,7 @@ def _checked(loss_fn):
 
 TASK = base.Task(
     name='sequential_digits',
+    data_keys=('batch_size', 'permutation_seed', 'permute', 'split_seed', 'test_fraction'),
     validate=validate,
     build_data=build_data,
     loss=_checked(classification.loss),

@@ -205,6 +205,9 @@ def reported_metrics(config: dict) -> list[base.ReportedMetric]:
 
 TASK = base.Task(
     name='tagging',
+    data_keys=('batch_size', 'bucket_width', 'eval_path', 'format', 'label_column', 'lowercase',
+               'max_vocab_size', 'max_word_length', 'min_count', 'token_column', 'train_path',
+               'unknown_labels', 'word_dropout'),
     validate=validate,
     build_data=build_data,
     loss=loss,

@@ -83,6 +83,9 @@ def encode(cfg, preprocessing: base.Preprocessing, examples) -> base.Batch:
 
 TASK = base.Task(
     name='text_classification',
+    data_keys=('batch_size', 'bucket_width', 'data_dir', 'eval_path', 'eval_split',
+               'file_format', 'max_length', 'max_vocab_size', 'min_count', 'source', 'tfds_name',
+               'train_path', 'train_split'),
     validate=validate,
     build_data=build_data,
     loss=classification.loss,

@@ -28,6 +28,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
+from seqnets.training import param_names
+
 
 class NoRestorableCheckpointError(RuntimeError):
   """Checkpoints exist, but none of them restores."""
@@ -89,12 +91,46 @@ class Checkpointer:
     Raises RuntimeError when steps exist but none restores.
     """
     target = flax.serialization.to_state_dict(template)
-    found = self._newest_restorable('state', lambda step: self.manager.restore(
-        step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))['state'])
+
+    def restore(step):
+      try:
+        return self.manager.restore(
+            step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))['state']
+      except Exception:
+        renamed = self._restore_renamed(step, target)
+        if renamed is None:
+          raise
+        return renamed
+
+    found = self._newest_restorable('state', restore)
     if found is None:
       return None
     restored, step = found
     return flax.serialization.from_state_dict(template, restored), step
+
+  def _restore_renamed(self, step: int, target: dict) -> dict | None:
+    """Step `step` written with parameter names of an earlier version (`param_names`),
+    renamed and placed like `target`; None when it holds no such names or still does not fit."""
+    try:
+      raw = self._restore_raw(step)
+    except Exception:
+      return None
+    if not param_names.is_renamed(raw):
+      return None
+    renamed = param_names.rename(raw)
+    if jax.tree_util.tree_structure(renamed) != jax.tree_util.tree_structure(target):
+      return None
+    return jax.tree_util.tree_map(
+        lambda value, like: jax.device_put(np.asarray(value, like.dtype), like.sharding)
+        if hasattr(like, 'sharding') else value, renamed, target)
+
+  def _restore_raw(self, step: int) -> dict:
+    """Step `step`'s state as saved, without a template, on this process's first device."""
+    # A checkpoint written on other devices (another device count, other processes)
+    # restores onto this process's first device.
+    fallback = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    return jax.device_get(self.manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(fallback_sharding=fallback)))['state'])
 
   def restore_state_dict(self) -> tuple[dict, int] | None:
     """`(state dict, step)` of the newest step that restores, without a template; None without steps.
@@ -102,11 +138,8 @@ class Checkpointer:
     The state dict is nested dicts of NumPy arrays (`['params']`, `['opt_state']`, ...).
     Raises RuntimeError when steps exist but none restores.
     """
-    # A checkpoint written on other devices (another device count, other processes)
-    # restores onto this process's first device.
-    fallback = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-    return self._newest_restorable('state', lambda step: jax.device_get(self.manager.restore(
-        step, args=ocp.args.Composite(state=ocp.args.StandardRestore(fallback_sharding=fallback)))['state']))
+    return self._newest_restorable('state',
+                                   lambda step: param_names.rename(self._restore_raw(step)))
 
   def restore_config(self, step: int | None = None) -> dict:
     """The config saved with checkpoint `step`; by default that of the newest step whose config restores.

@@ -190,6 +190,14 @@ EVALUATOR_TYPES: dict[str, EvaluatorType] = {
     'entity_f1': EvaluatorType(_no_sums, lambda means, arrays: means, host=_entity_f1),
 }
 DEFAULT_BATCH_SIZE = 256
+# The keys of a `config.evals` entry: those of every type, and those of one type.
+KEYS = ('type', 'split', 'every_steps', 'batch_size')
+TYPE_KEYS = {'bleu': ('beam_size', 'max_length', 'length_penalty')}
+
+
+def keys_of(kind: str | None) -> tuple[str, ...]:
+  """The keys an evaluator of type `kind` takes."""
+  return (*KEYS, *TYPE_KEYS.get(kind, ()))
 
 
 def validate(evals, task: base.Task) -> None:

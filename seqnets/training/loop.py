@@ -30,6 +30,7 @@ from seqnets.training import checkpoints
 from seqnets.training import curves
 from seqnets.training import evaluation
 from seqnets.training import evaluators as evaluators_lib
+from seqnets.training import legacy_config
 from seqnets.training import metrics as metrics_lib
 from seqnets.training import optimizers
 from seqnets.training import parallel
@@ -96,7 +97,8 @@ def _check_config(workdir: pathlib.Path, config_dict: dict, has_checkpoint: bool
   if not (has_checkpoint and saved.exists()):
     return {}
   try:
-    return resume.check(json.loads(saved.read_text()), config_dict)
+    return resume.check(legacy_config.canonical(json.loads(saved.read_text()), saved=True),
+                        legacy_config.canonical(config_dict))
   except ValueError as e:
     raise validation.ConfigError(f'{workdir}: {e}') from None
 
@@ -173,6 +175,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
       records each seed's step; the last good checkpoint is kept).
   """
   validation.validate(config)
+  config = validation.upgraded(config)
   workdir = validation.check_workdir(workdir)
   primary = jax.process_index() == 0
   workdir.mkdir(parents=True, exist_ok=True)

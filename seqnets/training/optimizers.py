@@ -46,6 +46,10 @@ OPTIMIZERS: dict[str, Callable[[Any, ml_collections.ConfigDict], optax.GradientT
         lr, decay=c.get('decay', 0.9), eps=c.get('eps', 1e-8), momentum=c.get('momentum', 0.0) or None),
 }
 SCHEDULES = ('constant', 'warmup_cosine', 'warmup_linear')
+# Every `config.optim` key (`validate` checks each one present, whichever optimizer is named).
+KEYS = ('name', 'learning_rate', 'schedule', 'warmup_steps', 'end_learning_rate_factor',
+        'momentum', 'b1', 'b2', 'eps', 'decay', 'clip_norm', 'clip_value', 'freeze',
+        'learning_rate_factors', 'unfreeze_steps')
 
 
 def make_schedule(optim_cfg: ml_collections.ConfigDict, total_steps: int) -> optax.Schedule:

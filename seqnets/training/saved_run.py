@@ -30,6 +30,7 @@ from seqnets.tasks import factory as task_factory
 from seqnets.training import checkpoints
 from seqnets.training import evaluation
 from seqnets.training import evaluators as evaluators_lib
+from seqnets.training import legacy_config
 from seqnets.training import parallel
 from seqnets.training import steps
 
@@ -124,7 +125,9 @@ def load_run(workdir: str | pathlib.Path) -> SavedRun:
   config_path = workdir / 'config.json'
   if not config_path.exists():
     raise FileNotFoundError(f'{config_path} is missing: {workdir} is not a seqnets run directory')
-  config = ml_collections.ConfigDict(json.loads(config_path.read_text()))
+  # Runs written by earlier versions hold their config in an older layout.
+  config = ml_collections.ConfigDict(
+      legacy_config.upgrade(json.loads(config_path.read_text()), saved=True))
   task = task_factory.get(config.task)
   preprocessing = base.Preprocessing.load(workdir)
   model = model_factory.from_config(config.model, preprocessing.info)

@@ -2,7 +2,9 @@
 
 Each section is checked by the module that owns its keys (the task checks
 `data`, the model factory `model`, the optimizer factory `optim`, the
-evaluators `evals`); this module adds the run-level fields.
+evaluators `evals`); this module adds the run-level fields. Every key is read or
+refused: a key that no code reads is an error naming it and the valid keys, so a
+misspelt setting never trains a different experiment in silence.
 """
 
 from __future__ import annotations
@@ -14,7 +16,12 @@ import ml_collections
 from seqnets.models import factory as model_factory
 from seqnets.tasks import factory as task_factory
 from seqnets.training import evaluators
+from seqnets.training import legacy_config
 from seqnets.training import optimizers
+
+# Top-level keys of a run's config (`launch`: the cluster settings of `experiments.ablate`).
+TOP_LEVEL_KEYS = ('seed', 'num_seeds', 'init_from', 'task', 'data', 'model', 'optim', 'train',
+                  'evals', 'launch')
 
 
 class ConfigError(ValueError):
@@ -32,13 +39,40 @@ def _int_at_least(config, path: str, lowest: int, optional: bool = False) -> Non
     raise ConfigError(f'config.{path} must be {kind}, got {node!r}')
 
 
+def check_keys(path: str, given, valid) -> None:
+  """ConfigError naming the first key of `given` that is not in `valid`."""
+  unknown = [key for key in given if key not in valid]
+  if unknown:
+    raise ConfigError(f'{path}.{unknown[0]} is not a setting; valid: {list(valid)}')
+
+
+def upgraded(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """`config` in today's layout (`legacy_config.upgrade`): a new ConfigDict, the given one
+  untouched. ConfigError naming a flat-layout key that does not apply."""
+  try:
+    return ml_collections.ConfigDict(legacy_config.upgrade(config.to_dict()))
+  except ValueError as e:
+    raise ConfigError(f'config.{e}') from None
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
-  """Raises `ConfigError` naming the first bad field."""
+  """Raises `ConfigError` naming the first bad field (in today's layout: `upgraded`)."""
   for section in ('task', 'data', 'model', 'optim', 'train', 'evals'):
     if section not in config:
       raise ConfigError(f'config.{section} is missing')
+  config = upgraded(config)
+  check_keys('config', config, TOP_LEVEL_KEYS)
   try:
     task = task_factory.get(config.task)
+  except ValueError as e:
+    raise ConfigError(f'config.{e}') from None
+  check_keys('config.data', config.data, task.data_keys)
+  check_keys('config.optim', config.optim, optimizers.KEYS)
+  check_keys('config.train', config.train, legacy_config.TRAIN_KEYS)
+  for name, spec in config.evals.items():
+    if hasattr(spec, 'keys'):
+      check_keys(f'config.evals.{name}', spec, evaluators.keys_of(spec.get('type')))
+  try:
     task.validate(config.data)
     model_factory.validate(config.model)
     optimizers.validate(config.optim)

@@ -21,27 +21,38 @@ def run(*args, timeout=300):
 
 
 def test_main_trains_with_overrides(tmp_path):
-  done = run('experiments.main', '--config=configs/anbn.py:smoke', f'--workdir={tmp_path}',
-             '--config.model.cell=gru', '--config.model.reset_after=True', '--config.train.num_train_steps=7')
+  # A command-line override sets only keys the config file has: anbn.py's smoke config with
+  # a GRU cell entry that has `reset_after` (anbn.py's own entry has name and hidden_size).
+  config_file = tmp_path / 'anbn_gru.py'
+  config_file.write_text(
+      'from configs import anbn\n\n'
+      'def get_config(arg=None):\n'
+      '  config = anbn.get_config(arg)\n'
+      "  config.model.cell = dict(name='gru', hidden_size=4, reset_after=False)\n"
+      '  return config\n')
+  workdir = tmp_path / 'run'
+  done = run('experiments.main', f'--config={config_file}:smoke', f'--workdir={workdir}',
+             '--config.model.cell.reset_after=True', '--config.model.cell.hidden_size=5',
+             '--config.train.num_train_steps=7')
   assert done.returncode == 0, done.stderr[-3000:]
-  config = json.loads((tmp_path / 'config.json').read_text())
-  assert config['model']['cell'] == 'gru' and config['model']['reset_after'] is True
+  config = json.loads((workdir / 'config.json').read_text())
+  assert config['model']['cell'] == {'name': 'gru', 'hidden_size': 5, 'reset_after': True}
   assert config['train']['num_train_steps'] == 7
-  assert (tmp_path / 'checkpoints' / '7').is_dir()
+  assert (workdir / 'checkpoints' / '7').is_dir()
   assert 'learned_training_range' in done.stdout
 
 
 def test_main_rejects_a_bad_value_naming_the_field(tmp_path):
   done = run('experiments.main', '--config=configs/anbn.py:smoke', f'--workdir={tmp_path / "w"}',
-             '--config.model.hidden_size=0')
+             '--config.model.cell.hidden_size=0')
   assert done.returncode != 0
-  assert 'config.model.hidden_size must be a positive integer' in done.stderr
+  assert 'config.model.cell.hidden_size must be a positive integer' in done.stderr
   assert not (tmp_path / 'w').exists()
 
 
 def test_main_rejects_an_unknown_field(tmp_path):
   done = run('experiments.main', '--config=configs/anbn.py:smoke', f'--workdir={tmp_path}',
-             '--config.model.hiden_size=3')
+             '--config.model.cell.hiden_size=3')
   assert done.returncode != 0 and 'hiden_size' in done.stderr
 
 

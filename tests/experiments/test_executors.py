@@ -25,16 +25,18 @@ def test_local_executor_runs_every_variant_as_a_job_and_reports(tmp_path):
     assert json.loads((tmp_path / variant / 'results.json').read_text())['step'] == 6
   # The report, as the inline executor writes it.
   results = json.loads((tmp_path / 'results.json').read_text())
-  assert results['varied'] == ['data.language', 'model.activation', 'model.cell', 'model.use_peepholes']
-  assert {(r['model.cell'], r['data.language']) for r in results['runs']} == {('elman', 'anbn'),
-                                                                             ('lstm', 'anbncn')}
+  # A variant replaces the whole `model.cell` entry: a key of one cell is absent (null) in the other.
+  assert results['varied'] == ['data.language', 'model.cell.activation', 'model.cell.forget_bias',
+                               'model.cell.name', 'model.cell.use_peepholes']
+  assert {(r['model.cell.name'], r['data.language']) for r in results['runs']} == {
+      ('elman', 'anbn'), ('lstm', 'anbncn')}
   assert len(results['runs']) == 4  # 2 runs x 2 seeds
   for r in results['runs']:
     assert set(r) >= {'run', 'seed', 'learned_training_range', 'eval/test_range/max_correct_n',
                       'eval/test_range/accuracy_by_n'}
   for name in ('accuracy_vs_n.png', 'accuracy_by_n.png', 'metrics.png', 'train_loss.png'):
     assert (tmp_path / name).stat().st_size > 1000
-  row = '| anbn-elman_relu-h3 | anbn | relu | elman | false | 2 | 0 |'
+  row = '| anbn-elman_relu-h3 | anbn | relu | null | elman | null | 2 | 0 |'
   assert row in (tmp_path / 'report.md').read_text() and row in done.stdout
 
 

@@ -193,10 +193,10 @@ def finished_run(tmp_path_factory):
 REFUSED = {
     'learning_rate': (['--config.optim.learning_rate=0.02'], ['config.optim.learning_rate: 0.05 -> 0.02']),
     'seed, hidden_size, learning_rate and a longer run': (
-        ['--config.optim.learning_rate=0.02', '--config.seed=5', '--config.model.hidden_size=6',
+        ['--config.optim.learning_rate=0.02', '--config.seed=5', '--config.model.cell.hidden_size=6',
          '--config.train.num_train_steps=200'],
         ['config.optim.learning_rate: 0.05 -> 0.02', 'config.seed: 0 -> 5',
-         'config.model.hidden_size: 4 -> 6']),
+         'config.model.cell.hidden_size: 4 -> 6']),
 }
 
 
@@ -314,7 +314,7 @@ def killed_run(tmp_path_factory):
   """A run that a second process tried to join, then SIGKILLed right after a checkpoint."""
   tmp = tmp_path_factory.mktemp('killed')
   workdir, log = tmp / 'run', tmp / 'first.log'
-  args = ('experiments.main', SMOKE, '--config.model.cell=elman', '--config.train.num_train_steps=100000',
+  args = ('experiments.main', SMOKE, '--config.model.cell.name=elman', '--config.train.num_train_steps=100000',
           '--config.train.log_every_steps=5', '--config.train.checkpoint_every_steps=200')
   proc = start(*args, f'--workdir={workdir}', log=log)
   wait_until(lambda: train_steps(workdir), proc, log)
@@ -334,8 +334,8 @@ def test_resuming_a_killed_run_with_a_changed_config_is_refused(killed_run, tmp_
   workdir = tmp_path / 'run'
   shutil.copytree(killed_run['workdir'], workdir)
   before = digest(workdir)
-  done = run(*killed_run['args'], f'--workdir={workdir}', '--config.model.hidden_size=6')
-  assert_one_line_error(done, str(workdir), 'config.model.hidden_size: 4 -> 6')
+  done = run(*killed_run['args'], f'--workdir={workdir}', '--config.model.cell.hidden_size=6')
+  assert_one_line_error(done, str(workdir), 'config.model.cell.hidden_size: 4 -> 6')
   assert {k: v for k, v in digest(workdir).items() if k != '.lock'} == {
       k: v for k, v in before.items() if k != '.lock'}  # the lock file is emptied on release
 
@@ -388,9 +388,9 @@ BAD_VALUES = {
     'optim.end_learning_rate_factor=-1': 'config.optim.end_learning_rate_factor',
 }
 BAD_FLAGS = {
-    '--config.model.hiden_size=3': ["--config.model.hiden_size=3: the config has no field 'hiden_size'",
-                                    'hidden_size'],
-    '--config.model.hidden_size=2.5': ['--config.model.hidden_size=2.5', 'int()'],
+    '--config.model.cell.hiden_size=3': ["--config.model.cell.hiden_size=3: the config has no field 'hiden_size'",
+                                         'hidden_size'],
+    '--config.model.cell.hidden_size=2.5': ['--config.model.cell.hidden_size=2.5', 'int()'],
     f'--config={ROOT}/configs/nosuch.py': [f'{ROOT}/configs/nosuch.py', 'No such file'],
 }
 

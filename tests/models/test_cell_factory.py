@@ -1,4 +1,4 @@
-"""`model.cell` names → cells, with their keys; the gradient-flow study builds the same cells."""
+"""`model.cell` entries → cells, with their keys; the gradient-flow study builds the same cells."""
 
 import jax
 import jax.numpy as jnp
@@ -10,15 +10,14 @@ import seqnets as sn
 from experiments import gradient_flow as study
 from seqnets.analysis import gradient_flow
 from seqnets.layers import unitary
-from seqnets.models import factory
+from seqnets.models import cells
 
 H = 6
 
 
-def cell_of(**keys):
-  cfg = ml_collections.ConfigDict(dict(hidden_size=H, **keys))
-  factory.validate_cell(cfg)
-  return factory.CELLS[cfg.cell](cfg)()
+def cell_of(cell, **keys):
+  entry = ml_collections.ConfigDict(dict(name=cell, hidden_size=H, **keys))
+  return cells.from_config(entry)()
 
 
 @pytest.mark.parametrize('keys, cls, attributes', [
@@ -51,7 +50,7 @@ def test_each_cell_name_builds_its_cell_with_the_config_keys(keys, cls, attribut
     (dict(cell='leaky', layer_norm=True), 'layer_norm'),
 ])
 def test_bad_cell_keys_are_named(keys, field):
-  with pytest.raises(ValueError, match=f'model.{field}'):
+  with pytest.raises(ValueError, match=f'model.cell.{field}'):
     cell_of(**keys)
 
 
@@ -86,9 +85,37 @@ def test_recurrent_matrix_of_every_kind_of_cell():
 
 
 def test_gradient_flow_study_builds_every_factory_cell():
-  assert set(study.CELL_KINDS) == set(factory.CELLS)
+  assert set(study.CELL_KINDS) == set(cells.CELLS)
   assert isinstance(study.make_cell(dict(cell='leaky', leak=0.5), H), sn.LeakyRNNCell)
   with pytest.raises(ValueError, match='recurrent_scale'):
     study.make_cell(dict(cell='orthogonal', recurrent_scale=2.0), H)
   with pytest.raises(ValueError, match="cell='nope'"):
     study.make_cell(dict(cell='nope'), H)
+
+
+def test_every_cell_key_reaches_the_cell_and_defaults_are_the_cells_own():
+  for name, entry in cells.CELLS.items():
+    settings = cells.resolve(dict(name=name, hidden_size=H))
+    cell = cells.from_settings(settings)()
+    for key, field in entry.fields().items():
+      if hasattr(cell, key) and key != 'hidden_size':
+        assert getattr(cell, key) == settings[key] == getattr(entry.cls(H), key), (name, key)
+
+
+def test_lstm_gate_biases_initialise_their_blocks():
+  cell = cell_of('lstm', forget_bias=3.0, input_bias=-1.0, output_bias=2.0)
+  bias = init_cell(cell)['bias']
+  np.testing.assert_array_equal(bias, np.repeat([-1.0, 3.0, 0.0, 2.0], H))
+
+
+@pytest.mark.parametrize('entry, message', [
+    (dict(name='lstm', hidden_size=H, skip=3), "model.cell.skip is not a setting of the 'lstm'"),
+    (dict(name='gru', hidden_size=H, forget_bias=1.0), 'model.cell.forget_bias'),
+    (dict(name='lstm'), 'model.cell.hidden_size is required'),
+    (dict(name='lstm', hidden_size=True), 'model.cell.hidden_size must be a positive integer'),
+    (dict(name='elman', hidden_size=H, zoneout_rate=1.0), r'zoneout_rate must be a finite number in \[0, 1\)'),
+    ('lstm', 'must be an entry like'),
+])
+def test_unknown_or_bad_cell_keys_are_refused_with_the_valid_ones(entry, message):
+  with pytest.raises(ValueError, match=message):
+    cells.resolve(entry)

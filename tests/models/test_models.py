@@ -9,17 +9,28 @@ import pytest
 
 import seqnets as sn
 from seqnets.tasks import DataInfo
-from seqnets.models import RecurrentTagger, factory
+from seqnets.models import SequenceReadout, factory
 from seqnets.training import optimizers
 
 INFO = DataInfo(vocab_size=5, num_outputs=4)
 
 
-def model_cfg(**kwargs):
-  base = dict(name='recurrent_tagger', cell='lstm', hidden_size=3, num_layers=1, embedding_size=0,
-              activation='tanh', use_peepholes=False, forget_bias=1.0, input_bias=0.0,
-              output_bias=0.0, reset_after=False, bidirectional=False, dropout_rate=0.0, unroll=1)
-  base.update(kwargs)
+# Each cell's keys, at the values the flat layout used to spell beside the model's keys.
+CELL_DEFAULTS = {'elman': dict(activation='tanh'),
+                 'lstm': dict(use_peepholes=False, forget_bias=1.0, input_bias=0.0, output_bias=0.0),
+                 'gru': dict(reset_after=False)}
+CELL_KEYS = {'hidden_size', *(key for keys in CELL_DEFAULTS.values() for key in keys)}
+
+
+def model_cfg(cell='lstm', **kwargs):
+  """A recurrent_tagger config in the nested layout: `cell` a name (the keys in
+  `CELL_KEYS` among `kwargs` go into `model.cell`) or the whole `model.cell` entry."""
+  base = dict(name='recurrent_tagger', num_layers=1, embedding_size=0, bidirectional=False,
+              dropout_rate=0.0, unroll=1)
+  cell_kwargs = {key: kwargs.pop(key) for key in list(kwargs) if key in CELL_KEYS}
+  if isinstance(cell, str):
+    cell = {'name': cell, 'hidden_size': 3, **CELL_DEFAULTS.get(cell, {}), **cell_kwargs}
+  base.update(kwargs, cell=cell)
   return ml_collections.ConfigDict(base)
 
 
@@ -79,23 +90,26 @@ def test_factory_relu_elman_is_relu():
   np.testing.assert_allclose(got['tanh'], want_tanh, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize('field,value', [
-    ('cell', 'lstmm'), ('hidden_size', 0), ('num_layers', -1), ('activation', 'gelu'),
-    ('dropout_rate', 1.0), ('name', 'transformer')])
-def test_factory_errors_name_the_field(field, value):
-  with pytest.raises(ValueError, match=f'model.{field}'):
-    factory.from_config(model_cfg(**{field: value}), INFO)
+@pytest.mark.parametrize('cell,field,value,name', [
+    ('lstmm', None, None, 'cell.name'), ('lstm', 'hidden_size', 0, 'cell.hidden_size'),
+    ('lstm', 'num_layers', -1, 'num_layers'), ('elman', 'activation', 'gelu', 'cell.activation'),
+    ('lstm', 'dropout_rate', 1.0, 'dropout_rate'), ('lstm', 'name', 'transformer', 'name')])
+def test_factory_errors_name_the_field(cell, field, value, name):
+  overrides = {} if field is None else {field: value}
+  with pytest.raises(ValueError, match=f'^model\\.{re.escape(name)}\\b'):
+    factory.from_config(model_cfg(cell, **overrides), INFO)
 
 
 def test_tagger_stacked_bidirectional_embedded_shapes_and_padding():
-  model = RecurrentTagger(cell_fn=functools.partial(sn.GRUCell, 3), vocab_size=5, num_outputs=4,
-                          num_layers=2, embedding_size=6, bidirectional=True, dropout_rate=0.5)
+  model = SequenceReadout(cell_fn=functools.partial(sn.GRUCell, 3), vocab_size=5, num_outputs=4,
+                          input_mode='one_hot', readout='every_step', num_layers=2,
+                          embedding_size=6, bidirectional=True, dropout_rate=0.5)
   tokens = np.array([[1, 2, 3, 4], [2, 2, 0, 0]])
   lengths = np.array([4, 2])
   params = init(model, tokens, lengths)
-  assert set(params) == {'Embed_0', 'layer0_forward_cell', 'layer0_backward_cell',
-                         'layer1_forward_cell', 'layer1_backward_cell', 'output'}
-  assert params['layer1_forward_cell']['input_kernel'].shape == (6, 9)  # 2·H in, 3 gates
+  assert set(params) == {'Embed_0', 'layer0_cell', 'layer0_backward_cell',
+                         'layer1_cell', 'layer1_backward_cell', 'output'}
+  assert params['layer1_cell']['input_kernel'].shape == (6, 9)  # 2·H in, 3 gates
   out = model.apply({'params': params}, tokens, lengths, deterministic=True)
   garbage = tokens.copy()
   garbage[1, 2:] = 4
@@ -126,45 +140,53 @@ def text_cnn_cfg(**kwargs):
   return ml_collections.ConfigDict(base)
 
 
-CONFIGS = {'recurrent_tagger': model_cfg, 'image_cnn': image_cnn_cfg, 'text_cnn': text_cnn_cfg}
+CONFIGS = {'recurrent_tagger': model_cfg, 'elman_tagger': functools.partial(model_cfg, 'elman'),
+           'gru_tagger': functools.partial(model_cfg, 'gru'), 'image_cnn': image_cnn_cfg,
+           'text_cnn': text_cnn_cfg}
 
 
 @pytest.mark.parametrize('model,field,value,message', [
     ('recurrent_tagger', 'name', None, 'model.name=None'),
-    ('recurrent_tagger', 'cell', None, 'model.cell=None'),
-    ('recurrent_tagger', 'hidden_size', None, 'model.hidden_size must be a positive integer, got None'),
-    ('recurrent_tagger', 'hidden_size', True, 'model.hidden_size must be a positive integer, got True'),
-    ('recurrent_tagger', 'hidden_size', 8.0, 'model.hidden_size must be a positive integer, got 8.0'),
-    ('recurrent_tagger', 'hidden_size', '8', 'model.hidden_size'),
+    ('recurrent_tagger', 'cell', None, 'model.cell must be an entry like'),
+    ('recurrent_tagger', 'cell', dict(name=None, hidden_size=3), 'model.cell.name=None; valid:'),
+    ('recurrent_tagger', 'cell', dict(name='lstm'), "model.cell.hidden_size is required for the 'lstm' cell"),
+    ('recurrent_tagger', 'hidden_size', None, 'model.cell.hidden_size must be a positive integer, got None'),
+    ('recurrent_tagger', 'hidden_size', True, 'model.cell.hidden_size must be a positive integer, got True'),
+    ('recurrent_tagger', 'hidden_size', 8.0, 'model.cell.hidden_size must be a positive integer, got 8.0'),
+    ('recurrent_tagger', 'hidden_size', '8', 'model.cell.hidden_size'),
     ('recurrent_tagger', 'num_layers', 0, 'model.num_layers must be a positive integer, got 0'),
     ('recurrent_tagger', 'num_layers', False, 'model.num_layers'),
     ('recurrent_tagger', 'unroll', 0, 'model.unroll must be a positive integer, got 0'),
     ('recurrent_tagger', 'unroll', True, 'model.unroll'),
     ('recurrent_tagger', 'embedding_size', -1, 'model.embedding_size must be a non-negative integer'),
     ('recurrent_tagger', 'embedding_size', 2.5, 'model.embedding_size'),
-    ('recurrent_tagger', 'activation', None, 'model.activation=None'),
+    ('elman_tagger', 'activation', None, 'model.cell.activation=None'),
+    ('recurrent_tagger', 'activation', 'tanh', "model.cell.activation is not a setting of the 'lstm' cell"),
     ('recurrent_tagger', 'dropout_rate', -0.1, 'model.dropout_rate must be a finite number in [0, 1), '
                                                'got -0.1'),
     ('recurrent_tagger', 'dropout_rate', NAN, 'model.dropout_rate must be a finite number in [0, 1), '
                                               'got nan'),
     ('recurrent_tagger', 'dropout_rate', True, 'model.dropout_rate'),
-    ('recurrent_tagger', 'forget_bias', NAN, 'model.forget_bias must be a finite number, got nan'),
-    ('recurrent_tagger', 'input_bias', -INF, 'model.input_bias must be a finite number, got -inf'),
-    ('recurrent_tagger', 'output_bias', 'low', 'model.output_bias'),
-    ('recurrent_tagger', 'forget_bias', True, 'model.forget_bias'),
-    ('recurrent_tagger', 'use_peepholes', 1, 'model.use_peepholes must be True or False, got 1'),
-    ('recurrent_tagger', 'reset_after', 'yes', 'model.reset_after must be True or False'),
+    ('recurrent_tagger', 'forget_bias', NAN, 'model.cell.forget_bias must be a finite number, got nan'),
+    ('recurrent_tagger', 'input_bias', -INF, 'model.cell.input_bias must be a finite number, got -inf'),
+    ('recurrent_tagger', 'output_bias', 'low', 'model.cell.output_bias'),
+    ('recurrent_tagger', 'forget_bias', True, 'model.cell.forget_bias'),
+    ('recurrent_tagger', 'use_peepholes', 1, 'model.cell.use_peepholes must be True or False, got 1'),
+    ('gru_tagger', 'reset_after', 'yes', 'model.cell.reset_after must be True or False'),
+    ('recurrent_tagger', 'reset_after', False, "model.cell.reset_after is not a setting of the 'lstm' cell"),
     ('recurrent_tagger', 'bidirectional', None, 'model.bidirectional must be True or False'),
-    ('image_cnn', 'features', (), 'model.features must be a non-empty list of positive integers'),
+    ('recurrent_tagger', 'pooling', 'mean', "model.pooling is not a setting of model 'recurrent_tagger'"),
+    ('image_cnn', 'features', (), 'model.features'),
     ('image_cnn', 'features', (4, True), 'model.features'),
     ('image_cnn', 'features', 4, 'model.features'),
     ('image_cnn', 'kernel_size', (3, 0), 'model.kernel_size must be a positive integer or a non-empty '
-                                         'list of them'),
+                                         'list of positive integers, got (3, 0)'),
     ('image_cnn', 'kernel_size', (), 'model.kernel_size'),
     ('image_cnn', 'kernel_size', True, 'model.kernel_size'),
     ('image_cnn', 'kernel_size', (3.0, 3.0), 'model.kernel_size'),
-    ('image_cnn', 'strides', 0, 'model.strides must be a positive integer or 2 of them'),
-    ('image_cnn', 'strides', (1, 1, 1), 'model.strides'),
+    ('image_cnn', 'strides', 0, 'model.strides must be a positive integer or a non-empty list '
+                                  'of positive integers, got 0'),
+    ('image_cnn', 'strides', (1, 1, 1), 'model.strides=(1, 1, 1) must be a positive integer or 2 of them'),
     ('image_cnn', 'strides', True, 'model.strides'),
     ('image_cnn', 'strides', None, 'model.strides'),
     ('image_cnn', 'padding', 'FULL', 'model.padding must be one of'),
@@ -175,18 +197,20 @@ CONFIGS = {'recurrent_tagger': model_cfg, 'image_cnn': image_cnn_cfg, 'text_cnn'
     ('image_cnn', 'padding', 'CAUSAL', 'model.padding'),             # flax: 1D convolutions only
     ('image_cnn', 'activation', 'gelu', "model.activation='gelu'"),
     ('image_cnn', 'pool_kind', 'min', "model.pool_kind='min'"),
-    ('image_cnn', 'pool_window', 0, 'model.pool_window must be a positive integer or 2 of them'),
-    ('image_cnn', 'pool_window', (2,), 'model.pool_window'),
+    ('image_cnn', 'pool_window', 0, 'model.pool_window must be a positive integer or a non-empty '
+                                      'list of positive integers, got 0'),
+    ('image_cnn', 'pool_window', (2,), 'model.pool_window=(2,) must be a positive integer or 2 of them'),
     ('image_cnn', 'pool_window', 2.0, 'model.pool_window'),
-    ('image_cnn', 'pool_strides', (2, -1), 'model.pool_strides must be a positive integer or 2 of '
-                                           'them (one per spatial axis) or None'),
+    ('image_cnn', 'pool_strides', (2, -1), 'model.pool_strides must be a positive integer or a list '
+                                           'of positive integers or None, got (2, -1)'),
     ('image_cnn', 'pool_strides', False, 'model.pool_strides'),
     ('image_cnn', 'pool_padding', 'CIRCULAR', 'model.pool_padding must be one of'),
     ('image_cnn', 'pool_padding', [[0, 1]], 'model.pool_padding'),
     ('image_cnn', 'spatial_dropout_rate', 1.0, 'model.spatial_dropout_rate must be a finite number '
                                                'in [0, 1), got 1.0'),
     ('image_cnn', 'spatial_dropout_rate', INF, 'model.spatial_dropout_rate'),
-    ('image_cnn', 'dense_features', (0,), 'model.dense_features must be a list of positive integers'),
+    ('image_cnn', 'dense_features', (0,), 'model.dense_features must be a list of positive integers, '
+                                           'got (0,)'),
     ('image_cnn', 'dense_features', 128, 'model.dense_features'),
     ('image_cnn', 'dense_features', (True,), 'model.dense_features'),
     ('image_cnn', 'dropout_rate', 1.5, 'model.dropout_rate'),
@@ -194,7 +218,7 @@ CONFIGS = {'recurrent_tagger': model_cfg, 'image_cnn': image_cnn_cfg, 'text_cnn'
     ('text_cnn', 'embedding_size', None, 'model.embedding_size'),
     ('text_cnn', 'num_filters', 0, 'model.num_filters must be a positive integer, got 0'),
     ('text_cnn', 'num_filters', True, 'model.num_filters'),
-    ('text_cnn', 'filter_widths', (), 'model.filter_widths must be a non-empty list of positive'),
+    ('text_cnn', 'filter_widths', (), 'model.filter_widths must be a non-empty list of positive integers'),
     ('text_cnn', 'filter_widths', (3, 0), 'model.filter_widths'),
     ('text_cnn', 'filter_widths', (3, True), 'model.filter_widths'),
     ('text_cnn', 'filter_widths', 3, 'model.filter_widths'),
@@ -208,7 +232,7 @@ def test_bad_model_values_name_the_field(model, field, value, message):
 
 @pytest.mark.parametrize('model,overrides', [
     ('recurrent_tagger', dict(embedding_size=0, forget_bias=3, input_bias=-1, output_bias=0)),
-    ('recurrent_tagger', dict(cell='gru', embedding_size=4, bidirectional=True, reset_after=True,
+    ('gru_tagger', dict(embedding_size=4, bidirectional=True, reset_after=True,
                               num_layers=2, unroll=2, dropout_rate=0)),
     ('image_cnn', dict(kernel_size=[3, 3], strides=(1, 2), padding=1, pool_kind=None)),
     ('image_cnn', dict(padding=[[1, 1], [0, 2]], pool_window=(2, 1), pool_strides=1,
@@ -249,8 +273,11 @@ def test_shipped_sweep_runs_pass_model_and_optim_validation(module):
   for run in config_module.sweep():
     sections = {'model': config.model.to_dict(), 'optim': config.optim.to_dict()}
     for key, value in run.items():
-      section, _, leaf = key.partition('.')
+      section, *path = key.split('.')
       if section in sections:
-        sections[section][leaf] = value
+        entry = sections[section]
+        for part in path[:-1]:
+          entry = entry[part]
+        entry[path[-1]] = value
     optimizers.validate(ml_collections.ConfigDict(sections['optim']))
     factory.validate(ml_collections.ConfigDict(sections['model']))

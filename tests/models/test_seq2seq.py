@@ -6,10 +6,13 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import ml_collections
 import pytest
 
 import seqnets as sn
+from seqnets.models import factory
 from seqnets.models.seq2seq import RecurrentSeq2Seq
+from seqnets.tasks import DataInfo
 
 B, S, T, V = 3, 6, 5, 9
 RNG = np.random.default_rng(0)
@@ -106,5 +109,22 @@ def test_scheduled_sampling_feeds_the_first_pass_predictions():
 def test_errors():
   with pytest.raises(ValueError, match="context='global'"):
     init(make(context='global'))
-  with pytest.raises(ValueError, match="'dot' attention needs keys and query of one size"):
+  with pytest.raises(ValueError, match=r"score='dot' needs the encoder states \(16\) and the "
+                                       r"decoder state \(8\) of one size"):
     init(make(context='attention', score='dot', bidirectional=True))
+
+
+def test_factory_builds_the_decoder_cell_at_decoder_hidden_size():
+  config = ml_collections.ConfigDict(dict(
+      name='recurrent_seq2seq', cell=dict(name='gru', hidden_size=8, reset_after=True),
+      embedding_size=4, context='attention', score='general', decoder_hidden_size=6))
+  model = factory.from_config(config, DataInfo(vocab_size=V, num_outputs=V))
+  encoder, decoder = model.encoder_cell_fn(), model.decoder_cell_fn()
+  assert (type(encoder), encoder.features, encoder.reset_after) == (sn.GRUCell, 8, True)
+  assert (type(decoder), decoder.features, decoder.reset_after) == (sn.GRUCell, 6, True)
+  assert init(model)['params'] is not None
+  config.decoder_hidden_size = 0                       # 0: the encoder's size
+  assert factory.from_config(config, DataInfo(vocab_size=V, num_outputs=V)).decoder_cell_fn().features == 8
+  config.cell.activation = 'tanh'
+  with pytest.raises(ValueError, match=r"^model\.cell\.activation is not a setting of the 'gru' cell"):
+    factory.validate(config)

@@ -2,6 +2,7 @@
 padding, one-hot inputs, a cell whose output is wider than its state, and the factory."""
 
 import functools
+import re
 
 import jax
 import jax.numpy as jnp
@@ -11,7 +12,7 @@ import pytest
 from flax import linen as nn
 
 import seqnets as sn
-from seqnets.models import SequenceReadout, factory
+from seqnets.models import SequenceReadout, cells, factory
 from seqnets.tasks import DataInfo
 
 B, T, F, H, V = 4, 6, 3, 5, 2
@@ -121,10 +122,12 @@ def test_one_hot_tokens_equal_their_one_hot_vectors_read_as_real_inputs():
     tokens_model.apply(params, X, LENGTHS, deterministic=True)
 
 
+GRU = dict(name='gru', hidden_size=4, reset_after=False)
+
+
 def model_cfg(**kwargs):
-  base = dict(name='sequence_readout', cell='gru', hidden_size=4, num_layers=1,
-              readout='final', activation='tanh', forget_bias=1.0, reset_after=False,
-              dropout_rate=0.0, unroll=1)
+  base = dict(name='sequence_readout', num_layers=1, readout='final', dropout_rate=0.0, unroll=1,
+              cell=GRU)
   return ml_collections.ConfigDict({**base, **kwargs})
 
 
@@ -135,22 +138,33 @@ def test_factory_reads_tokens_when_the_data_has_a_vocabulary_and_takes_any_regis
   assert model.readout == 'every_step'
   model = factory.from_config(model_cfg(), DataInfo(vocab_size=0, num_outputs=1))
   assert (model.input_mode, model.readout, model.num_outputs) == ('real', 'final', 1)
+  # readout defaults to 'final'
+  config = model_cfg()
+  del config['readout']
+  assert factory.from_config(config, DataInfo(vocab_size=0, num_outputs=1)).readout == 'final'
   # A cell registered by name later (here a test cell) reaches the model through the factory.
-  monkeypatch.setitem(factory.CELLS, 'wide', lambda cfg: functools.partial(WideOutputCell,
-                                                                          cfg.hidden_size))
-  model = factory.from_config(model_cfg(cell='wide'), DataInfo(vocab_size=0, num_outputs=1))
+  monkeypatch.setitem(cells.CELLS, 'wide', cells.Cell(WideOutputCell))
+  model = factory.from_config(model_cfg(cell=dict(name='wide', hidden_size=4)),
+                              DataInfo(vocab_size=0, num_outputs=1))
   params = model.init(jax.random.key(0), X, LENGTHS, deterministic=True)
   assert params['params']['output']['kernel'].shape == (8, 1)
 
 
-@pytest.mark.parametrize('field,value,message', [
-    ('readout', None, "model.readout=None; valid: ['every_step', 'final']"),
-    ('readout', 'mean', "model.readout='mean'"),
-    ('bidirectional', True, 'model.bidirectional must be False'),
-    ('embedding_size', 4, 'model.embedding_size must be 0'),
-    ('hidden_size', 0, 'model.hidden_size must be a positive integer'),
-    ('cell', 'unknown', "model.cell='unknown'"),
+@pytest.mark.parametrize('overrides,message', [
+    (dict(readout=None), "model.readout=None; valid: ['every_step', 'final']"),
+    (dict(readout='mean'), "model.readout='mean'"),
+    (dict(bidirectional=True), "model.bidirectional=True needs readout='every_step'"),
+    (dict(cell={**GRU, 'hidden_size': 0}), 'model.cell.hidden_size must be a positive integer'),
+    (dict(cell={**GRU, 'name': 'unknown'}), "model.cell.name='unknown'"),
+    (dict(cell={**GRU, 'activation': 'tanh'}), "model.cell.activation is not a setting of the 'gru' cell"),
 ])
-def test_bad_values_name_the_field(field, value, message):
-  with pytest.raises(ValueError, match=message.replace('[', r'\[').replace(']', r'\]')):
-    factory.validate(model_cfg(**{field: value}))
+def test_bad_values_name_the_field(overrides, message):
+  with pytest.raises(ValueError, match='^' + re.escape(message)):
+    factory.validate(model_cfg(**overrides))
+
+
+def test_an_embedding_needs_token_inputs():
+  model = factory.from_config(model_cfg(embedding_size=4), DataInfo(vocab_size=10, num_outputs=3))
+  assert model.embedding_size == 4 and model.input_mode == 'one_hot'
+  with pytest.raises(ValueError, match='^model.embedding_size=4 needs token inputs'):
+    factory.from_config(model_cfg(embedding_size=4), DataInfo(vocab_size=0, num_outputs=1))

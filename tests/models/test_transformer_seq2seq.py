@@ -234,7 +234,10 @@ def test_factory_builds_the_transformer(kwargs):
     (dict(positions='rotary'), 'model.positions'),
     (dict(max_positions=0), 'model.max_positions'),
     (dict(tie_target_embeddings='yes'), 'model.tie_target_embeddings'),
-    (dict(model_size=10, num_heads=4), 'model.model_size=10 must be divisible by model.num_heads'),
+    (dict(model_size=10, num_heads=4), r'^model\.model_size=10 must be divisible by num_heads=4'),
+    (dict(cell=dict(name='lstm', hidden_size=8)),
+     r"^model\.cell is not a setting of model 'transformer_seq2seq'"),
+    (dict(hidden_size=8), r"^model\.hidden_size is not a setting of model 'transformer_seq2seq'"),
 ])
 def test_factory_rejects_bad_fields(bad, field):
   with pytest.raises(ValueError, match=field):

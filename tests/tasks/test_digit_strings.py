@@ -144,9 +144,10 @@ def test_factory_builds_and_names_bad_fields():
     bad = ml_collections.ConfigDict({**cfg.to_dict(), field: value})
     with pytest.raises(ValueError, match=message):
       factory.validate(bad)
-  with pytest.raises(ValueError, match='model.conv_features'):
+  with pytest.raises(ValueError, match=r"model\.score='dot' needs the memory \(8, the last of "
+                                       r'conv_features\) and the decoder state \(16\)'):
     factory.validate(ml_collections.ConfigDict({**cfg.to_dict(), 'score': 'dot',
-                                                'hidden_size': 16}))
+                                                'cell': {**cfg.cell.to_dict(), 'hidden_size': 16}}))
 
 
 def test_smoke_training_reports_exact_match(tmp_path):

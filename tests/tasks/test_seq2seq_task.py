@@ -122,7 +122,8 @@ def trained(tmp_path_factory):
   cfg = reverse.get_config('smoke')
   cfg.data.update(train_lengths=(3, 5), eval_lengths=(3, 6), num_symbols=4, batch_size=32,
                   eval_examples=32, examples_per_length=8)
-  cfg.model.update(hidden_size=32, embedding_size=8)
+  cfg.model.embedding_size = 8
+  cfg.model.cell.hidden_size = 32
   cfg.optim.learning_rate = 1e-2
   cfg.train.update(num_train_steps=300, log_every_steps=100, checkpoint_every_steps=300)
   cfg.evals.validation.update(every_steps=0, batch_size=64)

@@ -34,7 +34,8 @@ def assert_trees_equal(a, b, **tol):
 def test_smoke_run_writes_config_metrics_checkpoint_results(tmp_path):
   result = loop.train_and_evaluate(small_config(), tmp_path)
   assert result.step == 12 and not result.interrupted
-  assert json.loads((tmp_path / 'config.json').read_text())['model']['cell'] == 'lstm'
+  assert json.loads((tmp_path / 'config.json').read_text())['model']['cell'] == dict(name='lstm',
+                                                                               hidden_size=4)
   records = writers.read_metrics(tmp_path)
   train_steps = [r['step'] for r in records if 'train/loss' in r]
   assert train_steps == [4, 8, 12]
@@ -47,14 +48,14 @@ def test_smoke_run_writes_config_metrics_checkpoint_results(tmp_path):
   assert results['runs'][0]['eval/test_range/max_correct_n'] == final[0]['eval/test_range/max_correct_n']
   assert (tmp_path / 'tensorboard').is_dir()
   config = checkpoints.Checkpointer(tmp_path / 'checkpoints').restore_config()
-  assert config['model']['hidden_size'] == 4
+  assert config['model']['cell']['hidden_size'] == 4
 
 
 def test_training_fits_the_training_range(tmp_path):
   """Overfitting the fixed full batch of n = 1..4 drives every string to exactly right."""
   config = small_config(num_train_steps=400, log_every_steps=400, checkpoint_every_steps=400)
   config.data.train_n = (1, 4)
-  config.model.hidden_size = 8
+  config.model.cell.hidden_size = 8
   result = loop.train_and_evaluate(config, tmp_path)
   assert result.final[0]['eval/train_range/accuracy'] == 1.0
   assert result.final[0]['eval/train_range/loss'] < 0.05
@@ -62,7 +63,7 @@ def test_training_fits_the_training_range(tmp_path):
 
 def test_one_step_changes_every_parameter(tmp_path):
   config = small_config(num_train_steps=1)
-  config.model.use_peepholes = True
+  config.model.cell.use_peepholes = True
   result = loop.train_and_evaluate(config, tmp_path / 'one')
   task = task_factory.get(config.task)
   data = task.build_data(config.data)
@@ -129,7 +130,7 @@ def test_vmapped_seeds_equal_separate_runs(tmp_path):
 
 def test_nan_loss_stops_with_its_step_and_keeps_last_good_checkpoint(tmp_path):
   config = small_config(num_train_steps=30, checkpoint_every_steps=2, log_every_steps=1)
-  config.model.update(cell='elman', activation='relu')
+  config.model.cell = dict(name='elman', hidden_size=4, activation='relu')
   config.optim.update(name='sgd', learning_rate=1e5, warmup_steps=30, clip_norm=0.0)  # NaN at step 3
   with pytest.raises(FloatingPointError, match=r'step (\d+)') as error:
     loop.train_and_evaluate(config, tmp_path)
@@ -143,9 +144,17 @@ def test_nan_loss_stops_with_its_step_and_keeps_last_good_checkpoint(tmp_path):
 
 
 @pytest.mark.parametrize('path,value,message', [
-    ('model.cell', 'transformer', 'model.cell'),
-    ('model.hidden_size', 0, 'model.hidden_size'),
-    ('model.hidden_size', -3, 'model.hidden_size'),
+    ('model.cell.name', 'transformer', 'model.cell.name'),
+    ('model.cell.hidden_size', 0, 'model.cell.hidden_size'),
+    ('model.cell.hidden_size', -3, 'model.cell.hidden_size'),
+    # A key that nothing reads, in every section: a misspelling never trains in silence.
+    ('model.dropout', 0.5, 'model.dropout is not a setting'),
+    ('model.cell.reset_after', True, "model.cell.reset_after is not a setting of the 'lstm' cell"),
+    ('data.batch_sise', 4, 'data.batch_sise is not a setting'),
+    ('optim.learning_rat', 0.1, 'optim.learning_rat is not a setting'),
+    ('train.num_steps', 10, 'train.num_steps is not a setting'),
+    ('evals.test_range.every_step', 1, 'evals.test_range.every_step is not a setting'),
+    ('seeds', 3, 'config.seeds is not a setting'),
     ('data.test_n', (5, 100), 'data.test_n'),
     ('data.train_n', (0, 10), 'data.train_n'),
     ('data.language', 'dyck', 'data.language'),
@@ -156,8 +165,10 @@ def test_nan_loss_stops_with_its_step_and_keeps_last_good_checkpoint(tmp_path):
 ])
 def test_bad_config_fails_before_anything_runs(tmp_path, path, value, message):
   config = small_config()
-  section, _, leaf = path.rpartition('.')
-  node = config[section] if section else config
+  *sections, leaf = path.split('.')
+  node = config
+  for section in sections:
+    node = node[section]
   node[leaf] = value
   with pytest.raises(validation.ConfigError, match=message.replace('.', r'\.')):
     loop.train_and_evaluate(config, tmp_path / 'run')

@@ -240,7 +240,7 @@ def _carry_loss(outputs, batch):
 
 
 CARRY_TASK = base.Task(
-    name='carry_test', validate=lambda cfg: None, build_data=None, loss=_carry_loss,
+    name='carry_test', data_keys=(), validate=lambda cfg: None, build_data=None, loss=_carry_loss,
     example_correct=lambda outputs, batch: jnp.ones(len(outputs), bool), read_file=None,
     encode=None, evaluator_types=('metrics',), reported_metrics=lambda config: (),
     model_inputs=lambda batch: ((batch['inputs'],), {}))

@@ -18,7 +18,7 @@ from seqnets.training import checkpoints, loop, writers
 
 def small_config():
   config = anbn.get_config('smoke')  # 20 steps, checkpoints at 10 and 20, logs every 5
-  config.model.cell = 'elman'
+  config.model.cell = dict(name='elman', hidden_size=config.model.cell.hidden_size)
   return config
 
 
@@ -32,7 +32,7 @@ def diverging_config(seed, num_seeds, learning_rate):
   (up to 1e5); at 1e4 seeds 0 and 1 both fail at step 2."""
   config = small_config()
   config.seed, config.num_seeds = seed, num_seeds
-  config.model.activation = 'relu'
+  config.model.cell.activation = 'relu'
   config.data.update(full_batch=False, batch_size=2)
   config.optim.update(name='sgd', learning_rate=learning_rate, clip_norm=0.0)
   return config

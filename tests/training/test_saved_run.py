@@ -10,7 +10,7 @@ import pytest
 from configs import anbn, digits_cnn, text_cnn
 from seqnets.data import digits
 from seqnets.data import formal_languages
-from seqnets.models import ImageCNN, RecurrentTagger
+from seqnets.models import ImageCNN, SequenceReadout
 from seqnets.models.text_cnn import TextCNN
 from seqnets.tasks import base
 from seqnets.training import loop, saved_run
@@ -43,7 +43,7 @@ def digits_config(tmp_path):
 
 
 CONFIGS = {'anbn': anbn_config, 'digits': digits_config, 'text': text_config}
-MODEL_CLASSES = {'anbn': RecurrentTagger, 'digits': ImageCNN, 'text': TextCNN}
+MODEL_CLASSES = {'anbn': SequenceReadout, 'digits': ImageCNN, 'text': TextCNN}
 
 
 @pytest.fixture(scope='module', params=sorted(CONFIGS))

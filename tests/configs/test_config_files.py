@@ -1,0 +1,62 @@
+"""Every config file, every mode and every sweep variant passes validation: each key it
+sets is one that some code reads (a key nothing reads is an error)."""
+
+import importlib
+import pathlib
+
+import ml_collections
+import pytest
+
+from seqnets.training import validation
+
+CONFIGS = pathlib.Path(__file__).resolve().parents[2] / 'configs'
+# Config files of the studies with their own entry points (not `experiments.main`).
+STUDIES = ('gradient_flow', 'echo_state')
+MODES = {
+    'anbn': [None, 'smoke'], 'ablate_formal': [None, 'demo', 'smoke'], 'tune_formal': [None],
+    'long_memory': [None, 'copy', 'adding', 'digits', 'smoke', 'copy_T500-orthogonal',
+                    'adding_T400-leaky', 'digits-echo_state'],
+    'char_lm': [None, 'smoke', 'word'], 'multi30k': [None, 'transformer', 'smoke'],
+    'reverse': [None, 'smoke'], 'bottleneck': [None, 'smoke'], 'digit_strings': [None, 'smoke'],
+    'digits_cnn': [None, 'smoke'], 'text_cnn': [None, 'smoke'], 'sst2_rnn': [None, 'smoke'],
+    'udpos': [None, 'words', 'smoke'], 'wnut17': [None, 'smoke'], 'task_lm': ['sst2', 'wnut17'],
+    'finetune_digits': [None, 'smoke'], 'ablate_digits_lr': [None, 'smoke'],
+}
+
+
+def _names():
+  return sorted(p.stem for p in CONFIGS.glob('*.py')
+                if p.stem not in ('__init__', *STUDIES))
+
+
+def test_every_config_file_is_listed():
+  assert set(_names()) == set(MODES)
+
+
+def _with(config, overrides: dict):
+  """`config` with a sweep's dotted overrides (as `experiments.ablate` applies them)."""
+  config = config.copy_and_resolve_references()
+  for key, value in overrides.items():
+    if key == 'name':
+      continue
+    *parents, leaf = key.split('.')
+    node = config
+    for parent in parents:
+      node = node[parent]
+    assert leaf in node, f'sweep override {key!r} names no field'
+    node[leaf] = value
+  return config
+
+
+@pytest.mark.parametrize('name', sorted(MODES))
+def test_every_mode_and_sweep_variant_validates(name):
+  module = importlib.import_module(f'configs.{name}')
+  for mode in MODES[name]:
+    config = module.get_config(mode)
+    validation.validate(config)
+    if hasattr(module, 'sweep') and (mode is None or mode in ('smoke', 'demo', 'copy')):
+      for variant in module.sweep(mode):
+        try:
+          validation.validate(_with(config, variant))
+        except validation.ConfigError as e:
+          raise AssertionError(f'{name}:{mode} variant {variant["name"]}: {e}') from None
