@@ -20,14 +20,14 @@ from typing import Sequence
 
 import numpy as np
 
+from seqnets import plotting
+
 
 def plot_attention(weights: np.ndarray, source_tokens: Sequence[str],
                    target_tokens: Sequence[str], path: str | pathlib.Path,
                    title: str | None = None) -> None:
   """Writes the heatmap of `weights [T, S]` (rows: target tokens, columns: source tokens)."""
-  import matplotlib
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt
+  plt = plotting.pyplot()
   weights = np.asarray(weights)[:len(target_tokens), :len(source_tokens)]
   height = max(2.5, 0.3 * len(target_tokens) + 1.2)
   width = max(3.0, 0.3 * len(source_tokens) + 1.8)
@@ -81,9 +81,7 @@ def save_image_attention(image: np.ndarray, weights: np.ndarray, feature_shape: 
   `weights [T, P]` row t (P = H'·W', reshaped to `feature_shape` and upsampled to
   `[H, W]`, each position a block of H/H' × W/W' pixels, coloured and opaque in
   proportion to its weight)."""
-  import matplotlib
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt
+  plt = plotting.pyplot()
   image = np.asarray(image, np.float32)[..., 0]
   rows, cols = feature_shape
   height, width = image.shape

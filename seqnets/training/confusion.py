@@ -6,12 +6,12 @@ import pathlib
 
 import numpy as np
 
+from seqnets import plotting
+
 
 def save_png(matrix: np.ndarray, path: str | pathlib.Path, title: str = '') -> None:
   """`matrix[true, predicted]` counts -> a labelled heat map with the counts written in."""
-  import matplotlib
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt
+  plt = plotting.pyplot()
   matrix = np.asarray(matrix)
   size = max(3.0, 0.45 * len(matrix) + 1.5)
   fig, ax = plt.subplots(figsize=(size, size))

@@ -1,0 +1,10 @@
+"""matplotlib for writing image files: pyplot on the non-interactive Agg backend."""
+
+
+def pyplot():
+  """`matplotlib.pyplot` on the Agg backend (no display needed); matplotlib is imported
+  only when this is first called."""
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+  return plt
