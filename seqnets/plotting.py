@@ -8,3 +8,10 @@ def pyplot():
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
   return plt
+
+
+def save_figure(fig, path, dpi: int = 120) -> None:
+  """Lays `fig` out (`tight_layout`), writes it to `path` and closes it."""
+  fig.tight_layout()
+  fig.savefig(path, dpi=dpi)
+  pyplot().close(fig)

@@ -39,9 +39,7 @@ def plot_attention(weights: np.ndarray, source_tokens: Sequence[str],
   if title:
     ax.set_title(title, fontsize=9)
   fig.colorbar(image, ax=ax, fraction=0.04)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  plotting.save_figure(fig, path)
 
 
 def save_attention_maps(run, lines: Sequence[str], directory: str | pathlib.Path, *,
@@ -102,9 +100,7 @@ def save_image_attention(image: np.ndarray, weights: np.ndarray, feature_shape: 
     ax.set_yticks([])
   if title:
     fig.suptitle(title, fontsize=9)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  plotting.save_figure(fig, path)
 
 
 def save_digit_attention_maps(run, directory: str | pathlib.Path, count: int = 4, *,

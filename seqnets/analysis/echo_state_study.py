@@ -176,9 +176,7 @@ def plot_predictions(results: dict, path: pathlib.Path) -> None:
   error_ax.set(xlabel='test step', ylabel='|prediction − truth|', yscale='log')
   value_ax.legend(fontsize=8)
   error_ax.legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  plotting.save_figure(fig, path, dpi=110)
 
 
 def summary(results: dict) -> str:

@@ -360,9 +360,7 @@ def plot_gradient_norms(results: dict, path: pathlib.Path) -> None:
     ax.set(title=titles[state], xlabel='distance to the loss, T − 1 − t')
     ax.legend(fontsize=8)
   axes[0].set_ylabel('‖∂L/∂s_t‖ (per example, batch mean)')
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  plotting.save_figure(fig, path)
 
 
 def plot_clipping(results: dict, path: pathlib.Path) -> None:
@@ -396,9 +394,7 @@ def plot_clipping(results: dict, path: pathlib.Path) -> None:
   norm_ax.set(xlabel='step', ylabel='gradient global norm before clipping', yscale='log')
   loss_ax.legend(fontsize=8)
   norm_ax.legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  plotting.save_figure(fig, path)
 
 
 def _format(x) -> str:

@@ -22,6 +22,4 @@ def save_png(matrix: np.ndarray, path: str | pathlib.Path, title: str = '') -> N
   accuracy = np.trace(matrix) / max(matrix.sum(), 1)
   ax.set(xlabel='predicted', ylabel='true', title=f'{title} accuracy {accuracy:.4f}'.strip(),
          xticks=range(len(matrix)), yticks=range(len(matrix)))
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  plotting.save_figure(fig, path)

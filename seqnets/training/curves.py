@@ -42,7 +42,5 @@ def save_png(workdir: str | pathlib.Path, path: str | pathlib.Path | None = None
   ax.set(xlabel='step', ylabel='loss', title=workdir.name)
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  plotting.save_figure(fig, path)
   return path
