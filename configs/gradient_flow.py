@@ -27,7 +27,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       distances=(50, 100),             # summary ratios ‖∂L/∂s at d‖ / ‖∂L/∂s at 0‖
   )
   config.hidden_size = 64
-  config.cells = dict(                 # name -> a cell of seqnets.models.factory.CELLS + its keys
+  config.cells = dict(                 # name -> a cell of seqnets.models.cells.CELLS + its keys
       elman_tanh=dict(cell='elman', activation='tanh'),
       elman_relu=dict(cell='elman', activation='relu'),
       lstm=dict(cell='lstm', forget_bias=3.0),

@@ -33,6 +33,8 @@ digits) in train_loss.png and tabulates it.
 
 import ml_collections
 
+from seqnets.ablation import sweeps
+
 # name -> overrides: `model.cell` (less its hidden_size, HIDDEN_SIZE) and the cell's recipe.
 CELLS = {
     'elman': {'model.cell': dict(name='elman', activation='tanh')},
@@ -94,15 +96,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   variants = {v['name']: v for v in sweep()}
   if arg in variants:
     family = benchmarks()[arg.split('-')[0]][0]
-    config = get_config(family)
-    for key, value in variants[arg].items():
-      if key not in ('name', 'train.num_train_steps'):
-        *parents, leaf = key.split('.')
-        node = config
-        for parent in parents:
-          node = node[parent]
-        node[leaf] = value
-    return config
+    return sweeps.apply_overrides(get_config(family), {
+        k: v for k, v in variants[arg].items() if k != 'train.num_train_steps'})
   if arg not in (None, *FAMILIES, 'smoke'):
     raise ValueError(f'configs/long_memory.py: unknown mode {arg!r}; valid: '
                      f'{", ".join(FAMILIES)}, smoke, or a variant such as copy_T500-lstm')

@@ -16,7 +16,6 @@ on stderr for a bad flag, workdir or input file.
 """
 
 import os
-import pathlib
 import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
@@ -25,8 +24,8 @@ from absl import app
 from absl import flags
 
 from experiments import runtime
-from seqnets.data import text_file
 from seqnets.decoding import encoder_decoder
+from seqnets.decoding import sentence_files
 from seqnets.training import saved_run
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'A sequence-to-sequence run written by experiments.main.')
@@ -48,33 +47,19 @@ _ATTENTION_EXAMPLES = flags.DEFINE_integer('attention_examples', 5, 'Sentences t
 flags.mark_flags_as_required(['workdir', 'input', 'output'])
 
 
-def read_sources(path: str) -> list[str]:
-  """Every line of `path`, blank ones too, without its line end (ValueError naming file and
-  line for bad UTF-8)."""
-  return text_file.read_text(path).splitlines()
-
-
-def write_lines(path: str, lines: list[str]) -> None:
-  """`lines`, each ended by a newline, written atomically."""
-  target = pathlib.Path(path)
-  tmp = target.with_name(target.name + '.tmp')
-  tmp.write_text(''.join(line.replace('\n', ' ') + '\n' for line in lines), encoding='utf-8')
-  tmp.replace(target)
-
-
 def main(argv):
   del argv
   runtime.configure()
   with runtime.one_line_errors():
     run = saved_run.load_run(runtime.checked_workdir(_WORKDIR.value))
-    sources = read_sources(_INPUT.value)
+    sources = sentence_files.read_lines(_INPUT.value)
     if _TEMPERATURE.value > 0 and _BEAM_SIZE.value != 1:
       raise ValueError(f'--temperature={_TEMPERATURE.value} samples, which needs --beam_size=1')
     hypotheses = encoder_decoder.translate(
         run, sources, beam_size=_BEAM_SIZE.value, length_penalty=_LENGTH_PENALTY.value,
         max_length=_MAX_LENGTH.value, temperature=_TEMPERATURE.value, seed=_SEED.value,
         batch_size=_BATCH_SIZE.value, seed_index=_SEED_INDEX.value)
-    write_lines(_OUTPUT.value, hypotheses)
+    sentence_files.write_lines(_OUTPUT.value, hypotheses)
     if _ATTENTION_DIR.value:
       from seqnets.analysis import attention_maps
       attention_maps.save_attention_maps(

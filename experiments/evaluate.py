@@ -30,17 +30,6 @@ _SEED_INDEX = flags.DEFINE_integer('seed_index', 0, 'Which of the run\'s seeds t
 flags.mark_flags_as_required(['workdir'])
 
 
-def flat_numbers(results: dict, bare: bool) -> dict:
-  """`{'eval/<name>/<metric>': value}` -> `{metric or <name>/<metric>: number}` (numbers only)."""
-  flat = {}
-  for key, value in results.items():
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-      continue
-    name = key.removeprefix('eval/')
-    flat[name.split('/', 1)[1] if bare else name] = value
-  return flat
-
-
 def main(argv):
   del argv
   runtime.configure()
@@ -48,7 +37,7 @@ def main(argv):
     run = saved_run.load_run(runtime.checked_workdir(_WORKDIR.value))
     results = run.evaluate(_EVAL_FILE.value, _SEED_INDEX.value)
   bare = _EVAL_FILE.value is not None or len(run.config.evals) == 1
-  print(json.dumps(flat_numbers(results, bare), sort_keys=True))
+  print(json.dumps(saved_run.flat_numbers(results, bare), sort_keys=True))
   sys.stdout.flush()
 
 

@@ -20,14 +20,14 @@ from typing import Sequence
 
 import numpy as np
 
+from seqnets import plotting
+
 
 def plot_attention(weights: np.ndarray, source_tokens: Sequence[str],
                    target_tokens: Sequence[str], path: str | pathlib.Path,
                    title: str | None = None) -> None:
   """Writes the heatmap of `weights [T, S]` (rows: target tokens, columns: source tokens)."""
-  import matplotlib
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt
+  plt = plotting.pyplot()
   weights = np.asarray(weights)[:len(target_tokens), :len(source_tokens)]
   height = max(2.5, 0.3 * len(target_tokens) + 1.2)
   width = max(3.0, 0.3 * len(source_tokens) + 1.8)
@@ -39,9 +39,7 @@ def plot_attention(weights: np.ndarray, source_tokens: Sequence[str],
   if title:
     ax.set_title(title, fontsize=9)
   fig.colorbar(image, ax=ax, fraction=0.04)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  plotting.save_figure(fig, path)
 
 
 def save_attention_maps(run, lines: Sequence[str], directory: str | pathlib.Path, *,
@@ -81,9 +79,7 @@ def save_image_attention(image: np.ndarray, weights: np.ndarray, feature_shape: 
   `weights [T, P]` row t (P = H'·W', reshaped to `feature_shape` and upsampled to
   `[H, W]`, each position a block of H/H' × W/W' pixels, coloured and opaque in
   proportion to its weight)."""
-  import matplotlib
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt
+  plt = plotting.pyplot()
   image = np.asarray(image, np.float32)[..., 0]
   rows, cols = feature_shape
   height, width = image.shape
@@ -104,9 +100,7 @@ def save_image_attention(image: np.ndarray, weights: np.ndarray, feature_shape: 
     ax.set_yticks([])
   if title:
     fig.suptitle(title, fontsize=9)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  plotting.save_figure(fig, path)
 
 
 def save_digit_attention_maps(run, directory: str | pathlib.Path, count: int = 4, *,

@@ -25,6 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from seqnets import files
+
 Batch = dict[str, np.ndarray]
 PREPROCESSING_FILE = 'preprocessing.json'
 
@@ -65,15 +67,13 @@ class Preprocessing:
 
   def save(self, workdir: str | pathlib.Path) -> None:
     path = pathlib.Path(workdir) / PREPROCESSING_FILE
-    tmp = path.with_suffix('.json.tmp')
-    tmp.write_text(json.dumps({'info': dataclasses.asdict(self.info),
-                               'vocabulary': list(self.vocabulary),
-                               'labels': list(self.labels),
-                               'target_vocabulary': list(self.target_vocabulary),
-                               'tokenizers': list(self.tokenizers),
-                               'char_vocabulary': list(self.char_vocabulary)},
-                              indent=1) + '\n', encoding='utf-8')
-    tmp.replace(path)
+    files.write_atomically(path, json.dumps({
+        'info': dataclasses.asdict(self.info),
+        'vocabulary': list(self.vocabulary),
+        'labels': list(self.labels),
+        'target_vocabulary': list(self.target_vocabulary),
+        'tokenizers': list(self.tokenizers),
+        'char_vocabulary': list(self.char_vocabulary)}, indent=1) + '\n')
 
   @classmethod
   def load(cls, workdir: str | pathlib.Path) -> 'Preprocessing':

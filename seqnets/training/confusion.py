@@ -6,12 +6,12 @@ import pathlib
 
 import numpy as np
 
+from seqnets import plotting
+
 
 def save_png(matrix: np.ndarray, path: str | pathlib.Path, title: str = '') -> None:
   """`matrix[true, predicted]` counts -> a labelled heat map with the counts written in."""
-  import matplotlib
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt
+  plt = plotting.pyplot()
   matrix = np.asarray(matrix)
   size = max(3.0, 0.45 * len(matrix) + 1.5)
   fig, ax = plt.subplots(figsize=(size, size))
@@ -22,6 +22,4 @@ def save_png(matrix: np.ndarray, path: str | pathlib.Path, title: str = '') -> N
   accuracy = np.trace(matrix) / max(matrix.sum(), 1)
   ax.set(xlabel='predicted', ylabel='true', title=f'{title} accuracy {accuracy:.4f}'.strip(),
          xticks=range(len(matrix)), yticks=range(len(matrix)))
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  plotting.save_figure(fig, path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pathlib
 
+from seqnets import plotting
 from seqnets.training import writers
 
 
@@ -28,9 +29,7 @@ def curves(records: list[dict]) -> dict[str, dict[int, list[tuple[int, float]]]]
 
 def save_png(workdir: str | pathlib.Path, path: str | pathlib.Path | None = None) -> pathlib.Path:
   """Plots the curves of `workdir` into `path` (default `workdir/curves.png`)."""
-  import matplotlib
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt
+  plt = plotting.pyplot()
   workdir = pathlib.Path(workdir)
   path = pathlib.Path(path) if path else workdir / 'curves.png'
   fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -43,7 +42,5 @@ def save_png(workdir: str | pathlib.Path, path: str | pathlib.Path | None = None
   ax.set(xlabel='step', ylabel='loss', title=workdir.name)
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  plotting.save_figure(fig, path)
   return path

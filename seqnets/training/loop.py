@@ -24,6 +24,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
+from seqnets import files
 from seqnets.models import factory as model_factory
 from seqnets.tasks import factory as task_factory
 from seqnets.training import checkpoints
@@ -114,9 +115,7 @@ def _finished(workdir: pathlib.Path, total: int) -> dict | None:
 
 def _write_json(path: pathlib.Path, value) -> None:
   """Writes atomically: a kill mid-write leaves the old file, never half a file."""
-  tmp = path.with_name(path.name + '.tmp')
-  tmp.write_text(json.dumps(value, indent=1) + '\n')
-  tmp.replace(path)
+  files.write_atomically(path, json.dumps(value, indent=1) + '\n')
 
 
 def _save_confusion_matrices(final: dict, workdir: pathlib.Path) -> None:

@@ -11,6 +11,7 @@ Synopsis:
   logits = run.apply(batch)                             # seed index 0
   batch = run.read_file('my_dev.tsv')                   # in the format the config names
   run.evaluate(eval_file='my_dev.tsv')                  # {'eval/<evaluator>/<metric>': value}
+  flat_numbers(run.evaluate(), bare=True)               # {'<metric>': number}
 """
 
 from __future__ import annotations
@@ -117,6 +118,18 @@ class SavedRun:
         add_seed_axis(parallel.shared_model_state(model_state)), mesh, 1, self.task.time_keys,
         evaluators_lib.HostContext(self.model, self.task, self.preprocessing, self.config.data))[0]
 
+
+
+def flat_numbers(results: dict, bare: bool) -> dict:
+  """`{'eval/<name>/<metric>': value}` -> `{metric or <name>/<metric>: number}` (numbers only;
+  `bare`: the metric names alone, for the results of one evaluator)."""
+  flat = {}
+  for key, value in results.items():
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+      continue
+    name = key.removeprefix('eval/')
+    flat[name.split('/', 1)[1] if bare else name] = value
+  return flat
 
 def load_run(workdir: str | pathlib.Path) -> SavedRun:
   """Loads `workdir` (its newest restorable checkpoint). Raises FileNotFoundError

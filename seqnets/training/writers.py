@@ -9,21 +9,20 @@ anywhere else raises ValueError.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import math
 import os
 import pathlib
 import socket
-import stat
 import struct
-import tempfile
 import time
 from typing import Any
 
 import numpy as np
 from absl import logging
+
+from seqnets import files
 
 
 def to_json_value(value: Any) -> Any:
@@ -70,7 +69,7 @@ class MetricWriter:
     kept = b''.join(line + b'\n' for _, line, record in _read_lines(self.path, data)
                     if record['step'] <= step)
     if kept != data:
-      _replace_atomically(self.path, kept)
+      files.write_atomically(self.path, kept)
 
   def write(self, step: int, metrics: dict[str, Any]) -> None:
     record = {'step': int(step), **to_json_value(metrics)}
@@ -201,25 +200,3 @@ def _parse(line: bytes) -> dict[str, Any] | None:
     return None
   step = record.get('step')
   return record if isinstance(step, int) and not isinstance(step, bool) else None
-
-
-def _replace_atomically(path: pathlib.Path, data: bytes) -> None:
-  """Replaces `path` by `data`: readers and a kill see either the old or the new content."""
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-  try:
-    with os.fdopen(fd, 'wb') as f:
-      f.write(data)
-      f.flush()
-      os.fsync(f.fileno())
-    os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
-    os.replace(tmp, path)
-  except BaseException:
-    with contextlib.suppress(FileNotFoundError):
-      os.unlink(tmp)
-    raise
-  with contextlib.suppress(OSError):  # Makes the rename durable; not possible everywhere.
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-      os.fsync(dir_fd)
-    finally:
-      os.close(dir_fd)

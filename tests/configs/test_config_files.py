@@ -4,9 +4,9 @@ sets is one that some code reads (a key nothing reads is an error)."""
 import importlib
 import pathlib
 
-import ml_collections
 import pytest
 
+from seqnets.ablation import sweeps
 from seqnets.training import validation
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[2] / 'configs'
@@ -33,21 +33,6 @@ def test_every_config_file_is_listed():
   assert set(_names()) == set(MODES)
 
 
-def _with(config, overrides: dict):
-  """`config` with a sweep's dotted overrides (as `experiments.ablate` applies them)."""
-  config = config.copy_and_resolve_references()
-  for key, value in overrides.items():
-    if key == 'name':
-      continue
-    *parents, leaf = key.split('.')
-    node = config
-    for parent in parents:
-      node = node[parent]
-    assert leaf in node, f'sweep override {key!r} names no field'
-    node[leaf] = value
-  return config
-
-
 @pytest.mark.parametrize('name', sorted(MODES))
 def test_every_mode_and_sweep_variant_validates(name):
   module = importlib.import_module(f'configs.{name}')
@@ -57,6 +42,6 @@ def test_every_mode_and_sweep_variant_validates(name):
     if hasattr(module, 'sweep') and (mode is None or mode in ('smoke', 'demo', 'copy')):
       for variant in module.sweep(mode):
         try:
-          validation.validate(_with(config, variant))
+          validation.validate(sweeps.apply_overrides(config, variant))
         except validation.ConfigError as e:
           raise AssertionError(f'{name}:{mode} variant {variant["name"]}: {e}') from None

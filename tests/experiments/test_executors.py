@@ -1,14 +1,10 @@
-"""Ablation variants as submitit jobs: the local executor end to end, SLURM parameters from config."""
+"""Ablation variants as submitit jobs: the local executor end to end, from the command line."""
 
 import json
 import os
 import pathlib
-import stat
 import subprocess
 import sys
-
-from configs import ablate_formal
-from experiments import ablate
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -38,18 +34,3 @@ def test_local_executor_runs_every_variant_as_a_job_and_reports(tmp_path):
     assert (tmp_path / name).stat().st_size > 1000
   row = '| anbn-elman_relu-h3 | anbn | relu | null | elman | null | 2 | 0 |'
   assert row in (tmp_path / 'report.md').read_text() and row in done.stdout
-
-
-def test_slurm_executor_takes_partition_and_time_from_the_config(tmp_path, monkeypatch):
-  # submitit only checks that `srun` exists before it writes sbatch scripts.
-  srun = tmp_path / 'bin' / 'srun'
-  srun.parent.mkdir()
-  srun.write_text('#!/bin/sh\n')
-  srun.chmod(srun.stat().st_mode | stat.S_IEXEC)
-  monkeypatch.setenv('PATH', f'{srun.parent}{os.pathsep}{os.environ["PATH"]}')
-  launch = dict(ablate_formal.get_config().launch)
-  launch.update(slurm_partition='cpu', timeout_min=90)
-  executor = ablate.make_executor('slurm', launch, tmp_path / 'jobs')
-  parameters = executor._executor.parameters
-  assert parameters['partition'] == 'cpu' and parameters['time'] == 90
-  assert parameters['cpus_per_task'] == 2 and parameters['mem'] == '4GB'

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from experiments import report
+from seqnets.ablation import report
 from seqnets.training import writers
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]

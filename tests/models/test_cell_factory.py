@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import seqnets as sn
-from experiments import gradient_flow as study
+from seqnets.analysis import gradient_flow_study as study
 from seqnets.analysis import gradient_flow
 from seqnets.layers import unitary
 from seqnets.models import cells

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from configs import long_memory
-from experiments import ablate
-from experiments import report
+from seqnets.ablation import report
+from seqnets.ablation import sweeps
 from seqnets.data import digits
 from seqnets.tasks import adding, copy_memory, sequential_digits
 from seqnets.training import loop, metrics
@@ -240,7 +240,7 @@ def test_long_memory_modes_split_the_benchmarks_by_family_and_validate():
     assert config.train.num_train_steps == long_memory.STEPS[family] and config.num_seeds == 3
     for overrides in long_memory.sweep(family):
       assert 'train.num_train_steps' not in overrides          # so the command line sets it
-      run = ablate.apply_overrides(config, overrides)
+      run = sweeps.apply_overrides(config, overrides)
       validation.validate(run)
       assert run.model.readout == ('every_step' if family == 'copy' else 'final')
   steps = {v['name']: v['train.num_train_steps'] for v in every}
@@ -268,7 +268,7 @@ def test_a_variant_name_is_a_mode_with_that_variants_config_and_recipe():
   assert lstm.optim.learning_rate_factors == ()
   [only] = long_memory.sweep('adding_T400-lstm')
   assert only['name'] == 'adding_T400-lstm' and 'train.num_train_steps' not in only
-  assert ablate.apply_overrides(long_memory.get_config('adding'), only) == lstm
+  assert sweeps.apply_overrides(long_memory.get_config('adding'), only) == lstm
 
 
 def test_smoke_ablation_trains_and_reports_each_baseline(tmp_path):
@@ -281,7 +281,7 @@ def test_smoke_ablation_trains_and_reports_each_baseline(tmp_path):
   variants = long_memory.sweep('smoke')
   assert [v['name'] for v in variants] == [*expected, 'digits_permuted-elman']
   for overrides in variants[:2]:
-    config = ablate.apply_overrides(long_memory.get_config('smoke'), overrides)
+    config = sweeps.apply_overrides(long_memory.get_config('smoke'), overrides)
     result = loop.train_and_evaluate(config, tmp_path / overrides['name'])
     key, baseline, _ = expected[overrides['name']]
     assert result.step == 4 and len(result.final) == 2

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from configs import anbn
-from experiments import report
+from seqnets.ablation import report
 from seqnets.training import checkpoints, loop, writers
 
 

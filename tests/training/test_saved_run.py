@@ -197,3 +197,11 @@ def test_a_file_in_the_wrong_format_names_the_file_and_line(finished):
     message = r'wrong\.csv: not a readable \.npz file'
   with pytest.raises(ValueError, match=message):
     run.evaluate(eval_file=path)
+
+
+def test_flat_numbers_keeps_numbers_and_names_them_bare_or_by_evaluator():
+  results = {'eval/test/accuracy': 0.5, 'eval/test/loss': 1, 'eval/test/learned': True,
+             'eval/test/accuracy_by_n': {'1': 1.0}, 'eval/dev/loss': 2.0}
+  assert saved_run.flat_numbers(results, bare=False) == {
+      'test/accuracy': 0.5, 'test/loss': 1, 'dev/loss': 2.0}
+  assert saved_run.flat_numbers({'eval/file/accuracy': 0.25}, bare=True) == {'accuracy': 0.25}
