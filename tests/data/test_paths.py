@@ -115,12 +115,18 @@ NAMES = sorted({(config, cfg.data[field]) for config, cfg in CONFIGS.items()
 
 
 @pytest.mark.parametrize('config,name', NAMES)
-def test_the_configs_name_their_data_under_the_root(config, name):
+def test_the_configs_name_their_data_relative_to_the_root(config, name):
   del config
   assert not pathlib.PurePath(name).is_absolute() and not name.startswith('.')
   assert pathlib.PurePath(name).parts[0] in paths.DATASETS
-  if not (paths.data_root() / pathlib.PurePath(name).parts[0]).is_dir():
-    pytest.skip(f'{paths.data_root()} has no {pathlib.PurePath(name).parts[0]}/')
+
+
+@pytest.mark.parametrize('config,name', NAMES)
+def test_the_data_root_holds_the_configs_files(config, name):
+  del config
+  dataset = pathlib.PurePath(name).parts[0]
+  if not (paths.data_root() / dataset).is_dir():
+    pytest.skip(f'{paths.data_root()} has no {dataset}/ ($SEQNETS_DATA_DIR)')
   assert paths.data_path(name).is_file()
 
 
