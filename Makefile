@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 export MALLOC_MMAP_THRESHOLD_ ?= 33554432
 export MALLOC_TRIM_THRESHOLD_ ?= 4294967296
 export TF_CPP_MIN_LOG_LEVEL ?= 3
+# The data root the configs name their files under (docs/data.md); elsewhere ~/seqnets_data.
+export SEQNETS_DATA_DIR ?= $(abspath ../shared/data)
 
 .PHONY: demo test bench clean
 

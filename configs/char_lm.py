@@ -6,8 +6,9 @@
   python -m experiments.generate --workdir=runs/char_lm --prime="ROMEO:" --length=500
   python -m experiments.evaluate --workdir=runs/char_lm --eval_file=some.txt
 
-Reads a plain UTF-8 text (here the copy of Tiny Shakespeare in ../shared/data;
-any text works: --config.data.path=my.txt); its first 90% of characters train,
+Reads a plain UTF-8 text (here Tiny Shakespeare, tinyshakespeare/input.txt under the data
+root $SEQNETS_DATA_DIR, see docs/data.md; any text works: --config.data.path=my.txt);
+its first 90% of characters train,
 the last 10% validate (nanoGPT's split). 64 parallel streams, each cut into
 windows of 128 characters (BPTT(128)), the LSTM state carried from window to
 window. For the TFDS copy (online): --config.data.source=tfds.
@@ -30,7 +31,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.task = 'language_model'       # seqnets/tasks/language_model.py
   config.data = dict(
       source='file',                   # file | tfds
-      path='../shared/data/tinyshakespeare/input.txt',
+      path='tinyshakespeare/input.txt',   # under $SEQNETS_DATA_DIR (docs/data.md)
       eval_path='',                    # '': the last validation_fraction of `path`
       validation_fraction=0.1,
       tfds_name='tiny_shakespeare',    # with source='tfds'

@@ -5,8 +5,9 @@
       --beam_size=5 --length_penalty=0.6
   python -m experiments.evaluate --workdir=runs/multi30k
 
-Reads the gzip files in ../shared/data/multi30k (29,000 training pairs, 1,014
-validation pairs; any parallel files work: --config.data.train_source=...). Both
+Reads the gzip files in multi30k/ under the data root $SEQNETS_DATA_DIR (docs/data.md;
+29,000 training pairs, 1,014 validation pairs; any parallel files work:
+--config.data.train_source=...). Both
 sides are lowercased and cut into SentencePiece subwords (4,000 per side), trained on
 the training text and saved with the run; pairs longer than 50 subwords are left
 out of training. Batches of 64 pairs of similar length. The model follows Bahdanau
@@ -24,7 +25,7 @@ layers, d = 256, 4 heads, feed-forward 1,024) under the same hour (3,600 steps);
 
 import ml_collections
 
-DATA = '../shared/data/multi30k'
+DATA = 'multi30k'   # under the data root, $SEQNETS_DATA_DIR (docs/data.md)
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

@@ -3,8 +3,9 @@
   python -m experiments.main --config=configs/sst2_rnn.py --workdir=runs/sst2_rnn
   python -m experiments.evaluate --workdir=runs/sst2_rnn          # accuracy on dev
 
-Reads `sentence<TAB>label` files (here the copy in ../shared/data/sst2; any TSV or
-CSV with a header, or `<label> <text>` lines, works). Random 300-d word embeddings, a
+Reads `sentence<TAB>label` files (here sst2/ under the data root $SEQNETS_DATA_DIR,
+docs/data.md; any TSV or CSV with a header, or `<label> <text>` lines, works).
+Random 300-d word embeddings, a
 BiLSTM of 150 per direction, max pooling over the real time steps (Conneau et al.
 2017 found max pooling the best of the poolings for BiLSTM sentence encoders),
 dropout, softmax over the two classes.
@@ -16,7 +17,7 @@ a language model of the training sentences (first `python -m experiments.main
 
 import ml_collections
 
-DATA = '../shared/data/sst2'
+DATA = 'sst2'   # under the data root, $SEQNETS_DATA_DIR (docs/data.md)
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

@@ -20,10 +20,11 @@ Modes: wnut17, sst2, smoke (tiny; --config.data.path=... --config.data.eval_path
 import ml_collections
 
 TASKS = {
-    # mode: (train file, dev file, file_format, word_split, embedding size, LSTM size)
-    'wnut17': ('../shared/data/wnut17/wnut17train.conll', '../shared/data/wnut17/emerging.dev.conll',
+    # mode: (train file, dev file, file_format, word_split, embedding size, LSTM size);
+    # files relative to the data root, $SEQNETS_DATA_DIR (docs/data.md)
+    'wnut17': ('wnut17/wnut17train.conll', 'wnut17/emerging.dev.conll',
                'conll', 'whitespace', 100, 100),
-    'sst2': ('../shared/data/sst2/train.tsv', '../shared/data/sst2/dev.tsv', 'tsv',
+    'sst2': ('sst2/train.tsv', 'sst2/dev.tsv', 'tsv',
              'punctuation', 300, 150),
     'smoke': ('', '', 'conll', 'whitespace', 8, 8),
 }

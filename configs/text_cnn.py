@@ -4,9 +4,10 @@
   python -m experiments.main --config=configs/text_cnn.py --workdir=runs/text_cnn \
       --config.data.train_path=my_train.tsv --config.data.eval_path=my_dev.tsv
 
-Reads `sentence<TAB>label` files (here the copy in ../shared/data/sst2; any TSV
-or CSV with a header, or `<label> <text>` lines, works). For the TFDS catalogue
-copy instead (online): --config.data.source=tfds --config.data.tfds_name=glue/sst2.
+Reads `sentence<TAB>label` files (here sst2/ under the data root $SEQNETS_DATA_DIR,
+docs/data.md; any TSV or CSV with a header, or `<label> <text>` lines, works).
+For the TFDS catalogue copy instead (online):
+--config.data.source=tfds --config.data.tfds_name=glue/sst2.
 
 Random 300-d embeddings, filters of widths 3, 4, 5 with 100 maps each,
 max-over-time pooling, dropout 0.5, softmax (Kim's CNN-rand reports 82.7 on SST-2).
@@ -23,8 +24,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.task = 'text_classification'   # seqnets/tasks/text_classification.py
   config.data = dict(
       source='files',                 # files | tfds
-      train_path='../shared/data/sst2/train.tsv',
-      eval_path='../shared/data/sst2/dev.tsv',
+      train_path='sst2/train.tsv',    # under the data root, $SEQNETS_DATA_DIR (docs/data.md)
+      eval_path='sst2/dev.tsv',
       file_format='tsv',              # tsv | csv (header with sentence, label) | label_space_text
       max_length=56,                  # longer sentences are cut (SST-2 dev: at most 55 tokens)
       min_count=1,

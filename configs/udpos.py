@@ -3,8 +3,9 @@
   python -m experiments.main --config=configs/udpos.py --workdir=runs/udpos
   python -m experiments.evaluate --workdir=runs/udpos                # accuracy on dev
 
-Reads the CoNLL-U files in ../shared/data/ud_english_ewt (train → dev; column UPOS,
-17 tags; multiword-token ranges and empty nodes are skipped). Any CoNLL-U files work
+Reads the CoNLL-U files in ud_english_ewt/ under the data root $SEQNETS_DATA_DIR
+(docs/data.md; train → dev; column UPOS, 17 tags; multiword-token ranges and empty nodes
+are skipped). Any CoNLL-U files work
 (--config.data.train_path=... --config.data.eval_path=...), and any column
 (--config.data.label_column=xpos). Words are embedded (100-d, lowercased ids) and read
 by a character BiLSTM (50 per direction, 50-d characters) over each word as written
@@ -16,7 +17,7 @@ Modes: (default); `words`: no character encoder; `smoke`: a tiny model for tests
 
 import ml_collections
 
-DATA = '../shared/data/ud_english_ewt'
+DATA = 'ud_english_ewt'   # under the data root, $SEQNETS_DATA_DIR (docs/data.md)
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

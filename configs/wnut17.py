@@ -3,8 +3,9 @@
   python -m experiments.main --config=configs/wnut17.py --workdir=runs/wnut17
   python -m experiments.evaluate --workdir=runs/wnut17          # accuracy, entity_f1, ...
 
-Reads the CoNLL files in ../shared/data/wnut17 (token<TAB>tag, BIO tags of six entity
-types; any such files work: --config.data.train_path=... --config.data.eval_path=...).
+Reads the CoNLL files in wnut17/ under the data root $SEQNETS_DATA_DIR (docs/data.md;
+token<TAB>tag, BIO tags of six entity types; any such files work:
+--config.data.train_path=... --config.data.eval_path=...).
 Words are embedded (100-d, lowercased ids; in training each word id is `<unk>` with
 probability 0.3, so the model learns to tag unseen words from their characters) and read
 by a character BiLSTM (50 per direction) over each word as written; a BiLSTM of 100 per
@@ -21,7 +22,7 @@ for tests (--config.data.train_path=... --config.data.eval_path=...).
 
 import ml_collections
 
-DATA = '../shared/data/wnut17'
+DATA = 'wnut17'   # under the data root, $SEQNETS_DATA_DIR (docs/data.md)
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

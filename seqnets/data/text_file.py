@@ -4,6 +4,11 @@ A UTF-8 byte-order mark is accepted and dropped; invalid UTF-8 (and UTF-16,
 which is recognised by its byte-order mark or NUL bytes) is refused with the
 byte offset of the first bad byte. A gzip file (recognised by its magic bytes,
 whatever its name) is read decompressed; offsets then count decompressed bytes.
+
+A relative name is a file under the data root (`seqnets.data.paths.resolve`: e.g.
+`sst2/train.tsv` under `$SEQNETS_DATA_DIR`) unless it starts with `./` or `../` or
+exists relative to the working directory. Every task reads its data files through
+`read_text`, so this is where the configs' data names are resolved.
 """
 
 from __future__ import annotations
@@ -15,17 +20,23 @@ import zlib
 import pathlib
 from typing import Iterator
 
+from seqnets.data import paths
+
 
 def read_text(path: str | pathlib.Path) -> str:
   """The whole file decoded as UTF-8, without a leading byte-order mark.
 
-  Raises FileNotFoundError naming a missing file, and ValueError naming the
-  file and the byte offset for a UTF-16 file (a UTF-16 byte-order mark or a
-  NUL byte) and for invalid UTF-8 (with its line too).
+  `path` is resolved by `paths.resolve` (a relative name can be a file under
+  the data root). Raises FileNotFoundError naming a missing file (under the
+  data root: with the root, the variable that sets it and the dataset's
+  source), and ValueError naming the file and the byte offset for a UTF-16
+  file (a UTF-16 byte-order mark or a NUL byte) and for invalid UTF-8 (with
+  its line too).
   """
-  path = pathlib.Path(path)
+  path = paths.resolve(path)
   if not path.is_file():
-    raise FileNotFoundError(f'{path}: no such file')
+    raise FileNotFoundError(f'{path}: no such file' if path.exists() else
+                            paths.written_path_missing_message(path))
   data = path.read_bytes()
   where = ''
   if data.startswith(b'\x1f\x8b'):

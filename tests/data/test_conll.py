@@ -5,6 +5,7 @@ import pathlib
 import pytest
 
 from seqnets.data import conll
+from seqnets.data import paths
 from seqnets.data.conll import TaggedSentence
 
 CONLLU = '\n'.join([
@@ -184,21 +185,27 @@ def test_tagged_sentence_checks_lengths():
     TaggedSentence(('a', 'b'), ('O',), 1)
 
 
-UD_DEV = pathlib.Path('/work/shared/data/ud_english_ewt/en_ewt-ud-dev.conllu')
-WNUT_DEV = pathlib.Path('/work/shared/data/wnut17/emerging.dev.conll')
+# The real dev files, under the data root ($SEQNETS_DATA_DIR; docs/data.md), when it has them.
+UD_DEV = 'ud_english_ewt/en_ewt-ud-dev.conllu'
+WNUT_DEV = 'wnut17/emerging.dev.conll'
 
 
-@pytest.mark.skipif(not UD_DEV.exists(), reason=f'{UD_DEV} is absent')
+def under_data_root(name):
+  """Skips the test unless the data root holds `name`."""
+  if not paths.data_path(name).is_file():
+    pytest.skip(f'{name} is not under the data root {paths.data_root()} ($SEQNETS_DATA_DIR)')
+  return name
+
+
 def test_reads_ud_english_ewt_dev():
-  sentences = conll.read_conllu(UD_DEV)
+  sentences = conll.read_conllu(under_data_root(UD_DEV))
   assert len(sentences) == 2001
   assert sum(len(s.tokens) for s in sentences) == 25147
   assert sentences[0].tokens[:3] == ('From', 'the', 'AP') and sentences[0].line == 5
 
 
-@pytest.mark.skipif(not WNUT_DEV.exists(), reason=f'{WNUT_DEV} is absent')
 def test_reads_wnut17_dev():
-  sentences = conll.read_conll(WNUT_DEV)
+  sentences = conll.read_conll(under_data_root(WNUT_DEV))
   assert len(sentences) == 1009
   assert sum(len(s.tokens) for s in sentences) == 15733
   conll.check_bio(sentences, WNUT_DEV)

@@ -15,7 +15,7 @@ import seqnets as sn
 
 B, T, F, H = 2, 7, 3, 8
 LENGTHS = np.array([7, 4])
-ATOL = 0.05          # |bfloat16 − float32| of outputs and carries, relative above 1 (README)
+ATOL = 0.05          # |bfloat16 − float32| of outputs and carries, relative above 1 (docs/layers.md)
 MIN_COSINE = 0.98    # cosine similarity of bfloat16 and float32 gradients
 bf16, f32 = jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float32)
 

@@ -180,15 +180,28 @@ def test_each_writer_gets_its_own_event_file(tmp_path):
   assert len(files) == 2 and all(len(read_event_records(f)) == 2 for f in files)
 
 
-def test_flush_without_tensorboard_or_file(tmp_path):
+def test_flush_without_tensorboard_or_file(tmp_path, monkeypatch):
+  synced = []  # os.fstat of every file descriptor synced
+  real_fsync = os.fsync
+
+  def spy(fd):
+    synced.append(os.fstat(fd))
+    real_fsync(fd)
+
+  monkeypatch.setattr(writers.os, 'fsync', spy)
   writer = writers.MetricWriter(tmp_path, tensorboard=False)
-  writer.flush()  # nothing written yet
+  writer.flush()  # nothing written yet: nothing to sync, and no file or folder made
+  assert synced == [] and not list(tmp_path.iterdir())
   writer.write(1, {'train/loss': 1.0})
-  writer.flush()
+  writer.flush()  # the metrics file, and only it (no TensorBoard events)
+  assert len(synced) == 1 and os.path.samestat(synced[0], os.stat(writer.path))
+  assert sorted(os.listdir(tmp_path)) == ['metrics.jsonl']
+  assert steps_of(writers.read_metrics(tmp_path)) == [1]
   writer.close()
 
 
-def test_null_writer_has_the_writer_interface_and_writes_nothing(tmp_path):
+def test_null_writer_has_the_writer_interface_and_writes_nothing(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)  # anything it wrote to a relative path would land here
   writer = writers.NullWriter()
   writer.truncate_after(3)
   writer.write(4, {'train/loss': 1.0})
