@@ -27,8 +27,10 @@ Params = dict[str, Array]
 class ScanKernel(Protocol):
   """A recurrent step with its reverse step and gradients, for `fused_scan`.
 
-  A cell provides it via `cell.scan_kernel()`. A kernel is hashable
-  (a frozen dataclass of static settings): `fused_scan` compiles per kernel.
+  A cell provides it via `cell.scan_kernel()`; a `fused_cell.FusedCell`'s
+  step (`__call__`) is `forward` on `prepare(params)`. A kernel is a frozen
+  dataclass of static settings (not differentiated: `fused_scan` takes it as
+  a static argument of its custom VJP).
 
   `consts` is whatever `prepare(params)` returns (e.g. per-gate `[W_g; U_g]`
   kernels), computed once outside the loops. Stacked arrays are batch-major,
@@ -69,7 +71,7 @@ def fused_scan(kernel: ScanKernel, params: Params, carry: Carry, inputs: Array,
   `all_carries` also the carry after every step, each carry component
   stacked as `[B, T, ...]` (frozen past each end, like the carry).
   The kernel's step must keep the carry's dtype (the caller first promotes
-  params, carry and inputs to the computation dtype, as `sn.RNN` does);
+  params, carry and inputs to the computation dtype, `fused_cell.promote`);
   cotangents come back in the dtypes of `params`, `carry` and `inputs`.
 
   Why hand-written: autodiff of a scan accumulates the weight gradients step
