@@ -5,6 +5,7 @@ from seqnets.layers.attention import Attention, AttentionCell, MemoryKeys
 from seqnets.layers.bidirectional import Bidirectional
 from seqnets.layers.echo_state import EchoStateCell, collect_states, ridge_readout
 from seqnets.layers.elman import ElmanCell
+from seqnets.layers.fused_cell import FusedCell
 from seqnets.layers.leaky import LeakyRNNCell
 from seqnets.layers.orthogonal import OrthogonalRNNCell
 from seqnets.layers.time_skip import SkipRNNCell

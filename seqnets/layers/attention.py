@@ -18,13 +18,14 @@ computed once per sequence by `MemoryKeys`, not at every step.
 
 from __future__ import annotations
 
-import inspect
 import typing
 from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
 from flax import linen as nn
+
+from seqnets.layers import fused_cell
 
 Array = jax.Array
 Score = Literal['dot', 'general', 'additive']
@@ -144,8 +145,7 @@ class AttentionCell(nn.RNNCellBase):
     return {}
 
   def _step(self, carry, inputs: Array, deterministic: bool | None):
-    takes = {'deterministic', 'masks'} <= set(inspect.signature(self.cell.__call__).parameters)
-    if takes and deterministic is not None:
+    if fused_cell.step_takes_masks(self.cell) and deterministic is not None:
       return self.cell(carry, inputs, deterministic=deterministic)
     return self.cell(carry, inputs)
 

@@ -10,14 +10,15 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from seqnets.layers import cell_regularizers
+from seqnets.layers import fused_cell
+from seqnets.layers import fused_scan
 from seqnets.layers import initializers
-from seqnets.layers import rnn
 
 Array = jax.Array
 Params = dict[str, Array]
 
 
-class ElmanCell(nn.RNNCellBase):
+class ElmanCell(fused_cell.FusedCell):
   """Elman cell: `h_t = φ(W x_t + U h_{t-1} + b)`, φ = `activation_fn` (tanh by default).
 
   Parameter layout (same as `torch.nn.RNN` transposed: `W = weight_ih_l0.T`,
@@ -27,8 +28,8 @@ class ElmanCell(nn.RNNCellBase):
     bias              b  [H]
     hidden_bias          [H]       only with `hidden_bias=True`: the step uses b + hidden_bias
 
-  Inside `sn.RNN` the cell runs through `scan_kernel()` (see `_ElmanKernel`)
-  with a hand-written backward pass.
+  The step is `scan_kernel()`'s (see `_ElmanKernel`, `fused_cell.FusedCell`); inside
+  `sn.RNN` it runs through `fused_scan` with a hand-written backward pass.
 
   Regularisers (all off by default; papers, `deterministic` and `masks` as in `LSTMCell`):
     update dropout   h_t = d(φ(W x_t + U h_{t-1} + b))
@@ -69,6 +70,8 @@ class ElmanCell(nn.RNNCellBase):
   layer_norm: bool = False
   deterministic: bool | None = None
 
+  has_regularizers = True
+
   @nn.compact
   def cell_params(self, num_features: int) -> Params:
     """Declares (at init) and returns the parameters for `F = num_features` inputs."""
@@ -88,46 +91,18 @@ class ElmanCell(nn.RNNCellBase):
       params.update(cell_regularizers.norm_params(self, 1))
     return params
 
-  def __call__(self, carry: Array, inputs: Array, *, deterministic: bool | None = None,
-               masks: dict[str, Array] | None = None) -> tuple[Array, Array]:
-    """One step. `carry: [..., H]`, `inputs: [..., F]` -> `(h_t, h_t)`."""
-    params = self.cell_params(inputs.shape[-1])
-    names = sorted(params)
-    inputs, h, *values = nn.dtypes.promote_dtype(
-        inputs, carry, *(params[n] for n in names), dtype=self.dtype)
-    if masks or cell_regularizers.is_active(self):
-      new_h = self._regularized_step(dict(zip(names, values)), h, inputs, deterministic, masks)
-    else:
-      new_h, _, _ = self.scan_kernel().forward(dict(zip(names, values)), h, inputs, False)
-    return new_h.astype(jnp.result_type(carry)), new_h
-
   @nn.nowrap
   def scan_kernel(self) -> _ElmanKernel:
-    """Step, reverse step and gradients for `sn.RNN` (see `rnn.fused_scan`)."""
+    """Step, reverse step and gradients (see `fused_scan.fused_scan`). Carry: h `[B, H]`."""
     return _ElmanKernel(self.activation_fn)
-
-  @nn.nowrap
-  def initialize_carry(self, rng: jax.Array, input_shape: tuple[int, ...]) -> Array:
-    """Zeros `[*batch, H]` in the carry dtype for inputs of shape `[*batch, F]`."""
-    del rng
-    return rnn.zero_carry(self, input_shape)
-
-  @property
-  def num_feature_axes(self) -> int:
-    return 1
 
   def sequence_masks(self, deterministic: bool | None = None) -> dict[str, Array]:
     """Masks drawn once per sequence (by `sn.RNN`): the weight-drop M `[H, H]`, or none."""
     return cell_regularizers.recurrent_kernel_mask(self, (self.features, self.features),
                                                    deterministic)
 
-  @nn.nowrap
-  def kernel_is_exact(self, deterministic: bool | None = None) -> bool:
-    """Whether `scan_kernel()` computes this step, regularisers included."""
-    return cell_regularizers.kernel_is_exact(self, deterministic)
-
   def _regularized_step(self, params: Params, h: Array, x: Array, deterministic: bool | None,
-                        masks: dict[str, Array] | None) -> Array:
+                        masks: dict[str, Array] | None) -> tuple[Array, Array]:
     """The step with the regularisers (plain autodiff), see the class docstring."""
     regs = cell_regularizers
     deterministic, masks = regs.prepare_step(self, deterministic, masks)
@@ -138,12 +113,13 @@ class ElmanCell(nn.RNNCellBase):
       a_h = regs.layer_norm(a_h, params['recurrent_norm_scale'])
     new_h = self.activation_fn(a_x + a_h + params['bias'])
     new_h = regs.dropout(self, new_h, self.update_dropout_rate, deterministic, 'update_mask')
-    return regs.zoneout(self, h, new_h, self.zoneout_rate, deterministic, 'zoneout_h_mask')
+    new_h = regs.zoneout(self, h, new_h, self.zoneout_rate, deterministic, 'zoneout_h_mask')
+    return new_h, new_h
 
 
 @dataclasses.dataclass(frozen=True)
 class _ElmanKernel:
-  """Elman step, reverse step and gradients for `rnn.fused_scan`.
+  """Elman step, reverse step and gradients for `fused_scan.fused_scan`.
 
   Forward: `x_t W + h U + b` as two matmuls (one `[x_t, h] @ [W; U]` matmul
   measured the same). Residuals per step: none for tanh (tanh' = 1 − h_t², and
@@ -180,6 +156,6 @@ class _ElmanKernel:
   def gradients(self, params: Params, consts: Params, inputs: Array, residuals: Any,
                 h_prev: Array, dz: Array) -> tuple[Params, Array]:
     del consts, residuals
-    grads, d_inputs = rnn.input_gradients(params, inputs, dz)
-    grads['recurrent_kernel'] = rnn.matmul_tn(h_prev, dz)
+    grads, d_inputs = fused_scan.input_gradients(params, inputs, dz)
+    grads['recurrent_kernel'] = fused_scan.matmul_tn(h_prev, dz)
     return grads, d_inputs

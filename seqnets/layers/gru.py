@@ -10,14 +10,15 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from seqnets.layers import cell_regularizers
+from seqnets.layers import fused_cell
+from seqnets.layers import fused_scan
 from seqnets.layers import initializers
-from seqnets.layers import rnn
 
 Array = jax.Array
 Params = dict[str, Array]
 
 
-class GRUCell(nn.RNNCellBase):
+class GRUCell(fused_cell.FusedCell):
   """GRU cell:
 
     r = σ(W_r x_t + U_r h_{t-1} + b_r)
@@ -40,8 +41,8 @@ class GRUCell(nn.RNNCellBase):
                                 [b_hr | b_hz | b_u]; the step uses bias + [b_hr | b_hz | 0]
                                 (reset_after) or bias + hidden_bias (reset_before)
 
-  Inside `sn.RNN` the cell runs through `scan_kernel()` (see `_GRUKernel`)
-  with a hand-written backward pass.
+  The step is `scan_kernel()`'s (see `_GRUKernel`, `fused_cell.FusedCell`); inside
+  `sn.RNN` it runs through `fused_scan` with a hand-written backward pass.
 
   Regularisers (all off by default; papers, `deterministic` and `masks` as in `LSTMCell`):
     update dropout   h_t = (1 − z) ⊙ h_{t-1} + z ⊙ d(h̃)
@@ -85,6 +86,8 @@ class GRUCell(nn.RNNCellBase):
   layer_norm: bool = False
   deterministic: bool | None = None
 
+  has_regularizers = True
+
   @nn.compact
   def cell_params(self, num_features: int) -> Params:
     """Declares (at init) and returns the parameters for `F = num_features` inputs."""
@@ -114,46 +117,18 @@ class GRUCell(nn.RNNCellBase):
       params.update(cell_regularizers.norm_params(self, 3))
     return params
 
-  def __call__(self, carry: Array, inputs: Array, *, deterministic: bool | None = None,
-               masks: dict[str, Array] | None = None) -> tuple[Array, Array]:
-    """One step. `carry: [..., H]`, `inputs: [..., F]` -> `(h_t, h_t)`."""
-    params = self.cell_params(inputs.shape[-1])
-    names = sorted(params)
-    inputs, h, *values = nn.dtypes.promote_dtype(
-        inputs, carry, *(params[n] for n in names), dtype=self.dtype)
-    if masks or cell_regularizers.is_active(self):
-      new_h = self._regularized_step(dict(zip(names, values)), h, inputs, deterministic, masks)
-    else:
-      new_h, _, _ = self.scan_kernel().forward(dict(zip(names, values)), h, inputs, False)
-    return new_h.astype(jnp.result_type(carry)), new_h
-
   @nn.nowrap
   def scan_kernel(self) -> _GRUKernel:
-    """Step, reverse step and gradients for `sn.RNN` (see `rnn.fused_scan`)."""
+    """Step, reverse step and gradients (see `fused_scan.fused_scan`). Carry: h `[B, H]`."""
     return _GRUKernel(self.reset_after)
-
-  @nn.nowrap
-  def initialize_carry(self, rng: jax.Array, input_shape: tuple[int, ...]) -> Array:
-    """Zeros `[*batch, H]` in the carry dtype for inputs of shape `[*batch, F]`."""
-    del rng
-    return rnn.zero_carry(self, input_shape)
-
-  @property
-  def num_feature_axes(self) -> int:
-    return 1
 
   def sequence_masks(self, deterministic: bool | None = None) -> dict[str, Array]:
     """Masks drawn once per sequence (by `sn.RNN`): the weight-drop M `[H, 3H]`, or none."""
     return cell_regularizers.recurrent_kernel_mask(self, (self.features, 3 * self.features),
                                                    deterministic)
 
-  @nn.nowrap
-  def kernel_is_exact(self, deterministic: bool | None = None) -> bool:
-    """Whether `scan_kernel()` computes this step, regularisers included."""
-    return cell_regularizers.kernel_is_exact(self, deterministic)
-
   def _regularized_step(self, params: Params, h: Array, x: Array, deterministic: bool | None,
-                        masks: dict[str, Array] | None) -> Array:
+                        masks: dict[str, Array] | None) -> tuple[Array, Array]:
     """The step with the regularisers (plain autodiff), see the class docstring."""
     regs = cell_regularizers
     deterministic, masks = regs.prepare_step(self, deterministic, masks)
@@ -177,14 +152,15 @@ class GRUCell(nn.RNNCellBase):
     candidate = regs.dropout(self, candidate, self.update_dropout_rate, deterministic,
                              'update_mask')
     new_h = (1 - z) * h + z * candidate
-    return regs.zoneout(self, h, new_h, self.zoneout_rate, deterministic, 'zoneout_h_mask')
+    new_h = regs.zoneout(self, h, new_h, self.zoneout_rate, deterministic, 'zoneout_h_mask')
+    return new_h, new_h
 
 
 @dataclasses.dataclass(frozen=True)
 class _GRUKernel:
-  """GRU step, reverse step and gradients for `rnn.fused_scan`.
+  """GRU step, reverse step and gradients for `fused_scan.fused_scan`.
 
-  Forward inside `fused_scan`: one matmul per gate, as for the LSTM (see
+  Forward: one matmul per gate, as for the LSTM (see
   `_LSTMKernel`): `[x_t, h] @ [W_r; U_r]`, `[x_t, h] @ [W_z; U_z]`,
   `x_t @ W_n`, and `h @ U_n` (reset_after) or `(r ⊙ h) @ U_n`.
   Residuals per step, each `[B, H]`: r, z, h̃, and for reset_after also
@@ -207,21 +183,12 @@ class _GRUKernel:
   def forward(self, consts: Params, carry: Array, x_t: Array,
               keep_residuals: bool) -> tuple[Array, Array, Any]:
     h = carry
-    hidden = h.shape[-1]
-    if 'gate_kernels' in consts:                       # inside rnn.fused_scan
-      k_r, k_z, w_n, u_n = consts['gate_kernels']
-      b_r, b_z, b_n = consts['gate_biases']
-      x_h = jnp.concatenate([x_t, h], axis=-1)                          # [B, F + H]
-      r = jax.nn.sigmoid(x_h @ k_r + b_r)
-      z = jax.nn.sigmoid(x_h @ k_z + b_z)
-      x_n = x_t @ w_n + b_n
-    else:                                              # one step (e.g. in flax.linen.RNN)
-      u = consts['recurrent_kernel']
-      u_n = u[:, 2 * hidden:]
-      x_proj = x_t @ consts['input_kernel'] + consts['bias']           # [B, 3H]
-      rz = jax.nn.sigmoid(x_proj[..., :2 * hidden] + h @ u[:, :2 * hidden])
-      r, z = jnp.split(rz, 2, axis=-1)
-      x_n = x_proj[..., 2 * hidden:]
+    k_r, k_z, w_n, u_n = consts['gate_kernels']
+    b_r, b_z, b_n = consts['gate_biases']
+    x_h = jnp.concatenate([x_t, h], axis=-1)                            # [B, F + H]
+    r = jax.nn.sigmoid(x_h @ k_r + b_r)
+    z = jax.nn.sigmoid(x_h @ k_z + b_z)
+    x_n = x_t @ w_n + b_n
     if self.reset_after:
       h_n = h @ u_n + consts['recurrent_bias']
       candidate = jnp.tanh(x_n + r * h_n)
@@ -261,13 +228,13 @@ class _GRUKernel:
     if self.reset_after:
       dz_h, dz_n = dz
       dz_x = jnp.concatenate([dz_h[..., :2 * hidden], dz_n], axis=-1)   # [B, T, 3H]
-      grads, d_inputs = rnn.input_gradients(params, inputs, dz_x)
-      grads['recurrent_kernel'] = rnn.matmul_tn(h_prev, dz_h)
+      grads, d_inputs = fused_scan.input_gradients(params, inputs, dz_x)
+      grads['recurrent_kernel'] = fused_scan.matmul_tn(h_prev, dz_h)
       grads['recurrent_bias'] = jnp.sum(dz_h[..., 2 * hidden:], axis=(0, 1))
       return grads, d_inputs
     dz_rz, dz_n = dz
     dz_x = jnp.concatenate([dz_rz, dz_n], axis=-1)                    # [B, T, 3H]
-    grads, d_inputs = rnn.input_gradients(params, inputs, dz_x)
-    grads['recurrent_kernel'] = jnp.concatenate(
-        [rnn.matmul_tn(h_prev, dz_rz), rnn.matmul_tn(r * h_prev, dz_n)], axis=-1)  # [H, 3H]
+    grads, d_inputs = fused_scan.input_gradients(params, inputs, dz_x)
+    grads['recurrent_kernel'] = jnp.concatenate(                       # [H, 3H]
+        [fused_scan.matmul_tn(h_prev, dz_rz), fused_scan.matmul_tn(r * h_prev, dz_n)], axis=-1)
     return grads, d_inputs

@@ -13,8 +13,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
+from seqnets.layers import fused_cell
+from seqnets.layers import fused_scan
 from seqnets.layers import initializers
-from seqnets.layers import rnn
 
 Array = jax.Array
 Params = dict[str, Array]
@@ -35,7 +36,7 @@ def _check_leak(leak: float | Sequence[float], features: int,
   return values
 
 
-class LeakyRNNCell(nn.RNNCellBase):
+class LeakyRNNCell(fused_cell.FusedCell):
   """Leaky-integrator cell: `h_t = (1 − α) ⊙ h_{t-1} + α ⊙ tanh(W x_t + U h_{t-1} + b)`.
 
   α `[H]` (each in (0, 1]) is the units' leak rate: the fraction of the state
@@ -51,8 +52,9 @@ class LeakyRNNCell(nn.RNNCellBase):
     leak_logit           [H]      only with `learn_leak=True`: α = sigmoid(leak_logit),
                                   initialised at logit(leak)
 
-  Carry: h `[*batch, H]`; output y_t = h_t. Inside `sn.RNN` the cell runs
-  through `scan_kernel()` (see `_LeakyKernel`) with a hand-written backward pass.
+  Carry: h `[*batch, H]`; output y_t = h_t. The step is `scan_kernel()`'s (see
+  `_LeakyKernel`, `fused_cell.FusedCell`); inside `sn.RNN` it runs through `fused_scan`
+  with a hand-written backward pass.
 
   Attributes:
     features: hidden size H.
@@ -97,30 +99,16 @@ class LeakyRNNCell(nn.RNNCellBase):
           self.param('leak_logit', init, (self.features,), self.param_dtype))
     return params
 
-  def __call__(self, carry: Array, inputs: Array) -> tuple[Array, Array]:
-    """One step. `carry: [..., H]`, `inputs: [..., F]` -> `(h_t, h_t)`."""
-    return rnn.kernel_step(self, self.cell_params(inputs.shape[-1]), carry, inputs)
-
   @nn.nowrap
   def scan_kernel(self) -> _LeakyKernel:
-    """Step, reverse step and gradients for `sn.RNN` (see `rnn.fused_scan`)."""
+    """Step, reverse step and gradients (see `fused_scan.fused_scan`). Carry: h `[B, H]`."""
     leak = None if self.learn_leak else _check_leak(self.leak, self.features, False)
     return _LeakyKernel(leak)
-
-  @nn.nowrap
-  def initialize_carry(self, rng: jax.Array, input_shape: tuple[int, ...]) -> Array:
-    """Zeros `[*batch, H]` in the carry dtype for inputs of shape `[*batch, F]`."""
-    del rng
-    return rnn.zero_carry(self, input_shape)
-
-  @property
-  def num_feature_axes(self) -> int:
-    return 1
 
 
 @dataclasses.dataclass(frozen=True)
 class _LeakyKernel:
-  """Leaky step, reverse step and gradients for `rnn.fused_scan`.
+  """Leaky step, reverse step and gradients for `fused_scan.fused_scan`.
 
   `leak`: the constant α per unit, or None when α is learned (then it is
   `params['leak']`). Residuals per step: g_t = tanh(a_t) `[B, H]`, none when
@@ -166,8 +154,8 @@ class _LeakyKernel:
                 h_prev: Array, dz: Any) -> tuple[Params, Array]:
     del consts
     d_a, d_h = (dz, None) if self.leak is not None else dz
-    grads, d_inputs = rnn.input_gradients(params, inputs, d_a)
-    grads['recurrent_kernel'] = rnn.matmul_tn(h_prev, d_a)
+    grads, d_inputs = fused_scan.input_gradients(params, inputs, d_a)
+    grads['recurrent_kernel'] = fused_scan.matmul_tn(h_prev, d_a)
     if d_h is not None:
       grads['leak'] = jnp.sum(d_h * (residuals - h_prev), axis=(0, 1))
     return grads, d_inputs

@@ -16,15 +16,16 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from seqnets.layers import cell_regularizers
+from seqnets.layers import fused_cell
+from seqnets.layers import fused_scan
 from seqnets.layers import initializers
-from seqnets.layers import rnn
 
 Array = jax.Array
 LSTMCarry = tuple[Array, Array]
 Params = dict[str, Array]
 
 
-class LSTMCell(nn.RNNCellBase):
+class LSTMCell(fused_cell.FusedCell):
   """LSTM cell, carry `(c, h)`:
 
     i = σ(W_i x_t + U_i h_{t-1} + b_i [+ p_i ⊙ c_{t-1}])
@@ -45,8 +46,9 @@ class LSTMCell(nn.RNNCellBase):
     hidden_bias       [4H]      only with `hidden_bias=True`: the step uses bias + hidden_bias
     peephole_i, peephole_f, peephole_o   [H] each (only with peepholes)
 
-  Inside `sn.RNN` the cell runs through `scan_kernel()` (see `_LSTMKernel`):
-  one `[x_t, h] @ [W_g; U_g]` matmul per gate and a hand-written backward pass.
+  The step is `scan_kernel()`'s (see `_LSTMKernel`, `fused_cell.FusedCell`): one
+  `[x_t, h] @ [W_g; U_g]` matmul per gate; inside `sn.RNN` it runs through `fused_scan`
+  with a hand-written backward pass.
 
   Regularisers (all off by default; `cell_regularizers` has the shared pieces):
     update dropout (Semeniuta et al. 2016)   c_t = f ⊙ c_{t-1} + i ⊙ d(g)
@@ -101,6 +103,8 @@ class LSTMCell(nn.RNNCellBase):
   layer_norm: bool = False
   deterministic: bool | None = None
 
+  has_regularizers = True
+
   @nn.compact
   def cell_params(self, num_features: int) -> Params:
     """Declares (at init) and returns the parameters for `F = num_features` inputs."""
@@ -131,46 +135,22 @@ class LSTMCell(nn.RNNCellBase):
                                             (hidden,), self.param_dtype)
     return params
 
-  def __call__(self, carry: LSTMCarry, inputs: Array, *, deterministic: bool | None = None,
-               masks: dict[str, Array] | None = None) -> tuple[LSTMCarry, Array]:
-    """One step. `carry = (c, h)`, each `[..., H]`; `inputs: [..., F]` -> `((c_t, h_t), h_t)`."""
-    params = self.cell_params(inputs.shape[-1])
-    names = sorted(params)
-    inputs, c, h, *values = nn.dtypes.promote_dtype(
-        inputs, *carry, *(params[n] for n in names), dtype=self.dtype)
-    if masks or cell_regularizers.is_active(self):
-      new_carry, new_h = self._regularized_step(dict(zip(names, values)), (c, h), inputs,
-                                                deterministic, masks)
-    else:
-      new_carry, new_h, _ = self.scan_kernel().forward(dict(zip(names, values)), (c, h), inputs,
-                                                       False)
-    new_carry = tuple(new.astype(jnp.result_type(old)) for new, old in zip(new_carry, carry))
-    return new_carry, new_h
-
   @nn.nowrap
   def scan_kernel(self) -> _LSTMKernel:
-    """Step, reverse step and gradients for `sn.RNN` (see `rnn.fused_scan`)."""
+    """Step, reverse step and gradients (see `fused_scan.fused_scan`). Carry: `(c, h)`,
+    each `[B, H]`."""
     return _LSTMKernel(self.use_peepholes)
 
   @nn.nowrap
   def initialize_carry(self, rng: jax.Array, input_shape: tuple[int, ...]) -> LSTMCarry:
     """Zeros `(c, h)`, each `[*batch, H]` in the carry dtype, for inputs `[*batch, F]`."""
     del rng
-    return rnn.zero_carry(self, input_shape), rnn.zero_carry(self, input_shape)
-
-  @property
-  def num_feature_axes(self) -> int:
-    return 1
+    return fused_cell.zero_carry(self, input_shape), fused_cell.zero_carry(self, input_shape)
 
   def sequence_masks(self, deterministic: bool | None = None) -> dict[str, Array]:
     """Masks drawn once per sequence (by `sn.RNN`): the weight-drop M `[H, 4H]`, or none."""
     return cell_regularizers.recurrent_kernel_mask(self, (self.features, 4 * self.features),
                                                    deterministic)
-
-  @nn.nowrap
-  def kernel_is_exact(self, deterministic: bool | None = None) -> bool:
-    """Whether `scan_kernel()` computes this step, regularisers included."""
-    return cell_regularizers.kernel_is_exact(self, deterministic)
 
   def _regularized_step(self, params: Params, carry: LSTMCarry, x: Array,
                         deterministic: bool | None, masks: dict[str, Array] | None):
@@ -203,7 +183,7 @@ class LSTMCell(nn.RNNCellBase):
 
 @dataclasses.dataclass(frozen=True)
 class _LSTMKernel:
-  """LSTM step, reverse step and gradients for `rnn.fused_scan`.
+  """LSTM step, reverse step and gradients for `fused_scan.fused_scan`.
 
   Forward: one matmul per gate, `[x_t, h_{t-1}] @ [W_g; U_g]` (`[F + H, H]`).
   Measured on a 2-core CPU (benchmarks/README.md), this beats a single
@@ -231,13 +211,9 @@ class _LSTMKernel:
   def forward(self, consts: Params, carry: LSTMCarry, x_t: Array,
               keep_residuals: bool) -> tuple[LSTMCarry, Array, Any]:
     c, h = carry
-    if 'gate_kernels' in consts:                       # inside rnn.fused_scan
-      x_h = jnp.concatenate([x_t, h], axis=-1)                          # [B, F + H]
-      z_i, z_f, z_g, z_o = (x_h @ k + b for k, b in zip(consts['gate_kernels'],
-                                                         consts['gate_biases']))
-    else:                                              # one step (e.g. in flax.linen.RNN)
-      z = x_t @ consts['input_kernel'] + h @ consts['recurrent_kernel'] + consts['bias']
-      z_i, z_f, z_g, z_o = jnp.split(z, 4, axis=-1)                    # [B, H] each
+    x_h = jnp.concatenate([x_t, h], axis=-1)                            # [B, F + H]
+    z_i, z_f, z_g, z_o = (x_h @ k + b for k, b in zip(consts['gate_kernels'],
+                                                       consts['gate_biases']))
     if self.use_peepholes:
       z_i = z_i + consts['peephole_i'] * c
       z_f = z_f + consts['peephole_f'] * c
@@ -274,8 +250,8 @@ class _LSTMKernel:
   def gradients(self, params: Params, consts: Params, inputs: Array, residuals: Any,
                 h_prev: Array, dz: Array) -> tuple[Params, Array]:
     (i, f, g, _), c_prev = residuals
-    grads, d_inputs = rnn.input_gradients(params, inputs, dz)
-    grads['recurrent_kernel'] = rnn.matmul_tn(h_prev, dz)
+    grads, d_inputs = fused_scan.input_gradients(params, inputs, dz)
+    grads['recurrent_kernel'] = fused_scan.matmul_tn(h_prev, dz)
     if self.use_peepholes:
       dz_i, dz_f, _, dz_o = jnp.split(dz, 4, axis=-1)                 # [B, T, H] each
       grads['peephole_i'] = jnp.sum(dz_i * c_prev, axis=(0, 1))

@@ -13,8 +13,9 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from seqnets.layers import fused_cell
+from seqnets.layers import fused_scan
 from seqnets.layers import initializers
-from seqnets.layers import rnn
 
 Array = jax.Array
 Params = dict[str, Array]
@@ -77,7 +78,7 @@ def modrelu(z: Array, bias: Array) -> Array:
   return jnp.sign(z) * jax.nn.relu(jnp.abs(z) + bias)
 
 
-class OrthogonalRNNCell(nn.RNNCellBase):
+class OrthogonalRNNCell(fused_cell.FusedCell):
   """Orthogonal RNN cell: `h_t = φ(W x_t + U h_{t-1}; b)` with U orthogonal at every step
   of training, through its parametrisation by a free matrix A (S = A − Aᵀ):
 
@@ -145,13 +146,9 @@ class OrthogonalRNNCell(nn.RNNCellBase):
                            self.param_dtype),
     }
 
-  def __call__(self, carry: Array, inputs: Array) -> tuple[Array, Array]:
-    """One step. `carry: [..., H]`, `inputs: [..., F]` -> `(h_t, h_t)`."""
-    return rnn.kernel_step(self, self.cell_params(inputs.shape[-1]), carry, inputs)
-
   @nn.nowrap
   def scan_kernel(self) -> _OrthogonalKernel:
-    """Step, reverse step and gradients for `sn.RNN` (see `rnn.fused_scan`)."""
+    """Step, reverse step and gradients (see `fused_scan.fused_scan`). Carry: h `[B, H]`."""
     self._check()
     return _OrthogonalKernel(self.parametrization, self.activation)
 
@@ -159,16 +156,6 @@ class OrthogonalRNNCell(nn.RNNCellBase):
   def recurrent_kernel(self, params: Params) -> Array:
     """U `[H, H]` from this cell's params (`variables['params']` of the cell)."""
     return orthogonal_from_skew(params['recurrent_skew'], self.parametrization)
-
-  @nn.nowrap
-  def initialize_carry(self, rng: jax.Array, input_shape: tuple[int, ...]) -> Array:
-    """Zeros `[*batch, H]` in the carry dtype for inputs of shape `[*batch, F]`."""
-    del rng
-    return rnn.zero_carry(self, input_shape)
-
-  @property
-  def num_feature_axes(self) -> int:
-    return 1
 
   def _check(self) -> None:
     if self.parametrization not in PARAMETRIZATIONS:
@@ -181,7 +168,7 @@ class OrthogonalRNNCell(nn.RNNCellBase):
 
 @dataclasses.dataclass(frozen=True)
 class _OrthogonalKernel:
-  """Orthogonal step, reverse step and gradients for `rnn.fused_scan`.
+  """Orthogonal step, reverse step and gradients for `fused_scan.fused_scan`.
 
   `prepare` adds U (`recurrent_kernel`) to the params, once per sequence. No residuals
   are kept: every derivative is a function of the output y_t. For modReLU,
@@ -231,10 +218,10 @@ class _OrthogonalKernel:
     d_bias = None
     if self.activation == 'modrelu':
       dz, d_bias = dz
-    grads, d_inputs = rnn.input_gradients(params, inputs, dz)
+    grads, d_inputs = fused_scan.input_gradients(params, inputs, dz)
     if d_bias is not None:
       grads['bias'] = jnp.sum(d_bias, axis=(0, 1))
-    d_u = rnn.matmul_tn(h_prev, dz)
+    d_u = fused_scan.matmul_tn(h_prev, dz)
     _, skew_vjp = jax.vjp(lambda a: orthogonal_from_skew(a, self.parametrization),
                           params['recurrent_skew'])
     (grads['recurrent_skew'],) = skew_vjp(d_u.astype(params['recurrent_skew'].dtype))

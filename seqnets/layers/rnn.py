@@ -14,9 +14,8 @@ Synopsis:
 
 from __future__ import annotations
 
-import functools
 import inspect
-from typing import Any, Protocol
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -24,241 +23,21 @@ from flax import linen as nn
 
 from seqnets.layers import cell_regularizers
 from seqnets.layers import masking
+from seqnets.layers.fused_cell import FusedCell, cast_like, promote, step_takes_masks
+from seqnets.layers.fused_scan import fused_scan
+# Importable from here as before the move:
+from seqnets.layers.fused_cell import carry_dtype, zero_carry  # noqa: F401
+from seqnets.layers.fused_scan import ScanKernel, input_gradients, matmul_tn  # noqa: F401
 
 Array = jax.Array
 Carry = Any
 Params = dict[str, Array]
 
 
-class ScanKernel(Protocol):
-  """What a cell provides (via `cell.scan_kernel()`) for the fused sequence path.
-
-  `RNN` uses it only when it describes the cell's own step (`uses_fused_kernel`).
-
-  `consts` is whatever `prepare(params)` returns (e.g. per-gate `[W_g; U_g]`
-  kernels), computed once outside the loops. Stacked arrays are batch-major,
-  `[B, T, ...]`, like the layer's inputs and outputs. The outputs themselves
-  are not saved again as residuals: `backward` and `gradients` receive
-  `y_t` and the previous hidden state `h_{t-1}` (`outputs[:, t-1]`, or the
-  initial one at t = 0).
-  """
-
-  def hidden(self, carry: Carry) -> Array:
-    """The part of the carry that is the output, h `[B, H]`."""
-
-  def prepare(self, params: Params) -> Params:
-    """Loop-invariant arrays derived from the params."""
-
-  def forward(self, consts: Params, carry: Carry, x_t: Array,
-              keep_residuals: bool) -> tuple[Carry, Array, Any]:
-    """One step: `(new_carry, y_t [B, H], residuals_t or None)`."""
-
-  def backward(self, consts: Params, residuals_t: Any, y_t: Array, h_prev: Array,
-               d_carry: Carry, d_y: Array) -> tuple[Carry, Any]:
-    """Reverse step: `(d_carry_prev, dz_t)`, only what the recurrence needs."""
-
-  def gradients(self, params: Params, consts: Params, inputs: Array, residuals: Any,
-                h_prev: Array, dz: Any) -> tuple[Params, Array]:
-    """Parameter and input gradients from the stacked `[B, T, ...]` residuals,
-    previous hidden states `h_prev` and dz."""
-
-
-def fused_scan(kernel: ScanKernel, params: Params, carry: Carry, inputs: Array,
-               mask: Array | None, unroll: int = 1,
-               all_carries: bool = False) -> tuple[Carry, Array] | tuple[Carry, Array, Carry]:
-  """Runs `kernel` over `inputs [B, T, F]` with a hand-written backward pass.
-
-  `mask [B, T] bool` (True on real steps, a *prefix* of each row, as
-  `sequence_mask` makes) freezes the carry and zeroes the output past a
-  sequence's end. Returns `(final_carry, outputs [B, T, H])`, and with
-  `all_carries` also the carry after every step, each carry component
-  stacked as `[B, T, ...]` (frozen past each end, like the carry).
-  The kernel's step must keep the carry's dtype (`RNN` first promotes params,
-  carry and inputs to the computation dtype); cotangents come back in the
-  dtypes of `params`, `carry` and `inputs`.
-
-  Why hand-written: autodiff of a scan accumulates the weight gradients step
-  by step (`dU += h_{t-1}ᵀ dz_t`: a small matmul plus a read-modify-write of
-  the whole `[H, G·H]` accumulator per step, and the same for W and x). Here
-  the reverse loop computes only what the recurrence needs (`dz_t` and
-  `dh_{t-1} = dz_t Uᵀ`); the weight and input gradients are then a few large
-  matmuls over all `B·T` rows at once (`dU = Hprevᵀ dZ`, `dW = Xᵀ dZ`,
-  `dX = dZ Wᵀ`), as cuDNN and oneDNN do. The loops index the batch-major
-  arrays directly (`x[:, t]`), which saved the transposes to and from
-  time-major (5–10 % of an Elman forward pass). Reverse-mode only: for
-  forward-mode autodiff use `RNN(cell, fused=False)` (a plain scan).
-  """
-  return _fused_scan(kernel, unroll, all_carries, params, carry, inputs, mask)
-
-
-def _at(stacked: Array | None, t: Array) -> Array | None:
-  """`stacked[:, t]` for a batch-major `[B, T, ...]` array (None passes through)."""
-  return None if stacked is None else jax.lax.dynamic_index_in_dim(stacked, t, 1, keepdims=False)
-
-
-def _stack_buffers(example: Any, steps: int) -> Any:
-  """Zero `[B, T, ...]` buffers for per-step values shaped like `example` (`[B, ...]`)."""
-  return jax.tree_util.tree_map(
-      lambda a: jnp.zeros((a.shape[0], steps) + a.shape[1:], a.dtype), example)
-
-
-def _put(buffers: Any, values: Any, t: Array) -> Any:
-  return jax.tree_util.tree_map(
-      lambda buf, v: jax.lax.dynamic_update_index_in_dim(buf, v, t, 1), buffers, values)
-
-
-def _forward_loop(kernel, unroll, all_carries, params, carry, inputs, mask, keep_residuals):
-  consts = kernel.prepare(params)
-  steps = inputs.shape[1]
-
-  def step(carry, t):
-    new_carry, y_t, residuals = kernel.forward(consts, carry, _at(inputs, t), keep_residuals)
-    m_t = _at(mask, t)
-    if m_t is not None:
-      keep = m_t[:, None]                                       # [B, 1]
-      new_carry = jax.tree_util.tree_map(
-          lambda new, old: jnp.where(keep, new, old), new_carry, carry)
-      y_t = jnp.where(keep, y_t, 0)
-    return new_carry, (y_t, residuals, new_carry if all_carries else None)
-
-  def body(t, state):
-    carry, stacked = state
-    carry, per_step = step(carry, t)
-    return carry, _put(stacked, per_step, t)
-
-  stacked = _stack_buffers(jax.eval_shape(step, carry, 0)[1], steps)
-  carry, (outputs, residuals, carries) = jax.lax.fori_loop(0, steps, body, (carry, stacked),
-                                                           unroll=unroll)
-  return carry, outputs, carries, residuals, consts
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
-def _fused_scan(kernel, unroll, all_carries, params, carry, inputs, mask):
-  carry, outputs, carries, _, _ = _forward_loop(kernel, unroll, all_carries, params, carry,
-                                                inputs, mask, False)
-  return (carry, outputs, carries) if all_carries else (carry, outputs)
-
-
-def _fused_scan_fwd(kernel, unroll, all_carries, params, carry, inputs, mask):
-  final, outputs, carries, residuals, consts = _forward_loop(kernel, unroll, all_carries, params,
-                                                             carry, inputs, mask, True)
-  h0 = kernel.hidden(carry)
-  primal_out = (final, outputs, carries) if all_carries else (final, outputs)
-  return primal_out, (params, consts, inputs, mask, h0, outputs, residuals)
-
-
-def _fused_scan_bwd(kernel, unroll, all_carries, saved, cotangents):
-  params, consts, inputs, mask, h0, outputs, residuals = saved
-  d_final, d_outputs = cotangents[:2]
-  d_carries = cotangents[2] if all_carries else None
-  steps = inputs.shape[1]
-
-  def step(d_carry, t):
-    if d_carries is not None:
-      # The carry stacked at t is the carry leaving step t: its cotangent joins d_carry.
-      d_carry = jax.tree_util.tree_map(lambda d, d_t: d + _at(d_t, t), d_carry, d_carries)
-    d_y, m_t = _at(d_outputs, t), _at(mask, t)
-    residuals_t = jax.tree_util.tree_map(lambda r: _at(r, t), residuals)
-    # With a prefix mask, the carry entering a real step t > 0 is outputs[:, t-1].
-    h_prev = jnp.where(t > 0, _at(outputs, jnp.maximum(t - 1, 0)), h0)
-    d_in = d_carry
-    if m_t is not None:
-      # Past the end the step was the identity on the carry and output 0.
-      keep = m_t[:, None]
-      d_in = jax.tree_util.tree_map(lambda d: jnp.where(keep, d, 0), d_carry)
-      d_y = jnp.where(keep, d_y, 0)
-    d_prev, dz = kernel.backward(consts, residuals_t, _at(outputs, t), h_prev, d_in, d_y)
-    if m_t is not None:
-      d_prev = jax.tree_util.tree_map(
-          lambda through_cell, skipped: jnp.where(keep, through_cell, skipped), d_prev, d_carry)
-    return d_prev, dz
-
-  def body(i, state):
-    d_carry, dz_stacked = state
-    t = steps - 1 - i
-    d_carry, dz = step(d_carry, t)
-    return d_carry, _put(dz_stacked, dz, t)
-
-  dz_example = jax.eval_shape(step, d_final, 0)[1]
-  d_carry0, dz = jax.lax.fori_loop(0, steps, body, (d_final, _stack_buffers(dz_example, steps)),
-                                   unroll=unroll)
-  h_prev = jnp.concatenate([h0[:, None], outputs[:, :-1]], axis=1)   # [B, T, H]
-  d_params, d_inputs = kernel.gradients(params, consts, inputs, residuals, h_prev, dz)
-  # Cotangents in the primal dtypes (e.g. bfloat16 params with float32 inputs and carry;
-  # the carry's is already: the loops keep its dtype).
-  d_params = jax.tree_util.tree_map(lambda d, p: d.astype(p.dtype), d_params, params)
-  return d_params, d_carry0, d_inputs.astype(inputs.dtype), None
-
-
-_fused_scan.defvjp(_fused_scan_fwd, _fused_scan_bwd)
-
-
-def input_gradients(params: Params, inputs: Array, dz: Array) -> tuple[Params, Array]:
-  """Gradients of `z_t = x_t W + b` for all steps at once (two large matmuls).
-
-  `inputs [B, T, F]`, `dz [B, T, G]` -> (`{'input_kernel': [F, G], 'bias': [G]}`,
-  `d_inputs [B, T, F]`).
-  """
-  dz2 = dz.reshape(-1, dz.shape[-1])                                  # [B·T, G]
-  grads = {'input_kernel': matmul_tn(inputs, dz), 'bias': jnp.sum(dz2, axis=0)}
-  d_inputs = (dz2 @ params['input_kernel'].T).reshape(inputs.shape)
-  return grads, d_inputs
-
-
-def matmul_tn(a: Array, b: Array) -> Array:
-  """`Σ_{b,t} a[b, t]ᵀ b[b, t]` for `a [B, T, K]`, `b [B, T, N]` -> `[K, N]` (one matmul)."""
-  return a.reshape(-1, a.shape[-1]).T @ b.reshape(-1, b.shape[-1])
-
-
-def carry_dtype(cell: nn.RNNCellBase) -> Any:
-  """The dtype a cell's carry starts in: its computation dtype, else its parameters'."""
-  return cell.param_dtype if cell.dtype is None else cell.dtype
-
-
-def zero_carry(cell: nn.RNNCellBase, input_shape: tuple[int, ...], width: int | None = None) -> Array:
-  """Zeros `[*batch, width]` (default: the cell's features) for inputs `[*batch, F]`."""
-  return jnp.zeros(tuple(input_shape[:-1]) + (width or cell.features,), carry_dtype(cell))
-
-
-def kernel_step(cell: nn.RNNCellBase, params: Params, carry: Array,
-                inputs: Array) -> tuple[Array, Array]:
-  """One step of a cell through its own scan kernel's `forward`, as its `__call__`:
-  inputs, carry and params promoted to `cell.dtype`, the new carry cast back to the
-  carry's dtype -> `(h_t, h_t)`."""
-  names = sorted(params)
-  inputs, h, *values = nn.dtypes.promote_dtype(
-      inputs, carry, *(params[n] for n in names), dtype=cell.dtype)
-  kernel = cell.scan_kernel()
-  new_h, _, _ = kernel.forward(kernel.prepare(dict(zip(names, values))), h, inputs, False)
-  return new_h.astype(jnp.result_type(carry)), new_h
-
-
 def uses_fused_kernel(cell: nn.RNNCellBase, deterministic: bool | None = None) -> bool:
-  """Whether `RNN` may run `cell` through `fused_scan` (its `scan_kernel()`).
-
-  Only when the kernel describes the cell's own step: `scan_kernel` must be
-  defined by the class that defines `__call__` or by a subclass of it. A
-  subclass of `LSTMCell` / `GRUCell` / `ElmanCell` that overrides `__call__`
-  alone has a step the kernel does not know, so it runs its `__call__`
-  through a plain scan. With regularisers on, only when
-  `cell.kernel_is_exact(deterministic)`: weight drop always (the kernel gets
-  `M ⊙ U` as U), dropout of the update in evaluation only (the identity),
-  zoneout and layer norm never.
-  """
-  cls = type(cell)
-  if not (hasattr(cls, 'scan_kernel') and hasattr(cls, 'cell_params')):
-    return False
-  owner = lambda name: next(c for c in cls.__mro__ if name in vars(c))
-  if not issubclass(owner('scan_kernel'), owner('__call__')):
-    return False
-  return not hasattr(cell, 'kernel_is_exact') or cell.kernel_is_exact(deterministic)
-
-
-def _takes_masks(cell: nn.RNNCellBase) -> bool:
-  """Whether the cell's step takes `deterministic=` and `masks=` (the seqnets cells; not a
-  subclass whose `__call__(carry, inputs)` does not, nor flax's cells)."""
-  parameters = inspect.signature(cell.__call__).parameters
-  return hasattr(cell, 'sequence_masks') and {'deterministic', 'masks'} <= set(parameters)
+  """Whether `RNN` runs `cell` through `fused_scan`: a `FusedCell` whose
+  `runs_fused(deterministic)` holds (its kernel is its step, regularisers included)."""
+  return isinstance(cell, FusedCell) and cell.runs_fused(deterministic)
 
 
 def num_feature_axes(cell: nn.RNNCellBase) -> int:
@@ -374,37 +153,39 @@ class RNN(nn.Module):
       `reverse`, `all_carries[b, t]` is the carry after reading
       `x[b, t:lengths[b]]`, aligned like the outputs.
 
-  Speed: the seqnets cells (`ElmanCell`, `LSTMCell`, `GRUCell`) provide a
-  `scan_kernel()`; for them this layer runs `fused_scan`, a loop with a
-  hand-written backward pass: the weight gradients are computed in a few
-  large matmuls after the reverse loop instead of being accumulated step by
-  step. That path supports reverse-mode autodiff (`grad`, `vjp`, also a
-  `jvp` of a `grad`) but not forward mode (`jvp`, `jacfwd`) of the layer
-  itself: that raises a TypeError naming `fused=False`, which runs the cell's
-  `__call__` step by step through `nn.scan` with plain autodiff (same
-  parameters, same results up to rounding). A `jvp` of a function already
-  `jit`-ted, and `jax.linearize`, can only fail with JAX's own message
-  ("can't apply forward-mode autodiff (jvp) to a custom_vjp function"); the
-  cure is the same. Any other
-  cell, including a subclass of a seqnets cell that overrides `__call__`
-  (see `uses_fused_kernel`), runs the plain scan, and so does every cell with
-  more than one feature axis (`ConvLSTMCell`: its convolutions bring their own
-  gradient, see `conv_lstm.conv_same`). `make bench`
-  (benchmarks/rnn_bench.py) measures the cells against `flax.linen.RNN` and
-  PyTorch; benchmarks/conv_lstm_bench.py the ConvLSTM.
+  Speed: the cells that own a scan kernel (`fused_cell.FusedCell`:
+  `ElmanCell`, `LSTMCell`, `GRUCell`, `LeakyRNNCell`, `OrthogonalRNNCell`)
+  run through `fused_scan.fused_scan`, a loop with a hand-written backward
+  pass: the weight gradients are computed in a few large matmuls after the
+  reverse loop instead of being accumulated step by step. That path
+  supports reverse-mode autodiff (`grad`, `vjp`, also a `jvp` of a `grad`)
+  but not forward mode (`jvp`, `jacfwd`) of the layer itself: that raises a
+  TypeError naming `fused=False`, which runs the cell's `__call__` step by
+  step through `nn.scan` with plain autodiff (same parameters, same results
+  up to rounding). A `jvp` of a function already `jit`-ted, and
+  `jax.linearize`, can only fail with JAX's own message ("can't apply
+  forward-mode autodiff (jvp) to a custom_vjp function"); the cure is the
+  same. Any other cell, including a subclass of a seqnets cell that
+  overrides `__call__` (see `FusedCell.runs_fused`), runs the plain scan,
+  and so does every cell with more than one feature axis (`ConvLSTMCell`:
+  its convolutions bring their own gradient, see `conv_lstm.conv_same`).
+  `make bench` (benchmarks/rnn_bench.py) measures the cells against
+  `flax.linen.RNN` and PyTorch; benchmarks/conv_lstm_bench.py the ConvLSTM.
 
   Regularisers: variational dropout (Gal & Ghahramani 2016) is this layer's,
   since it owns the sequence: one mask per sequence on the inputs,
   `x̃_t = m_x ⊙ x_t` (applied before the loop, so any cell and the fused kernel
   take it), and one on the state, `h_{t-1}` replaced by `m_h ⊙ h_{t-1}` where
-  it enters the recurrent matmul (seqnets cells only; the carry itself is not
-  masked), m ~ Bernoulli(1 − rate) / (1 − rate), the same at every step. The
+  it enters the recurrent matmul (cells whose step takes masks,
+  `FusedCell.takes_masks`; the carry itself is not masked),
+  m ~ Bernoulli(1 − rate) / (1 − rate), the same at every step. The
   cells' own (update dropout, zoneout, weight drop, layer norm) are their
   attributes; the weight-drop mask is drawn here once per call. Masks come
   from the 'dropout' rng stream; those drawn here are sown into
   'intermediates' as `input_mask`, `state_mask`, `recurrent_kernel_mask`,
   the cells' per-step ones as `cell/<name>` stacked `[T, ...]`.
-  `deterministic` (attribute or call argument) is passed to the cell when given.
+  `deterministic` (attribute or call argument) is passed to the cell when given
+  and its step takes it (`fused_cell.step_takes_masks`).
   The input mask is `[B, *feature_dims]` (one per sequence, e.g. per pixel
   and channel for images).
 
@@ -521,8 +302,7 @@ class RNN(nn.Module):
             ) -> tuple[Carry, Array, Carry | None]:
     """`(final_carry, outputs, all_carries or None)` for forward-ordered inputs."""
     masks, inputs = self._sequence_masks(carry, inputs, deterministic)
-    if (self.fused and 'state' not in masks and num_feature_axes(self.cell) == 1
-        and uses_fused_kernel(self.cell, deterministic)):
+    if self.fused and 'state' not in masks and uses_fused_kernel(self.cell, deterministic):
       results = self._fused(carry, inputs, lengths, all_carries, masks)
     else:
       results = self._stepwise(carry, inputs, lengths, all_carries, deterministic, masks)
@@ -533,7 +313,7 @@ class RNN(nn.Module):
     """The masks drawn once per sequence (see the class docstring) and the inputs
     with the variational input mask applied."""
     cell_regularizers.check_rates(self, ('variational_input_rate', 'variational_state_rate'))
-    masks = dict(self.cell.sequence_masks(deterministic)) if _takes_masks(self.cell) else {}
+    masks = dict(self.cell.sequence_masks(deterministic)) if step_takes_masks(self.cell) else {}
     if 'recurrent_kernel' in masks:
       self.sow('intermediates', 'recurrent_kernel_mask', masks['recurrent_kernel'])
     if not (self.variational_input_rate or self.variational_state_rate):
@@ -544,7 +324,7 @@ class RNN(nn.Module):
     if deterministic:
       return masks, inputs
     if self.variational_state_rate:
-      if not _takes_masks(self.cell):
+      if not (isinstance(self.cell, FusedCell) and self.cell.takes_masks()):
         raise ValueError(f'RNN.variational_state_rate needs a seqnets cell (a step taking masks=), '
                          f'got {type(self.cell).__name__} (variational_input_rate works with any '
                          'cell)')
@@ -563,10 +343,7 @@ class RNN(nn.Module):
     params = self.cell.cell_params(inputs.shape[-1])
     mask = None if lengths is None else masking.sequence_mask(lengths, inputs.shape[1])
     given_carry = carry
-    # Same dtype rule as the cells' per-step `__call__` (nn.dtypes.promote_dtype).
-    leaves, treedef = jax.tree_util.tree_flatten((params, carry, inputs))
-    leaves = nn.dtypes.promote_dtype(*leaves, dtype=getattr(self.cell, 'dtype', None))
-    params, carry, inputs = jax.tree_util.tree_unflatten(treedef, leaves)
+    params, carry, inputs = promote(params, carry, inputs, self.cell.dtype)   # as the step
     if masks and 'recurrent_kernel' in masks:           # weight drop: the kernel runs on M ⊙ U
       u = params['recurrent_kernel']
       params = dict(params, recurrent_kernel=u * masks['recurrent_kernel'].astype(u.dtype))
@@ -579,19 +356,14 @@ class RNN(nn.Module):
     # the cure is RNN(..., fused=False) too.
     results = fused_scan(self.cell.scan_kernel(), params, carry, inputs, mask, self.unroll,
                          all_carries)
-    # As in the cells' `__call__`: the carry keeps its given dtype, outputs the computed one.
-    as_given = lambda tree: jax.tree_util.tree_map(
-        lambda new, old: new.astype(jnp.result_type(old)), tree, given_carry)
-    return (as_given(results[0]), results[1]) + tuple(as_given(c) for c in results[2:])
+    # As in the step: the carry keeps its given dtype, outputs the computed one.
+    return ((cast_like(results[0], given_carry), results[1])
+            + tuple(cast_like(c, given_carry) for c in results[2:]))
 
   def _stepwise(self, carry: Carry, inputs: Array, lengths: Array | None, all_carries: bool,
                 deterministic: bool | None = None, masks: dict[str, Array] | None = None):
-    def same_dtype(new_carry, carry):
-      # The carry keeps the initial carry's dtype, as a scan needs.
-      return jax.tree_util.tree_map(lambda new, old: new.astype(old.dtype), new_carry, carry)
-
     def call(cell, carry, x_t, masks):
-      if not _takes_masks(self.cell):
+      if not step_takes_masks(self.cell):
         return cell(carry, x_t)
       kwargs = {} if deterministic is None else dict(deterministic=deterministic)
       return cell(carry, x_t, masks=masks, **kwargs)
@@ -599,7 +371,7 @@ class RNN(nn.Module):
     if lengths is None:
       def step(cell, carry, x_t, masks):
         new_carry, y_t = call(cell, carry, x_t, masks)
-        new_carry = same_dtype(new_carry, carry)
+        new_carry = cast_like(new_carry, carry)
         return new_carry, ((y_t, new_carry) if all_carries else y_t)
       xs = inputs
     else:
@@ -608,7 +380,7 @@ class RNN(nn.Module):
         new_carry, y_t = call(cell, carry, x_t, masks)
         rows = lambda a: m_t.reshape(m_t.shape + (1,) * (a.ndim - 1))   # [B, 1, ...]
         keep = lambda new, old: jnp.where(rows(new), new, old)
-        new_carry = same_dtype(jax.tree_util.tree_map(keep, new_carry, carry), carry)
+        new_carry = cast_like(jax.tree_util.tree_map(keep, new_carry, carry), carry)
         y_t = jnp.where(rows(y_t), y_t, 0)
         return new_carry, ((y_t, new_carry) if all_carries else y_t)
       xs = (inputs, masking.sequence_mask(lengths, inputs.shape[1]))

@@ -1,0 +1,207 @@
+"""The fused scan: a pure function that runs a cell's `ScanKernel` over `[B, T, F]` inputs
+with a hand-written backward pass (a `jax.custom_vjp`), apart from any layer.
+
+Synopsis:
+  kernel = cell.scan_kernel()                         # e.g. sn.LSTMCell(H).scan_kernel()
+  carry, y = fused_scan(kernel, params, carry, x, mask)  # x: [B, T, F], mask: [B, T] bool
+  jax.grad(lambda p: jnp.sum(fused_scan(kernel, p, carry, x, None)[1]))(params)
+
+`sn.RNN` (rnn.py) is its flax.linen front end; another front end (Flax NNX, a
+hardware-specific kernel) calls `fused_scan` with the params it holds. The
+kernels' `gradients` share `input_gradients` and `matmul_tn`.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Protocol
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+Carry = Any
+Params = dict[str, Array]
+
+
+class ScanKernel(Protocol):
+  """A recurrent step with its reverse step and gradients, for `fused_scan`.
+
+  A cell provides it via `cell.scan_kernel()`; a `fused_cell.FusedCell`'s
+  step (`__call__`) is `forward` on `prepare(params)`. A kernel is a frozen
+  dataclass of static settings (not differentiated: `fused_scan` takes it as
+  a static argument of its custom VJP).
+
+  `consts` is whatever `prepare(params)` returns (e.g. per-gate `[W_g; U_g]`
+  kernels), computed once outside the loops. Stacked arrays are batch-major,
+  `[B, T, ...]`, like the layer's inputs and outputs. The outputs themselves
+  are not saved again as residuals: `backward` and `gradients` receive
+  `y_t` and the previous hidden state `h_{t-1}` (`outputs[:, t-1]`, or the
+  initial one at t = 0).
+  """
+
+  def hidden(self, carry: Carry) -> Array:
+    """The part of the carry that is the output, h `[B, H]`."""
+
+  def prepare(self, params: Params) -> Params:
+    """Loop-invariant arrays derived from the params."""
+
+  def forward(self, consts: Params, carry: Carry, x_t: Array,
+              keep_residuals: bool) -> tuple[Carry, Array, Any]:
+    """One step: `(new_carry, y_t [B, H], residuals_t or None)`."""
+
+  def backward(self, consts: Params, residuals_t: Any, y_t: Array, h_prev: Array,
+               d_carry: Carry, d_y: Array) -> tuple[Carry, Any]:
+    """Reverse step: `(d_carry_prev, dz_t)`, only what the recurrence needs."""
+
+  def gradients(self, params: Params, consts: Params, inputs: Array, residuals: Any,
+                h_prev: Array, dz: Any) -> tuple[Params, Array]:
+    """Parameter and input gradients from the stacked `[B, T, ...]` residuals,
+    previous hidden states `h_prev` and dz."""
+
+
+def fused_scan(kernel: ScanKernel, params: Params, carry: Carry, inputs: Array,
+               mask: Array | None, unroll: int = 1,
+               all_carries: bool = False) -> tuple[Carry, Array] | tuple[Carry, Array, Carry]:
+  """Runs `kernel` over `inputs [B, T, F]` with a hand-written backward pass.
+
+  `mask [B, T] bool` (True on real steps, a *prefix* of each row, as
+  `sequence_mask` makes) freezes the carry and zeroes the output past a
+  sequence's end. Returns `(final_carry, outputs [B, T, H])`, and with
+  `all_carries` also the carry after every step, each carry component
+  stacked as `[B, T, ...]` (frozen past each end, like the carry).
+  The kernel's step must keep the carry's dtype (the caller first promotes
+  params, carry and inputs to the computation dtype, `fused_cell.promote`);
+  cotangents come back in the dtypes of `params`, `carry` and `inputs`.
+
+  Why hand-written: autodiff of a scan accumulates the weight gradients step
+  by step (`dU += h_{t-1}ᵀ dz_t`: a small matmul plus a read-modify-write of
+  the whole `[H, G·H]` accumulator per step, and the same for W and x). Here
+  the reverse loop computes only what the recurrence needs (`dz_t` and
+  `dh_{t-1} = dz_t Uᵀ`); the weight and input gradients are then a few large
+  matmuls over all `B·T` rows at once (`dU = Hprevᵀ dZ`, `dW = Xᵀ dZ`,
+  `dX = dZ Wᵀ`), as cuDNN and oneDNN do. The loops index the batch-major
+  arrays directly (`x[:, t]`), which saved the transposes to and from
+  time-major (5–10 % of an Elman forward pass). Reverse-mode only: for
+  forward-mode autodiff scan the cell's step (`sn.RNN(cell, fused=False)`).
+  """
+  return _fused_scan(kernel, unroll, all_carries, params, carry, inputs, mask)
+
+
+def _at(stacked: Array | None, t: Array) -> Array | None:
+  """`stacked[:, t]` for a batch-major `[B, T, ...]` array (None passes through)."""
+  return None if stacked is None else jax.lax.dynamic_index_in_dim(stacked, t, 1, keepdims=False)
+
+
+def _stack_buffers(example: Any, steps: int) -> Any:
+  """Zero `[B, T, ...]` buffers for per-step values shaped like `example` (`[B, ...]`)."""
+  return jax.tree_util.tree_map(
+      lambda a: jnp.zeros((a.shape[0], steps) + a.shape[1:], a.dtype), example)
+
+
+def _put(buffers: Any, values: Any, t: Array) -> Any:
+  return jax.tree_util.tree_map(
+      lambda buf, v: jax.lax.dynamic_update_index_in_dim(buf, v, t, 1), buffers, values)
+
+
+def _forward_loop(kernel, unroll, all_carries, params, carry, inputs, mask, keep_residuals):
+  consts = kernel.prepare(params)
+  steps = inputs.shape[1]
+
+  def step(carry, t):
+    new_carry, y_t, residuals = kernel.forward(consts, carry, _at(inputs, t), keep_residuals)
+    m_t = _at(mask, t)
+    if m_t is not None:
+      keep = m_t[:, None]                                       # [B, 1]
+      new_carry = jax.tree_util.tree_map(
+          lambda new, old: jnp.where(keep, new, old), new_carry, carry)
+      y_t = jnp.where(keep, y_t, 0)
+    return new_carry, (y_t, residuals, new_carry if all_carries else None)
+
+  def body(t, state):
+    carry, stacked = state
+    carry, per_step = step(carry, t)
+    return carry, _put(stacked, per_step, t)
+
+  stacked = _stack_buffers(jax.eval_shape(step, carry, 0)[1], steps)
+  carry, (outputs, residuals, carries) = jax.lax.fori_loop(0, steps, body, (carry, stacked),
+                                                           unroll=unroll)
+  return carry, outputs, carries, residuals, consts
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
+def _fused_scan(kernel, unroll, all_carries, params, carry, inputs, mask):
+  carry, outputs, carries, _, _ = _forward_loop(kernel, unroll, all_carries, params, carry,
+                                                inputs, mask, False)
+  return (carry, outputs, carries) if all_carries else (carry, outputs)
+
+
+def _fused_scan_fwd(kernel, unroll, all_carries, params, carry, inputs, mask):
+  final, outputs, carries, residuals, consts = _forward_loop(kernel, unroll, all_carries, params,
+                                                             carry, inputs, mask, True)
+  h0 = kernel.hidden(carry)
+  primal_out = (final, outputs, carries) if all_carries else (final, outputs)
+  return primal_out, (params, consts, inputs, mask, h0, outputs, residuals)
+
+
+def _fused_scan_bwd(kernel, unroll, all_carries, saved, cotangents):
+  params, consts, inputs, mask, h0, outputs, residuals = saved
+  d_final, d_outputs = cotangents[:2]
+  d_carries = cotangents[2] if all_carries else None
+  steps = inputs.shape[1]
+
+  def step(d_carry, t):
+    if d_carries is not None:
+      # The carry stacked at t is the carry leaving step t: its cotangent joins d_carry.
+      d_carry = jax.tree_util.tree_map(lambda d, d_t: d + _at(d_t, t), d_carry, d_carries)
+    d_y, m_t = _at(d_outputs, t), _at(mask, t)
+    residuals_t = jax.tree_util.tree_map(lambda r: _at(r, t), residuals)
+    # With a prefix mask, the carry entering a real step t > 0 is outputs[:, t-1].
+    h_prev = jnp.where(t > 0, _at(outputs, jnp.maximum(t - 1, 0)), h0)
+    d_in = d_carry
+    if m_t is not None:
+      # Past the end the step was the identity on the carry and output 0.
+      keep = m_t[:, None]
+      d_in = jax.tree_util.tree_map(lambda d: jnp.where(keep, d, 0), d_carry)
+      d_y = jnp.where(keep, d_y, 0)
+    d_prev, dz = kernel.backward(consts, residuals_t, _at(outputs, t), h_prev, d_in, d_y)
+    if m_t is not None:
+      d_prev = jax.tree_util.tree_map(
+          lambda through_cell, skipped: jnp.where(keep, through_cell, skipped), d_prev, d_carry)
+    return d_prev, dz
+
+  def body(i, state):
+    d_carry, dz_stacked = state
+    t = steps - 1 - i
+    d_carry, dz = step(d_carry, t)
+    return d_carry, _put(dz_stacked, dz, t)
+
+  dz_example = jax.eval_shape(step, d_final, 0)[1]
+  d_carry0, dz = jax.lax.fori_loop(0, steps, body, (d_final, _stack_buffers(dz_example, steps)),
+                                   unroll=unroll)
+  h_prev = jnp.concatenate([h0[:, None], outputs[:, :-1]], axis=1)   # [B, T, H]
+  d_params, d_inputs = kernel.gradients(params, consts, inputs, residuals, h_prev, dz)
+  # Cotangents in the primal dtypes (e.g. bfloat16 params with float32 inputs and carry;
+  # the carry's is already: the loops keep its dtype).
+  d_params = jax.tree_util.tree_map(lambda d, p: d.astype(p.dtype), d_params, params)
+  return d_params, d_carry0, d_inputs.astype(inputs.dtype), None
+
+
+_fused_scan.defvjp(_fused_scan_fwd, _fused_scan_bwd)
+
+
+def input_gradients(params: Params, inputs: Array, dz: Array) -> tuple[Params, Array]:
+  """Gradients of `z_t = x_t W + b` for all steps at once (two large matmuls).
+
+  `inputs [B, T, F]`, `dz [B, T, G]` -> (`{'input_kernel': [F, G], 'bias': [G]}`,
+  `d_inputs [B, T, F]`).
+  """
+  dz2 = dz.reshape(-1, dz.shape[-1])                                  # [B·T, G]
+  grads = {'input_kernel': matmul_tn(inputs, dz), 'bias': jnp.sum(dz2, axis=0)}
+  d_inputs = (dz2 @ params['input_kernel'].T).reshape(inputs.shape)
+  return grads, d_inputs
+
+
+def matmul_tn(a: Array, b: Array) -> Array:
+  """`Σ_{b,t} a[b, t]ᵀ b[b, t]` for `a [B, T, K]`, `b [B, T, N]` -> `[K, N]` (one matmul)."""
+  return a.reshape(-1, a.shape[-1]).T @ b.reshape(-1, b.shape[-1])
