@@ -3,22 +3,19 @@ logging and malloc, several processes (`jax.distributed`), the workdir flag, one
 (also for the command line itself: `app.run(main, flags_parser=runtime.parse_flags)`)."""
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
 import sys
 
 from absl import flags
 from absl import logging
 
+from seqnets import command_line
+
 _COORDINATOR = flags.DEFINE_string(
     'coordinator_address', None, 'host:port of process 0, for a run over several processes.')
 _NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'Number of processes in the run.')
 _PROCESS_ID = flags.DEFINE_integer('process_id', None, 'This process\'s index, 0 .. num_processes - 1.')
 
-# glibc mallopt parameters (malloc.h).
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_THRESHOLD = -3
 # Environment variables through which JAX detects a cluster by itself.
 _CLUSTER_VARIABLES = ('SLURM_JOB_ID', 'OMPI_COMM_WORLD_SIZE', 'TPU_WORKER_HOSTNAMES')
 USAGE_ERROR = 2
@@ -27,7 +24,7 @@ USAGE_ERROR = 2
 def configure() -> None:
   """Quiets library INFO logs (orbax logs every save), tunes malloc, joins the other processes."""
   logging.set_verbosity(logging.WARNING)
-  _keep_freed_memory()
+  command_line.keep_freed_memory()
   initialize_distributed()
 
 
@@ -69,18 +66,12 @@ def parse_flags(argv: list[str]) -> list[str]:
     try:
       argv = flags.FLAGS(argv)
     except (AttributeError, KeyError) as e:  # ml_collections: an override naming no config field
-      raise flags.Error(_unknown_field(e, argv)) from e
+      raise flags.Error(command_line.unknown_field(e, argv)) from e
     _check_config_files_loaded()
   except flags.Error as e:
     if os.environ.get('SEQNETS_TRACEBACK'):
       raise
-    lines = [l.strip() for l in str(e).splitlines() if l.strip()]
-    message = lines[0] + (f' {lines[-1]}' if len(lines) > 1 else '') if lines else type(e).__name__
-    if 'as a ConfigDict' in message:
-      name = message.split('--', 1)[-1].split('=', 1)[0]
-      message = (f'--{name} is an entry of several keys: set one of them (--{name}.name=gru) '
-                 f'or give the whole entry, --{name}="{{\'name\': \'gru\', \'hidden_size\': 64}}"')
-    app_usage_error(message)
+    app_usage_error(command_line.flag_error_line(e))
   return argv
 
 
@@ -101,48 +92,6 @@ def _check_config_files_loaded() -> None:
       raise flags.Error(f'flag --{name}={path}: cannot load the config file: {reason}') from None
 
 
-def _unknown_field(error: BaseException, argv: list[str]) -> str:
-  """`--config.a.b=v: the config has no field 'b'` (with ml_collections' did-you-mean hint)."""
-  message = error
-  while isinstance(message, BaseException) and message.args:
-    message = message.args[0]
-  name, _, hint = str(message).partition('\n')
-  name = name.strip('\'"')
-  override = next((a for a in argv[1:] if a.startswith('--config.')
-                   and name in a.partition('=')[0].split('.')), None)
-  if override is None:
-    return f'{type(error).__name__} while parsing the command line: {message}'
-  parent = override.partition('=')[0][len('--config.'):].rpartition('.')[0]
-  valid = _keys_at(argv, parent)
-  if valid is not None:
-    hint = (f'{hint.strip()}; ' if hint.strip() else '') + f'valid: {valid}'
-  if '.' in parent:   # An entry (e.g. model.cell) without this key: give the entry whole.
-    hint = (f'{hint.strip()}; ' if hint.strip() else '') + (
-        f'the config file\'s {parent} has no such key: give the whole entry, '
-        f'--config.{parent}="{{...}}" (a Python dict)')
-  return f'{override}: the config has no field {name!r}' + (f'; {hint.strip()}' if hint.strip() else '')
-
-
-def _keys_at(argv: list[str], path: str) -> list[str] | None:
-  """The keys of `path` (e.g. 'model') in the config that `--config=FILE[:MODE]` names, or
-  None when it cannot be loaded here."""
-  import importlib.util
-  spec = next((a.partition('=')[2] for a in argv[1:] if a.startswith('--config=')), None)
-  if spec is None:
-    return None
-  file, _, mode = spec.partition(':')
-  try:
-    loader = importlib.util.spec_from_file_location('_config_for_error', file)
-    module = importlib.util.module_from_spec(loader)
-    loader.loader.exec_module(module)
-    node = module.get_config(mode or None)
-    for key in filter(None, path.split('.')):
-      node = node[key]
-    return list(node.keys())
-  except Exception:  # The error at hand is the one to report; this only adds a hint.
-    return None
-
-
 @contextlib.contextmanager
 def one_line_errors():
   """A user's mistake (a config field, a busy workdir, a bad or missing file) ends the
@@ -156,24 +105,3 @@ def one_line_errors():
     if os.environ.get('SEQNETS_TRACEBACK'):
       raise
     app_usage_error(str(e).splitlines()[0] if str(e) else type(e).__name__)
-
-
-def _keep_freed_memory() -> None:
-  """Keeps freed memory in glibc malloc instead of returning it to the OS.
-
-  Same effect as MALLOC_MMAP_THRESHOLD_=32 MiB / MALLOC_TRIM_THRESHOLD_=4 GiB:
-  XLA's per-step temporaries are then reused instead of being mmap'ed and
-  page-faulted on every step (benchmarks/README.md measures the difference).
-  Skipped when the user set either variable, or off glibc.
-  """
-  if 'MALLOC_MMAP_THRESHOLD_' in os.environ or 'MALLOC_TRIM_THRESHOLD_' in os.environ:
-    return
-  name = ctypes.util.find_library('c')
-  if not name:
-    return
-  try:
-    libc = ctypes.CDLL(name)
-    libc.mallopt(_M_MMAP_THRESHOLD, 32 * 1024 * 1024)
-    libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
-  except (OSError, AttributeError):
-    pass

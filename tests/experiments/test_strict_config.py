@@ -7,6 +7,10 @@ import sys
 
 import pytest
 
+from configs import anbn
+from seqnets.training import loop
+from seqnets.training import validation
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
@@ -35,6 +39,15 @@ def get_config(arg=None):
 '''
 
 
+def test_a_config_file_with_a_key_nothing_reads_is_one_error_line(tmp_path):
+  path = tmp_path / 'config.py'
+  path.write_text(CONFIG_FILE.format(edit='config.model.dropout = 0.5'))
+  done = run_main(f'--config={path}', f'--workdir={tmp_path / "run"}')
+  assert_refused(done, tmp_path / 'run',
+                 "config.model.dropout is not a setting of model 'recurrent_tagger'",
+                 "'dropout_rate'")
+
+
 @pytest.mark.parametrize('edit, fragments', [
     ("config.model.dropout = 0.5",
      ["config.model.dropout is not a setting of model 'recurrent_tagger'", "'dropout_rate'"]),
@@ -47,12 +60,14 @@ def get_config(arg=None):
      ['config.evals.test_range.beam_size is not a setting']),
     ("config.sed = 1", ['config.sed is not a setting']),
 ])
-def test_a_config_file_with_a_key_nothing_reads_is_refused(tmp_path, edit, fragments):
-  path = tmp_path / 'config.py'
-  path.write_text(CONFIG_FILE.format(edit=edit))
-  env_path = f'{path}'
-  done = run_main(f'--config={env_path}', f'--workdir={tmp_path / "run"}')
-  assert_refused(done, tmp_path / 'run', *fragments)
+def test_a_key_nothing_reads_is_refused_in_every_section(tmp_path, edit, fragments):
+  config = anbn.get_config('smoke')
+  exec(edit, {'config': config})
+  with pytest.raises(validation.ConfigError) as error:
+    loop.train_and_evaluate(config, tmp_path / 'run')
+  for fragment in fragments:
+    assert fragment in str(error.value)
+  assert not (tmp_path / 'run').exists()
 
 
 @pytest.mark.parametrize('override, fragments', [

@@ -1,0 +1,91 @@
+"""What the command-line programs share that reads no flag: one-line messages for a bad
+command line (with the valid keys of the config entry it names), and process settings.
+
+The programs in `experiments/` parse their flags with absl and call these; the rest of
+the library never does.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import importlib.util
+import os
+
+# glibc mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+
+
+def flag_error_line(error: BaseException) -> str:
+  """One line for absl's flag error `error`: its first and last lines, and for an override
+  that gives a config entry a plain value (`--config.model.cell=gru`) how to set it."""
+  lines = [l.strip() for l in str(error).splitlines() if l.strip()]
+  message = lines[0] + (f' {lines[-1]}' if len(lines) > 1 else '') if lines else type(error).__name__
+  if 'as a ConfigDict' in message:
+    name = message.split('--', 1)[-1].split('=', 1)[0]
+    message = (f'--{name} is an entry of several keys: set one of them (--{name}.name=gru) '
+               f'or give the whole entry, --{name}="{{\'name\': \'gru\', \'hidden_size\': 64}}"')
+  return message
+
+
+def unknown_field(error: BaseException, argv: list[str]) -> str:
+  """`--config.a.b=v: the config has no field 'b'` (with ml_collections' did-you-mean hint)."""
+  message = error
+  while isinstance(message, BaseException) and message.args:
+    message = message.args[0]
+  name, _, hint = str(message).partition('\n')
+  name = name.strip('\'"')
+  override = next((a for a in argv[1:] if a.startswith('--config.')
+                   and name in a.partition('=')[0].split('.')), None)
+  if override is None:
+    return f'{type(error).__name__} while parsing the command line: {message}'
+  parent = override.partition('=')[0][len('--config.'):].rpartition('.')[0]
+  valid = keys_at(argv, parent)
+  if valid is not None:
+    hint = (f'{hint.strip()}; ' if hint.strip() else '') + f'valid: {valid}'
+  if '.' in parent:   # An entry (e.g. model.cell) without this key: give the entry whole.
+    hint = (f'{hint.strip()}; ' if hint.strip() else '') + (
+        f'the config file\'s {parent} has no such key: give the whole entry, '
+        f'--config.{parent}="{{...}}" (a Python dict)')
+  return f'{override}: the config has no field {name!r}' + (f'; {hint.strip()}' if hint.strip() else '')
+
+
+def keys_at(argv: list[str], path: str) -> list[str] | None:
+  """The keys of `path` (e.g. 'model') in the config that `--config=FILE[:MODE]` names, or
+  None when it cannot be loaded here."""
+  spec = next((a.partition('=')[2] for a in argv[1:] if a.startswith('--config=')), None)
+  if spec is None:
+    return None
+  file, _, mode = spec.partition(':')
+  try:
+    loader = importlib.util.spec_from_file_location('_config_for_error', file)
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    node = module.get_config(mode or None)
+    for key in filter(None, path.split('.')):
+      node = node[key]
+    return list(node.keys())
+  except Exception:  # The error at hand is the one to report; this only adds a hint.
+    return None
+
+
+def keep_freed_memory() -> None:
+  """Keeps freed memory in glibc malloc instead of returning it to the OS.
+
+  Same effect as MALLOC_MMAP_THRESHOLD_=32 MiB / MALLOC_TRIM_THRESHOLD_=4 GiB:
+  XLA's per-step temporaries are then reused instead of being mmap'ed and
+  page-faulted on every step (benchmarks/README.md measures the difference).
+  Skipped when the user set either variable, or off glibc.
+  """
+  if 'MALLOC_MMAP_THRESHOLD_' in os.environ or 'MALLOC_TRIM_THRESHOLD_' in os.environ:
+    return
+  name = ctypes.util.find_library('c')
+  if not name:
+    return
+  try:
+    libc = ctypes.CDLL(name)
+    libc.mallopt(_M_MMAP_THRESHOLD, 32 * 1024 * 1024)
+    libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
+  except (OSError, AttributeError):
+    pass
