@@ -14,7 +14,7 @@ All take `batch_size`, `label_smoothing` and the teacher-forcing schedule.
   batch_size           pairs per step
   label_smoothing      ε of the training loss (evaluation reports the true cross-entropy)
   teacher_forcing_schedule, teacher_forcing_ratio, teacher_forcing_decay
-                       scheduled sampling (`data.teacher_forcing`; constant 1.0 = always
+                       scheduled sampling (`training.teacher_forcing`; constant 1.0 = always
                        teacher forcing)
 No training pair has the source of an evaluation pair, so evaluation is on new strings.
 Tokens are characters (spaces ignored); `<pad> <unk> <s> </s>` then the symbols.
@@ -41,7 +41,7 @@ import optax
 
 from seqnets.data import seq2seq_batches
 from seqnets.data import seq2seq_synthetic as synthetic
-from seqnets.data import teacher_forcing
+from seqnets.training import teacher_forcing
 from seqnets.data import text_file
 from seqnets.data.vocab import Vocabulary
 from seqnets.tasks import base

@@ -13,7 +13,7 @@ import pytest
 
 from configs import reverse
 from seqnets.data import seq2seq_synthetic as synthetic
-from seqnets.data import teacher_forcing
+from seqnets.training import teacher_forcing
 from seqnets.decoding import encoder_decoder
 from seqnets.tasks import seq2seq
 from seqnets.training import loop, saved_run
