@@ -1,4 +1,11 @@
-"""Datasets and batching for seqnets.
+"""Datasets and batching for seqnets: every source of examples lives here.
+
+The line between `seqnets.data` and `seqnets.tasks`: this package makes and reads examples
+(generators of synthetic data such as the formal languages, copy memory, the adding
+problem and Mackey-Glass; readers of files and TFDS; vocabularies, padding, bucketing),
+as NumPy arrays, knowing nothing of models, losses or configs. A task
+(`seqnets.tasks.<name>`) turns `config.data` into calls of these, and owns the objective,
+the metrics, its evaluation files' format and what the model receives.
 
 `formal_languages` holds the counter languages (aⁿbⁿ, aⁿbⁿcⁿ, …) of Gers &
 Schmidhuber (2001) as next-symbol prediction tasks. Their TFDS builder lives

@@ -24,26 +24,12 @@ import pathlib
 import jax.numpy as jnp
 import numpy as np
 
+from seqnets.data.adding import make_batch
 from seqnets.tasks import base
 from seqnets.tasks import fields
 
 BASELINE_MSE = 1.0 / 6.0          # E[(u + v − 1)²] for u, v uniform in [0, 1)
 TOLERANCE = 0.04
-
-
-def make_batch(rng: np.random.Generator, count: int, length: int) -> base.Batch:
-  """`count` random sequences of `length` steps (see the module docstring)."""
-  half = length // 2
-  values = rng.uniform(0.0, 1.0, (count, length)).astype(np.float32)
-  first = rng.integers(0, half, count)
-  second = rng.integers(half, length, count)
-  markers = np.zeros((count, length), np.float32)
-  rows = np.arange(count)
-  markers[rows, first] = 1.0
-  markers[rows, second] = 1.0
-  return {'inputs': np.stack([values, markers], -1),
-          'targets': values[rows, first] + values[rows, second],
-          'lengths': np.full(count, length, np.int32)}
 
 
 def validate(cfg) -> None:

@@ -22,7 +22,6 @@ Batches: `inputs [B, T + 20] int32`, `targets [B, T + 20] int32`, `lengths [B]` 
 
 from __future__ import annotations
 
-import math
 import pathlib
 
 import jax.numpy as jnp
@@ -30,41 +29,12 @@ import numpy as np
 import optax
 
 from seqnets.data import text_file
+from seqnets.data.copy_memory import (BLANK, COPY_LENGTH, DELIMITER, NUM_DATA_SYMBOLS, VOCAB_SIZE,
+                                      baseline_loss, make_batch, random_symbols,
+                                      sequence_length)
 from seqnets.layers import masking
 from seqnets.tasks import base
 from seqnets.tasks import fields
-
-NUM_DATA_SYMBOLS = 8
-BLANK, DELIMITER = 8, 9
-VOCAB_SIZE = 10
-COPY_LENGTH = 10
-
-
-def sequence_length(delay: int) -> int:
-  """T + 20."""
-  return delay + 2 * COPY_LENGTH
-
-
-def baseline_loss(delay: int) -> float:
-  """The memoryless loss, `10 log 8 / (T + 20)` nats per step."""
-  return COPY_LENGTH * math.log(NUM_DATA_SYMBOLS) / sequence_length(delay)
-
-
-def make_batch(symbols: np.ndarray, delay: int) -> base.Batch:
-  """`symbols [B, 10]` (ints in 0..7) -> the batch of their copy sequences for delay T."""
-  symbols = np.asarray(symbols, np.int32)
-  count, length = len(symbols), sequence_length(delay)
-  inputs = np.full((count, length), BLANK, np.int32)
-  inputs[:, :COPY_LENGTH] = symbols
-  inputs[:, delay + COPY_LENGTH - 1] = DELIMITER
-  targets = np.full((count, length), BLANK, np.int32)
-  targets[:, -COPY_LENGTH:] = symbols
-  return {'inputs': inputs, 'targets': targets, 'lengths': np.full(count, length, np.int32)}
-
-
-def random_symbols(rng: np.random.Generator, count: int) -> np.ndarray:
-  return rng.integers(0, NUM_DATA_SYMBOLS, (count, COPY_LENGTH), dtype=np.int32)
-
 
 def validate(cfg) -> None:
   fields.positive_int(cfg, 'delay')
