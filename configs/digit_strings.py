@@ -6,7 +6,7 @@
 saved_run; a.save_digit_attention_maps(saved_run.load_run('runs/digit_strings'), 'maps')"
 
 Images of 1 to 5 of scikit-learn's 8×8 digits side by side (8 × 40 pixels, zeros
-right of the digits), generated on the fly (seqnets/tasks/seq2seq_digit_images.py);
+right of the digits), generated on the fly (seqnets/tasks/seq2seq/digit_images.py);
 evaluation on 1,000 strings written with the 20% of the digits training never sees
 ('validation': exact match as `accuracy`; the 'lengths' evaluator: exact match by
 the number of digits). A CNN of three 3×3 conv layers (32, 64, 64 filters, 2×2

@@ -33,7 +33,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.seed = 0
   config.num_seeds = 1
   config.init_from = ''
-  config.task = 'seq2seq'                  # seqnets/tasks/seq2seq.py, seq2seq_files.py
+  config.task = 'seq2seq'                  # seqnets/tasks/seq2seq/ (files.py)
   config.data = dict(
       source='files',
       train_source=f'{DATA}/train.de.gz', train_target=f'{DATA}/train.en.gz',

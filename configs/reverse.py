@@ -5,7 +5,7 @@
       --beam_size=5
   python -m experiments.evaluate --workdir=runs/reverse --eval_file=pairs.tsv
 
-Strings of 5 to 20 symbols from a–j, generated on the fly (seqnets/data/seq2seq_synthetic.py);
+Strings of 5 to 20 symbols from a–j, generated on the fly (seqnets/data/seq2seq/synthetic.py);
 evaluation on 1,000 new strings of those lengths ('validation': exact match as `accuracy`)
 and on 100 strings of every length 5 to 40 ('lengths': exact match by length). A GRU
 encoder and decoder of 128 units, Bahdanau placement. Other problems:

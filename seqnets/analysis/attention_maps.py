@@ -109,7 +109,7 @@ def save_digit_attention_maps(run, directory: str | pathlib.Path, count: int = 4
   digit-images run (greedy decoding, `save_image_attention`); returns the paths."""
   from seqnets.decoding import encoder_decoder
   from seqnets.tasks import seq2seq as task_lib
-  from seqnets.tasks import seq2seq_digit_images
+  from seqnets.tasks.seq2seq import digit_images as seq2seq_digit_images
   if run.config.data.get('source') != 'digit_images':
     raise ValueError(f"{run.workdir} is not a digit-images run (data.source="
                      f"{run.config.data.get('source')!r})")

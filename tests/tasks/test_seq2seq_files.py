@@ -9,7 +9,8 @@ import sacrebleu
 
 from configs import multi30k
 from seqnets.decoding import encoder_decoder
-from seqnets.tasks import seq2seq, seq2seq_files
+from seqnets.tasks import seq2seq
+from seqnets.tasks.seq2seq import files as seq2seq_files
 from seqnets.training import loop, saved_run
 
 WORDS = {'hund': 'dog', 'katze': 'cat', 'läuft': 'runs', 'schläft': 'sleeps', 'ein': 'a',

@@ -12,7 +12,7 @@ import optax
 import pytest
 
 from configs import reverse
-from seqnets.data import seq2seq_synthetic as synthetic
+from seqnets.data.seq2seq import synthetic
 from seqnets.training import teacher_forcing
 from seqnets.decoding import encoder_decoder
 from seqnets.tasks import seq2seq

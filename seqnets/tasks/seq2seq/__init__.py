@@ -1,10 +1,11 @@
 """Sequence to sequence: read a source sequence, write the target sequence.
 
-`config.data.source`: 'synthetic' (below), 'files' (parallel text: `seq2seq_files`) or
-'digit_images' (images of handwritten digit strings -> the string: `seq2seq_digit_images`).
+`config.data.source`: 'synthetic' (below), 'files' (parallel text: `files`) or
+'digit_images' (images of handwritten digit strings -> the string: `digit_images`).
 All take `batch_size`, `label_smoothing` and the teacher-forcing schedule.
 
-`config.data` of source 'synthetic' (problems generated on the fly, `seq2seq_synthetic`):
+`config.data` of source 'synthetic' (problems generated on the fly,
+`seqnets.data.seq2seq.synthetic`):
   problem              'copy' | 'reverse' | 'sort' | 'addition'
   num_symbols          alphabet size of copy / reverse / sort
   train_lengths        (lo, hi): sizes of the training pairs
@@ -39,15 +40,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from seqnets.data import seq2seq_batches
-from seqnets.data import seq2seq_synthetic as synthetic
+from seqnets.data.seq2seq import batches as seq2seq_batches
+from seqnets.data.seq2seq import synthetic
 from seqnets.training import teacher_forcing
 from seqnets.data import text_file
 from seqnets.data.vocab import Vocabulary
 from seqnets.tasks import base
 from seqnets.tasks import fields
-from seqnets.tasks import seq2seq_digit_images
-from seqnets.tasks import seq2seq_files
+from seqnets.tasks.seq2seq import digit_images as seq2seq_digit_images
+from seqnets.tasks.seq2seq import files as seq2seq_files
 
 BOS, EOS = '<s>', '</s>'
 BOS_ID, EOS_ID = 2, 3              # every vocabulary here: <pad> <unk> <s> </s> first

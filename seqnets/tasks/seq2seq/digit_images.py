@@ -32,7 +32,7 @@ import numpy as np
 
 from seqnets.data import digit_strings
 from seqnets.data import digits
-from seqnets.data import seq2seq_batches
+from seqnets.data.seq2seq import batches as seq2seq_batches
 from seqnets.data.vocab import Vocabulary
 from seqnets.tasks import base
 from seqnets.tasks import fields

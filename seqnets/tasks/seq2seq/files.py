@@ -22,7 +22,7 @@ import numpy as np
 
 from seqnets.data import batching
 from seqnets.data import parallel_text
-from seqnets.data import seq2seq_batches
+from seqnets.data.seq2seq import batches as seq2seq_batches
 from seqnets.tasks import base
 from seqnets.tasks import fields
 
