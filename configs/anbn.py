@@ -17,7 +17,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.seed = 0
   config.num_seeds = 1                 # seeds seed, seed+1, ... train side by side (vmap)
 
-  config.task = 'formal_language'     # seqnets/tasks/formal_language.py
+  config.task = 'formal_language'     # seqnets/tasks/formal_languages.py
   config.data = dict(
       language='anbn',
       train_n=(1, 10),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from seqnets.tasks import adding
 from seqnets.tasks import base
 from seqnets.tasks import copy_memory
-from seqnets.tasks import formal_language
+from seqnets.tasks import formal_languages
 from seqnets.tasks import image_classification
 from seqnets.tasks import language_model
 from seqnets.tasks import seq2seq
@@ -15,7 +15,7 @@ from seqnets.tasks import text_classification
 
 TASKS: dict[str, base.Task] = {
     task.TASK.name: task.TASK
-    for task in (adding, copy_memory, formal_language, image_classification, language_model,
+    for task in (adding, copy_memory, formal_languages, image_classification, language_model,
                  seq2seq, sequential_digits, tagging, text_classification)
 }
 

@@ -4,7 +4,8 @@ import numpy as np
 import optax
 
 from seqnets.data import formal_languages
-from seqnets.tasks import classification, formal_language
+from seqnets.tasks import classification
+from seqnets.tasks import formal_languages as formal_languages_task
 from seqnets.training import metrics
 
 
@@ -23,12 +24,12 @@ def test_next_symbol_sets_worked_example():
   batch = {k: np.concatenate([v, np.zeros_like(v)]) for k, v in batch.items()}
   logits = np.where(batch['targets'] > 0, 2.0, -2.0).astype(np.float32)
   logits[0, 1, 0] = 1.0  # also claims the first symbol (S) may follow: a wrong step
-  loss, sums = formal_language.loss(logits, batch)
+  loss, sums = formal_languages_task.loss(logits, batch)
   per_step = optax.sigmoid_binary_cross_entropy(logits[0, :3], batch['targets'][0, :3]).sum(-1)
   np.testing.assert_allclose(loss, per_step.mean(), rtol=1e-6)
   assert sums['token_count'] == 3 and sums['tokens_correct'] == 2
   assert sums['sequence_count'] == 1 and sums['sequences_correct'] == 0
-  np.testing.assert_array_equal(formal_language.example_correct(logits, batch), [False, True])
+  np.testing.assert_array_equal(formal_languages_task.example_correct(logits, batch), [False, True])
 
 
 def test_classification_worked_example_ignores_padding_rows():
