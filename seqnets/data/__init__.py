@@ -8,9 +8,8 @@ as NumPy arrays, knowing nothing of models, losses or configs. A task
 the metrics, its evaluation files' format and what the model receives.
 
 `formal_languages` holds the counter languages (aⁿbⁿ, aⁿbⁿcⁿ, …) of Gers &
-Schmidhuber (2001) as next-symbol prediction tasks. Their TFDS builder lives
-in `seqnets.data.formal_languages_tfds`; it is not imported here, so that
-importing `seqnets.data` does not import TensorFlow Datasets.
+Schmidhuber (2001) as next-symbol prediction tasks, generated exactly from n (no
+stored copy is needed).
 """
 
 from seqnets.data.formal_languages import LANGUAGES
