@@ -5,7 +5,7 @@
 
 Everything else as configs/digits_cnn.py (Adam, warm-up and cosine decay,
 3,000 steps). The report tabulates the test accuracy (median / best over
-seeds) per learning rate, with a point per seed in metrics.png (see README.md
+seeds) per learning rate, with a point per seed in metrics.png (see docs/tagging_and_classification.md
 for the measured table).
 """
 

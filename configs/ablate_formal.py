@@ -12,7 +12,7 @@ n = 1..10; the LSTMs start with forget-gate bias 3. `num_seeds` seeds per run
 train side by side (vmap). Writes report.md, results.json, accuracy_vs_n.png.
 
 Measured on a loaded 2-core CPU: the full ablation (5 seeds, n ≤ 1000) took
-10–14 minutes; `:demo` (3 seeds, n ≤ 200) 5 (numbers in README.md).
+10–14 minutes; `:demo` (3 seeds, n ≤ 200) 5 (numbers in docs/formal_languages.md).
 """
 
 import ml_collections

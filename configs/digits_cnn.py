@@ -6,7 +6,7 @@
 Three blocks conv 3×3 (32, 64, 128 filters, SAME) → ReLU → spatial dropout 0.1
 → max-pool 2, then dense 128 → 10 classes with dropout 0.5; Adam with warm-up
 and cosine decay, 3,000 steps of 64 images. Writes the test accuracy to results.json and
-the confusion matrix to confusion_test.png (see README.md for the measured figure).
+the confusion matrix to confusion_test.png (docs/tagging_and_classification.md has the figure).
 """
 
 import ml_collections
