@@ -17,7 +17,7 @@ from flax import linen as nn
 from jax import lax
 
 from seqnets.layers import initializers
-from seqnets.layers import rnn
+from seqnets.layers import fused_cell
 
 Array = jax.Array
 ConvLSTMCarry = tuple[Array, Array]
@@ -163,7 +163,7 @@ class ConvLSTMCell(nn.RNNCellBase):
     `[*batch, H, W, C_in]`."""
     del rng
     shape = tuple(input_shape[:-1]) + (self.features,)
-    dtype = rnn.carry_dtype(self)
+    dtype = fused_cell.carry_dtype(self)
     return jnp.zeros(shape, dtype), jnp.zeros(shape, dtype)
 
   @property

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
+from seqnets.layers import fused_cell
 from seqnets.layers import rnn
 
 Array = jax.Array
@@ -130,7 +131,7 @@ class EchoStateCell(nn.RNNCellBase):
   def initialize_carry(self, rng: jax.Array, input_shape: tuple[int, ...]) -> Array:
     """Zeros `[*batch, H]` in the carry dtype for inputs of shape `[*batch, F]`."""
     del rng
-    return rnn.zero_carry(self, input_shape)
+    return fused_cell.zero_carry(self, input_shape)
 
   @property
   def num_feature_axes(self) -> int:

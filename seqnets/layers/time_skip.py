@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from seqnets.layers import initializers
-from seqnets.layers import rnn
+from seqnets.layers import fused_cell
 
 Array = jax.Array
 Params = dict[str, Array]
@@ -86,7 +86,7 @@ class SkipRNNCell(nn.RNNCellBase):
     shape `[*batch, F]`."""
     del rng
     self._check_skip()
-    dtype = rnn.carry_dtype(self)
+    dtype = fused_cell.carry_dtype(self)
     batch = input_shape[:-1]
     return (jnp.zeros(batch + (self.skip - 1, self.features), dtype),
             jnp.zeros(batch + (self.features,), dtype))

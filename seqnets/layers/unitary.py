@@ -12,7 +12,7 @@ import numpy as np
 from flax import linen as nn
 
 from seqnets.layers import initializers
-from seqnets.layers import rnn
+from seqnets.layers import fused_cell
 
 Array = jax.Array
 Params = dict[str, Array]
@@ -177,7 +177,7 @@ class UnitaryRNNCell(nn.RNNCellBase):
   def initialize_carry(self, rng: jax.Array, input_shape: tuple[int, ...]) -> Array:
     """Zeros `[*batch, 2N]` in the carry dtype for inputs of shape `[*batch, F]`."""
     del rng
-    return rnn.zero_carry(self, input_shape, width=2 * self.features)
+    return fused_cell.zero_carry(self, input_shape, width=2 * self.features)
 
   @property
   def num_feature_axes(self) -> int:

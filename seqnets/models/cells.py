@@ -127,16 +127,9 @@ def resolve(cell_cfg, path: str = 'model.cell') -> dict:
                                                 given)}
 
 
-def from_config(cell_cfg, path: str = 'model.cell', **changes) -> Callable[[], nn.RNNCellBase]:
-  """A function that returns a fresh cell of the entry (each layer needs its own), with
-  `changes` (e.g. `hidden_size=...`) applied over the entry."""
-  settings = resolve({**dict(cell_cfg.items()), **changes}, path)
-  return _partial(settings)
-
-
-def from_settings(settings: dict) -> Callable[[], nn.RNNCellBase]:
-  """`from_config` for settings that `resolve` gave."""
-  return _partial(settings)
+def from_config(cell_cfg, path: str = 'model.cell') -> Callable[[], nn.RNNCellBase]:
+  """A function that returns a fresh cell of the entry (each layer needs its own)."""
+  return _partial(resolve(cell_cfg, path))
 
 
 def _partial(settings: dict) -> Callable[[], nn.RNNCellBase]:

@@ -58,11 +58,10 @@ class Model:
   from_data: Callable[[Any, dict], dict]
   cells: dict[str, Callable[[dict], dict]] = dataclasses.field(default_factory=dict)
   extra: tuple[config_fields.Field, ...] = ()
-  derived: tuple[str, ...] = ()
 
   def fields(self) -> dict[str, config_fields.Field]:
     """Config key -> Field (without `name` and `cell`)."""
-    fixed = (*self.cells, *self.derived,
+    fixed = (*self.cells,
              *self.from_data(_PLACEHOLDER_INFO, _PlaceholderSettings()))
     found = config_fields.settable_fields(self.cls, exclude=fixed)
     found.update({field.name: field for field in self.extra})
@@ -202,7 +201,7 @@ def _build(model: Model, settings: dict, data_info) -> nn.Module:
   extra = {field.name for field in model.extra}
   kwargs = {k: v for k, v in settings.items() if k not in ('name', CELL, *extra)}
   for field, cell_settings in model.cells.items():
-    kwargs[field] = cells.from_settings(cells.resolve(cell_settings(settings)))
+    kwargs[field] = cells.from_config(cell_settings(settings))
   kwargs.update(model.from_data(data_info, settings))
   try:
     return model.cls(**kwargs)

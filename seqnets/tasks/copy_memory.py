@@ -29,9 +29,8 @@ import numpy as np
 import optax
 
 from seqnets.data import text_file
-from seqnets.data.copy_memory import (BLANK, COPY_LENGTH, DELIMITER, NUM_DATA_SYMBOLS, VOCAB_SIZE,
-                                      baseline_loss, make_batch, random_symbols,
-                                      sequence_length)
+from seqnets.data.copy_memory import (COPY_LENGTH, NUM_DATA_SYMBOLS, VOCAB_SIZE, baseline_loss,
+                                      make_batch, random_symbols)
 from seqnets.layers import masking
 from seqnets.tasks import base
 from seqnets.tasks import fields

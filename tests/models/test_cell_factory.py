@@ -96,7 +96,7 @@ def test_gradient_flow_study_builds_every_factory_cell():
 def test_every_cell_key_reaches_the_cell_and_defaults_are_the_cells_own():
   for name, entry in cells.CELLS.items():
     settings = cells.resolve(dict(name=name, hidden_size=H))
-    cell = cells.from_settings(settings)()
+    cell = cells.from_config(settings)()
     for key, field in entry.fields().items():
       if hasattr(cell, key) and key != 'hidden_size':
         assert getattr(cell, key) == settings[key] == getattr(entry.cls(H), key), (name, key)

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import numpy as np
-import optax
 import pytest
 
 from configs import reverse
