@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader sees a file's old content or its new content, never part of it."""
+"""Atomic file writes (a reader sees a file's old content or its new content, never part
+of it), and named arrays read from an .npz file with errors that name the file."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import os
 import pathlib
 import secrets
 import stat
+
+import numpy as np
 
 
 def write_atomically(path: str | pathlib.Path, data: str | bytes, encoding: str = 'utf-8') -> None:
@@ -39,3 +42,19 @@ def write_atomically(path: str | pathlib.Path, data: str | bytes, encoding: str 
       os.fsync(dir_fd)
     finally:
       os.close(dir_fd)
+
+
+def read_npz(path: str | pathlib.Path, shapes: dict[str, str]) -> dict:
+  """The arrays named by `shapes`' keys from the .npz file `path`; `shapes` describes each
+  (e.g. `{'inputs': '[N, T, 2]', 'targets': '[N]'}`) for the error a missing one raises.
+  ValueError naming `path` when it is no readable .npz file or lacks one of the arrays."""
+  try:
+    with np.load(path) as saved:
+      arrays = {key: saved[key] for key in shapes if key in saved}
+  except (OSError, ValueError) as e:
+    raise ValueError(f'{path}: not a readable .npz file ({e})') from None
+  for key in shapes:
+    if key not in arrays:
+      expected = ', '.join(f'{name} {shape}' for name, shape in shapes.items())
+      raise ValueError(f'{path}: has no array {key!r} (expected {expected})')
+  return arrays

@@ -38,10 +38,25 @@ from seqnets import plotting
 from seqnets.data.mackey_glass import mackey_glass
 from seqnets.layers.echo_state import EchoStateCell, collect_states, ridge_readout
 from seqnets.training import optimizers
+from seqnets.training import validation
+
+
+# Every key of each section of the study's config.
+KEYS = {
+    'config': ('data', 'reservoir', 'ridge', 'gradient', 'plot_steps'),
+    'config.data': ('dt', 'tau', 'subsample', 'input_shift', 'transient', 'washout',
+                    'train_steps', 'test_steps'),
+    'config.reservoir': ('size', 'spectral_radius', 'input_scale', 'leak', 'density',
+                         'bias_scale', 'seed'),
+    'config.ridge': ('l2',),
+    'config.gradient': ('enabled', 'num_steps', 'seed', 'optim'),
+    'config.gradient.optim': optimizers.KEYS,
+}
 
 
 def check_config(config) -> None:
-  """Raises ValueError naming the first bad field."""
+  """Raises ValueError naming the first bad field (a key the study does not read included)."""
+  validation.check_sections(config, KEYS)
   data, reservoir = config.data, config.reservoir
   for field in ('train_steps', 'test_steps'):
     if not (isinstance(data[field], int) and data[field] >= 1):

@@ -42,6 +42,7 @@ from seqnets import plotting
 from seqnets.analysis import gradient_flow
 from seqnets.models import cells
 from seqnets.training import optimizers
+from seqnets.training import validation
 
 
 CELL_KINDS = ('elman', 'lstm', 'gru', *(name for name in cells.CELLS
@@ -74,8 +75,21 @@ def make_cell(spec, hidden_size: int):
       scale=spec.get('recurrent_scale', 1.0)))
 
 
+# Every key of each section of the study's config (`cells` and `exploding` hold cell keys).
+KEYS = {
+    'config': ('seed', 'hidden_size', 'clip_norm', 'cells', 'data', 'train', 'optim', 'probe',
+               'exploding'),
+    'config.data': ('num_symbols', 'train_lengths', 'eval_batch_size'),
+    'config.train': ('batch_size', 'num_steps', 'chunk_steps'),
+    'config.probe': ('length', 'distances', 'batch_size', 'jacobian_batch_size'),
+    'config.optim': optimizers.KEYS,
+    'config.exploding.optim': optimizers.KEYS,
+}
+
+
 def check_config(config) -> None:
-  """Raises ValueError naming the first bad field."""
+  """Raises ValueError naming the first bad field (a key the study does not read included)."""
+  validation.check_sections(config, KEYS)
   lo, hi = config.data.train_lengths
   if not 1 <= lo <= hi:
     raise ValueError(f'config.data.train_lengths must be 1 <= lo <= hi, got {(lo, hi)}')

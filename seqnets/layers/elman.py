@@ -18,7 +18,7 @@ Array = jax.Array
 Params = dict[str, Array]
 
 
-class ElmanCell(fused_cell.FusedCell):
+class ElmanCell(fused_cell.RegularizedCell):
   """Elman cell: `h_t = φ(W x_t + U h_{t-1} + b)`, φ = `activation_fn` (tanh by default).
 
   Parameter layout (same as `torch.nn.RNN` transposed: `W = weight_ih_l0.T`,
@@ -43,17 +43,11 @@ class ElmanCell(fused_cell.FusedCell):
     activation_fn: φ, e.g. `jnp.tanh` or `jax.nn.relu`.
     hidden_bias: a second bias on the recurrent side (PyTorch's `bias_hh`), see `LSTMCell`.
     kernel_init / recurrent_kernel_init / bias_init: initialisers.
-    dtype: computation dtype (None: promoted from inputs, carry and parameters).
-    param_dtype: parameter dtype (narrower floats are initialised in float32 and
-      rounded, see `initializers.in_float32`).
-    update_dropout_rate / zoneout_rate / weight_drop_rate / layer_norm: the regularisers.
-    deterministic: evaluation mode for the regularisers (or pass it to `__call__`).
+    dtype / param_dtype: computation and parameter dtypes (see `fused_cell.FusedCell`).
+    update_dropout_rate / zoneout_rate / weight_drop_rate / layer_norm / deterministic:
+      the regularisers and their evaluation mode (`cell_regularizers`).
 
-  Dtypes: the carry keeps the dtype it is given (each step rounds the new carry
-  to it); `initialize_carry` makes it in `dtype`, or `param_dtype` when `dtype`
-  is None. Outputs are in the computation dtype. So `dtype=jnp.bfloat16,
-  param_dtype=jnp.float32` gives float32 parameters with bfloat16 matmuls, carry
-  and outputs, in `sn.RNN` and `flax.linen.RNN` alike.
+  Dtypes: as every `FusedCell`.
   """
 
   features: int
@@ -64,42 +58,22 @@ class ElmanCell(fused_cell.FusedCell):
   hidden_bias: bool = False
   dtype: Any = None
   param_dtype: Any = jnp.float32
-  update_dropout_rate: float = 0.0
-  zoneout_rate: float = 0.0
-  weight_drop_rate: float = 0.0
-  layer_norm: bool = False
-  deterministic: bool | None = None
-
-  has_regularizers = True
 
   @nn.compact
   def cell_params(self, num_features: int) -> Params:
     """Declares (at init) and returns the parameters for `F = num_features` inputs."""
-    params = {
-        'input_kernel': self.param('input_kernel', initializers.in_float32(self.kernel_init),
-                                   (num_features, self.features), self.param_dtype),
-        'recurrent_kernel': self.param('recurrent_kernel',
-                                       initializers.in_float32(self.recurrent_kernel_init),
-                                       (self.features, self.features), self.param_dtype),
-        'bias': self.param('bias', initializers.in_float32(self.bias_init), (self.features,),
-                           self.param_dtype),
-    }
+    params = fused_cell.affine_params(self, num_features, self.gates)
     if self.hidden_bias:
       params['bias'] = params['bias'] + self.param(
           'hidden_bias', nn.initializers.zeros_init(), (self.features,), self.param_dtype)
     if self.layer_norm:
-      params.update(cell_regularizers.norm_params(self, 1))
+      params.update(cell_regularizers.norm_params(self, self.gates))
     return params
 
   @nn.nowrap
   def scan_kernel(self) -> _ElmanKernel:
     """Step, reverse step and gradients (see `fused_scan.fused_scan`). Carry: h `[B, H]`."""
     return _ElmanKernel(self.activation_fn)
-
-  def sequence_masks(self, deterministic: bool | None = None) -> dict[str, Array]:
-    """Masks drawn once per sequence (by `sn.RNN`): the weight-drop M `[H, H]`, or none."""
-    return cell_regularizers.recurrent_kernel_mask(self, (self.features, self.features),
-                                                   deterministic)
 
   def _regularized_step(self, params: Params, h: Array, x: Array, deterministic: bool | None,
                         masks: dict[str, Array] | None) -> tuple[Array, Array]:

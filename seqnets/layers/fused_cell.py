@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import jax
@@ -12,6 +13,7 @@ from flax import linen as nn
 
 from seqnets.layers import cell_regularizers
 from seqnets.layers import fused_scan
+from seqnets.layers import initializers
 
 Array = jax.Array
 Carry = Any
@@ -35,9 +37,8 @@ class FusedCell(nn.RNNCellBase):
     initialize_carry  only when the carry is not h `[*batch, H]` (the default: zeros in
                       `carry_dtype`); the kernel's `hidden(carry)` is h, and the step's
                       output is h_t `[*batch, H]`.
-  A cell with in-step regularisers (`cell_regularizers`: its attributes
-  `update_dropout_rate`, `zoneout_rate`, `weight_drop_rate`, `layer_norm`,
-  `deterministic`) sets `has_regularizers = True` and provides
+  A cell with in-step regularisers (`cell_regularizers`) derives from `RegularizedCell`
+  (their fields, and `has_regularizers = True`) and provides
   `_regularized_step(params, carry, x, deterministic, masks) -> (new_carry, y_t)` (plain
   autodiff) and `sequence_masks(deterministic)`.
 
@@ -45,7 +46,12 @@ class FusedCell(nn.RNNCellBase):
   `_regularized_step` while a regulariser is on or `masks` are given. Dtypes, there and
   in `sn.RNN`'s fused path: params, carry and inputs are promoted to one dtype
   (`promote`); the new carry is cast back to the given carry's dtype (`cast_like`); the
-  output stays in the computation dtype.
+  output stays in the computation dtype. The carry keeps the dtype it is given (each step
+  rounds the new carry to it; an LSTM's c and h each their own); `initialize_carry` makes
+  it in `dtype`, or `param_dtype` when `dtype` is None. So `dtype=jnp.bfloat16,
+  param_dtype=jnp.float32` gives float32 parameters (narrower ones are initialised in
+  float32 and rounded, `initializers.in_float32`) with bfloat16 matmuls, carry and
+  outputs, in `sn.RNN` and `flax.linen.RNN` alike.
 
   `sn.RNN` runs the cell through `fused_scan` when `runs_fused(deterministic)`, and passes
   `deterministic` and the masks it draws to the step when `takes_masks()`.
@@ -119,6 +125,42 @@ class FusedCell(nn.RNNCellBase):
     """Whether the step takes `deterministic=` and `masks=` from `sn.RNN`: a cell with
     regularisers whose `__call__` is this class's."""
     return self.has_regularizers and _defined_by(type(self), '__call__') is FusedCell
+
+
+class RegularizedCell(FusedCell):
+  """A `FusedCell` with the in-step regularisers of `cell_regularizers` (`ElmanCell`,
+  `GRUCell`, `LSTMCell`); their fields are keyword-only, after the cell's own."""
+
+  update_dropout_rate: float = dataclasses.field(default=0.0, kw_only=True)
+  zoneout_rate: float = dataclasses.field(default=0.0, kw_only=True)
+  weight_drop_rate: float = dataclasses.field(default=0.0, kw_only=True)
+  layer_norm: bool = dataclasses.field(default=False, kw_only=True)
+  deterministic: bool | None = dataclasses.field(default=None, kw_only=True)
+
+  has_regularizers = True
+  gates = 1     # G: the recurrent kernel is `[H, G·H]`
+
+  def sequence_masks(self, deterministic: bool | None = None) -> dict[str, Array]:
+    """Masks drawn once per sequence (by `sn.RNN`): the weight-drop M `[H, G·H]`, or none."""
+    return cell_regularizers.recurrent_kernel_mask(
+        self, (self.features, self.gates * self.features), deterministic)
+
+
+def affine_params(cell: nn.Module, num_features: int, gates: int,
+                  bias_init: Any = None) -> Params:
+  """Declares `input_kernel [F, G·H]`, `recurrent_kernel [H, G·H]` and `bias [G·H]` with the
+  cell's `kernel_init`, `recurrent_kernel_init` and `bias_init` (or `bias_init`), made in
+  float32 and stored in `param_dtype` (`initializers.in_float32`); call it in the cell's
+  compact `cell_params`."""
+  width = gates * cell.features
+  declare = lambda name, init, shape: cell.param(
+      name, initializers.in_float32(init), shape, cell.param_dtype)
+  return {
+      'input_kernel': declare('input_kernel', cell.kernel_init, (num_features, width)),
+      'recurrent_kernel': declare('recurrent_kernel', cell.recurrent_kernel_init,
+                                  (cell.features, width)),
+      'bias': declare('bias', cell.bias_init if bias_init is None else bias_init, (width,)),
+  }
 
 
 def _defined_by(cls: type, name: str) -> type:

@@ -18,7 +18,7 @@ Array = jax.Array
 Params = dict[str, Array]
 
 
-class GRUCell(fused_cell.FusedCell):
+class GRUCell(fused_cell.RegularizedCell):
   """GRU cell:
 
     r = σ(W_r x_t + U_r h_{t-1} + b_r)
@@ -59,17 +59,11 @@ class GRUCell(fused_cell.FusedCell):
       cuDNN keep (`bias_hh`); the same function class, kept so that imported weights
       go back unchanged (`seqnets.interop`).
     kernel_init / recurrent_kernel_init / bias_init: initialisers.
-    dtype: computation dtype (None: promoted from inputs, carry and parameters).
-    param_dtype: parameter dtype (narrower floats are initialised in float32 and
-      rounded, see `initializers.in_float32`).
-    update_dropout_rate / zoneout_rate / weight_drop_rate / layer_norm: the regularisers.
-    deterministic: evaluation mode for the regularisers (or pass it to `__call__`).
+    dtype / param_dtype: computation and parameter dtypes (see `fused_cell.FusedCell`).
+    update_dropout_rate / zoneout_rate / weight_drop_rate / layer_norm / deterministic:
+      the regularisers and their evaluation mode (`cell_regularizers`).
 
-  Dtypes: the carry keeps the dtype it is given (each step rounds the new carry
-  to it); `initialize_carry` makes it in `dtype`, or `param_dtype` when `dtype`
-  is None. Outputs are in the computation dtype. So `dtype=jnp.bfloat16,
-  param_dtype=jnp.float32` gives float32 parameters with bfloat16 matmuls, carry
-  and outputs, in `sn.RNN` and `flax.linen.RNN` alike.
+  Dtypes: as every `FusedCell`.
   """
 
   features: int
@@ -80,27 +74,14 @@ class GRUCell(fused_cell.FusedCell):
   bias_init: initializers.Initializer = nn.initializers.zeros_init()
   dtype: Any = None
   param_dtype: Any = jnp.float32
-  update_dropout_rate: float = 0.0
-  zoneout_rate: float = 0.0
-  weight_drop_rate: float = 0.0
-  layer_norm: bool = False
-  deterministic: bool | None = None
 
-  has_regularizers = True
+  gates = 3
 
   @nn.compact
   def cell_params(self, num_features: int) -> Params:
     """Declares (at init) and returns the parameters for `F = num_features` inputs."""
     hidden = self.features
-    params = {
-        'input_kernel': self.param('input_kernel', initializers.in_float32(self.kernel_init),
-                                   (num_features, 3 * hidden), self.param_dtype),
-        'recurrent_kernel': self.param('recurrent_kernel',
-                                       initializers.in_float32(self.recurrent_kernel_init),
-                                       (hidden, 3 * hidden), self.param_dtype),
-        'bias': self.param('bias', initializers.in_float32(self.bias_init), (3 * hidden,),
-                           self.param_dtype),
-    }
+    params = fused_cell.affine_params(self, num_features, self.gates)
     if self.hidden_bias:
       b_h = self.param('hidden_bias', nn.initializers.zeros_init(), (3 * hidden,),
                        self.param_dtype)
@@ -114,18 +95,13 @@ class GRUCell(fused_cell.FusedCell):
       params['recurrent_bias'] = self.param(
           'recurrent_bias', initializers.in_float32(self.bias_init), (hidden,), self.param_dtype)
     if self.layer_norm:
-      params.update(cell_regularizers.norm_params(self, 3))
+      params.update(cell_regularizers.norm_params(self, self.gates))
     return params
 
   @nn.nowrap
   def scan_kernel(self) -> _GRUKernel:
     """Step, reverse step and gradients (see `fused_scan.fused_scan`). Carry: h `[B, H]`."""
     return _GRUKernel(self.reset_after)
-
-  def sequence_masks(self, deterministic: bool | None = None) -> dict[str, Array]:
-    """Masks drawn once per sequence (by `sn.RNN`): the weight-drop M `[H, 3H]`, or none."""
-    return cell_regularizers.recurrent_kernel_mask(self, (self.features, 3 * self.features),
-                                                   deterministic)
 
   def _regularized_step(self, params: Params, h: Array, x: Array, deterministic: bool | None,
                         masks: dict[str, Array] | None) -> tuple[Array, Array]:

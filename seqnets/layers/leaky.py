@@ -83,15 +83,7 @@ class LeakyRNNCell(fused_cell.FusedCell):
     """Declares (at init) and returns the parameters for `F = num_features` inputs; with
     `learn_leak`, also `leak` = sigmoid(leak_logit) `[H]`."""
     leak = _check_leak(self.leak, self.features, self.learn_leak)
-    params = {
-        'input_kernel': self.param('input_kernel', initializers.in_float32(self.kernel_init),
-                                   (num_features, self.features), self.param_dtype),
-        'recurrent_kernel': self.param('recurrent_kernel',
-                                       initializers.in_float32(self.recurrent_kernel_init),
-                                       (self.features, self.features), self.param_dtype),
-        'bias': self.param('bias', initializers.in_float32(self.bias_init), (self.features,),
-                           self.param_dtype),
-    }
+    params = fused_cell.affine_params(self, num_features, 1)
     if self.learn_leak:
       logits = [math.log(a / (1 - a)) for a in leak]
       init = lambda key, shape, dtype: jnp.asarray(logits, dtype).reshape(shape)

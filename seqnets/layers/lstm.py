@@ -25,7 +25,7 @@ LSTMCarry = tuple[Array, Array]
 Params = dict[str, Array]
 
 
-class LSTMCell(fused_cell.FusedCell):
+class LSTMCell(fused_cell.RegularizedCell):
   """LSTM cell, carry `(c, h)`:
 
     i = σ(W_i x_t + U_i h_{t-1} + b_i [+ p_i ⊙ c_{t-1}])
@@ -74,17 +74,11 @@ class LSTMCell(fused_cell.FusedCell):
       cuDNN keep (`bias_hh`); the same function class, kept so that imported weights
       go back unchanged (`seqnets.interop`).
     kernel_init / recurrent_kernel_init / bias_init / peephole_init: initialisers.
-    dtype: computation dtype (None: promoted from inputs, carry and parameters).
-    param_dtype: parameter dtype (narrower floats are initialised in float32 and
-      rounded, see `initializers.in_float32`).
-    update_dropout_rate / zoneout_rate / weight_drop_rate / layer_norm: the regularisers.
-    deterministic: evaluation mode for the regularisers (or pass it to `__call__`).
+    dtype / param_dtype: computation and parameter dtypes (see `fused_cell.FusedCell`).
+    update_dropout_rate / zoneout_rate / weight_drop_rate / layer_norm / deterministic:
+      the regularisers and their evaluation mode (`cell_regularizers`).
 
-  Dtypes: c and h each keep the dtype they are given (each step rounds the new
-  carry to it); `initialize_carry` makes them in `dtype`, or `param_dtype` when
-  `dtype` is None. Outputs are in the computation dtype. So `dtype=jnp.bfloat16,
-  param_dtype=jnp.float32` gives float32 parameters with bfloat16 matmuls, carry
-  and outputs, in `sn.RNN` and `flax.linen.RNN` alike.
+  Dtypes: as every `FusedCell`.
   """
 
   features: int
@@ -97,28 +91,15 @@ class LSTMCell(fused_cell.FusedCell):
   hidden_bias: bool = False
   dtype: Any = None
   param_dtype: Any = jnp.float32
-  update_dropout_rate: float = 0.0
-  zoneout_rate: float = 0.0
-  weight_drop_rate: float = 0.0
-  layer_norm: bool = False
-  deterministic: bool | None = None
 
-  has_regularizers = True
+  gates = 4
 
   @nn.compact
   def cell_params(self, num_features: int) -> Params:
     """Declares (at init) and returns the parameters for `F = num_features` inputs."""
     hidden = self.features
     bias_init = self.bias_init or initializers.gate_bias_init((0.0, self.forget_bias, 0.0, 0.0))
-    params = {
-        'input_kernel': self.param('input_kernel', initializers.in_float32(self.kernel_init),
-                                   (num_features, 4 * hidden), self.param_dtype),
-        'recurrent_kernel': self.param('recurrent_kernel',
-                                       initializers.in_float32(self.recurrent_kernel_init),
-                                       (hidden, 4 * hidden), self.param_dtype),
-        'bias': self.param('bias', initializers.in_float32(bias_init), (4 * hidden,),
-                           self.param_dtype),
-    }
+    params = fused_cell.affine_params(self, num_features, self.gates, bias_init)
     if self.hidden_bias:
       params['bias'] = params['bias'] + self.param(
           'hidden_bias', nn.initializers.zeros_init(), (4 * hidden,), self.param_dtype)
@@ -128,7 +109,7 @@ class LSTMCell(fused_cell.FusedCell):
             f'peephole_{gate}', initializers.in_float32(self.peephole_init), (hidden,),
             self.param_dtype)
     if self.layer_norm:
-      params.update(cell_regularizers.norm_params(self, 4))
+      params.update(cell_regularizers.norm_params(self, self.gates))
       params['cell_norm_scale'] = self.param('cell_norm_scale', nn.initializers.ones_init(),
                                              (hidden,), self.param_dtype)
       params['cell_norm_bias'] = self.param('cell_norm_bias', nn.initializers.zeros_init(),
@@ -146,11 +127,6 @@ class LSTMCell(fused_cell.FusedCell):
     """Zeros `(c, h)`, each `[*batch, H]` in the carry dtype, for inputs `[*batch, F]`."""
     del rng
     return fused_cell.zero_carry(self, input_shape), fused_cell.zero_carry(self, input_shape)
-
-  def sequence_masks(self, deterministic: bool | None = None) -> dict[str, Array]:
-    """Masks drawn once per sequence (by `sn.RNN`): the weight-drop M `[H, 4H]`, or none."""
-    return cell_regularizers.recurrent_kernel_mask(self, (self.features, 4 * self.features),
-                                                   deterministic)
 
   def _regularized_step(self, params: Params, carry: LSTMCarry, x: Array,
                         deterministic: bool | None, masks: dict[str, Array] | None):

@@ -53,10 +53,11 @@ class Field:
 
 
 def settable_fields(cls, exclude=()) -> dict[str, Field]:
-  """The fields of dataclass `cls` that a config may set, in declaration order."""
+  """The fields of dataclass `cls` that a config may set, in declaration order, the
+  keyword-only ones (a base class's, such as the cells' regularisers) last."""
   hints = typing.get_type_hints(cls, include_extras=True)
   found = {}
-  for field in dataclasses.fields(cls):
+  for field in sorted(dataclasses.fields(cls), key=lambda field: field.kw_only is True):
     if field.name in _MODULE_FIELDS or field.name in exclude or not field.init:
       continue
     annotation = hints.get(field.name, Any)

@@ -24,6 +24,7 @@ import pathlib
 import jax.numpy as jnp
 import numpy as np
 
+from seqnets import files
 from seqnets.data.adding import make_batch
 from seqnets.tasks import base
 from seqnets.tasks import fields
@@ -49,14 +50,7 @@ def build_data(cfg) -> base.TaskData:
 
 def read_file(cfg, path: str | pathlib.Path) -> dict[str, np.ndarray]:
   """`{'inputs' [N, T, 2], 'targets' [N]}` from an .npz file."""
-  try:
-    with np.load(path) as saved:
-      arrays = {k: saved[k] for k in ('inputs', 'targets') if k in saved}
-  except (OSError, ValueError) as e:
-    raise ValueError(f'{path}: not a readable .npz file ({e})') from None
-  for key in ('inputs', 'targets'):
-    if key not in arrays:
-      raise ValueError(f'{path}: has no array {key!r} (expected inputs [N, T, 2], targets [N])')
+  arrays = files.read_npz(path, {'inputs': '[N, T, 2]', 'targets': '[N]'})
   inputs, targets = arrays['inputs'], arrays['targets']
   if inputs.ndim != 3 or inputs.shape[-1] != 2 or inputs.shape[1] != cfg.length:
     raise ValueError(f'{path}: inputs have shape {inputs.shape}, expected [N, {cfg.length}, 2] '

@@ -35,6 +35,12 @@ def predictions(logits, batch) -> jax.Array:
   return jnp.argmax(logits, -1)
 
 
+# What every classification task shares: `base.Task(name=..., ..., **TASK_PARTS)`.
+TASK_PARTS = dict(loss=loss, example_correct=example_correct, predictions=predictions,
+                  evaluator_types=('metrics', 'classification'),
+                  reported_metrics=base.accuracy_of_every_eval)
+
+
 def with_valid(arrays: base.Batch) -> base.Batch:
   """Marks every row as a real example (`valid` 1); padding rows added later get 0."""
   return {**arrays, 'valid': np.ones(len(arrays['labels']), np.float32)}

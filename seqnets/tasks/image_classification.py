@@ -15,6 +15,7 @@ import pathlib
 
 import numpy as np
 
+from seqnets import files
 from seqnets.tasks import base
 from seqnets.tasks import classification
 from seqnets.tasks import fields
@@ -52,14 +53,7 @@ def build_data(cfg) -> base.TaskData:
 def read_file(cfg, path: str | pathlib.Path) -> dict[str, np.ndarray]:
   """`{'inputs', 'labels'}` from an .npz file (the format `data.eval_file_format` names)."""
   del cfg
-  try:
-    with np.load(path) as saved:
-      arrays = {k: saved[k] for k in ('inputs', 'labels') if k in saved}
-  except (OSError, ValueError) as e:
-    raise ValueError(f'{path}: not a readable .npz file ({e})') from None
-  for key in ('inputs', 'labels'):
-    if key not in arrays:
-      raise ValueError(f'{path}: has no array {key!r} (expected inputs [N, H, W, C], labels [N])')
+  arrays = files.read_npz(path, {'inputs': '[N, H, W, C]', 'labels': '[N]'})
   if len(arrays['inputs']) != len(arrays['labels']) or not len(arrays['labels']):
     raise ValueError(f'{path}: {len(arrays["inputs"])} inputs and {len(arrays["labels"])} labels')
   return arrays
@@ -79,12 +73,8 @@ TASK = base.Task(
                'split_seed', 'test_fraction', 'tfds_name', 'train_split'),
     validate=validate,
     build_data=build_data,
-    loss=classification.loss,
-    example_correct=classification.example_correct,
-    predictions=classification.predictions,
     read_file=read_file,
     encode=encode,
+    **classification.TASK_PARTS,
     model_inputs=base.array_inputs,
-    evaluator_types=('metrics', 'classification'),
-    reported_metrics=base.accuracy_of_every_eval,
 )

@@ -98,11 +98,7 @@ TASK = base.Task(
     data_keys=('batch_size', 'permutation_seed', 'permute', 'split_seed', 'test_fraction'),
     validate=validate,
     build_data=build_data,
-    loss=_checked(classification.loss),
-    example_correct=classification.example_correct,
-    predictions=classification.predictions,
     read_file=read_file,
     encode=encode,
-    evaluator_types=('metrics', 'classification'),
-    reported_metrics=base.accuracy_of_every_eval,
+    **dict(classification.TASK_PARTS, loss=_checked(classification.loss)),
 )

@@ -88,12 +88,8 @@ TASK = base.Task(
                'train_path', 'train_split'),
     validate=validate,
     build_data=build_data,
-    loss=classification.loss,
-    example_correct=classification.example_correct,
-    predictions=classification.predictions,
     read_file=read_file,
     encode=encode,
-    evaluator_types=('metrics', 'classification'),
-    reported_metrics=base.accuracy_of_every_eval,
+    **classification.TASK_PARTS,
     time_keys=('inputs',),
 )

@@ -46,6 +46,17 @@ def check_keys(path: str, given, valid) -> None:
     raise ConfigError(f'{path}.{unknown[0]} is not a setting; valid: {list(valid)}')
 
 
+def check_sections(config, keys: dict[str, tuple]) -> None:
+  """`check_keys` for each dotted section path of `keys` (`'config.data'`: the keys of
+  `config.data`) that the config has."""
+  for path, valid in keys.items():
+    node = config
+    for key in path.split('.')[1:]:
+      node = node.get(key) if hasattr(node, 'get') else None
+    if hasattr(node, 'keys'):
+      check_keys(path, node, valid)
+
+
 def upgraded(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """`config` in today's layout (`legacy_config.upgrade`): a new ConfigDict, the given one
   untouched. ConfigError naming a flat-layout key that does not apply."""

@@ -37,3 +37,16 @@ def test_smoke_experiment_writes_results_and_plot(tmp_path):
 def test_unknown_mode_names_the_valid_ones():
   with pytest.raises(ValueError, match='valid: smoke'):
     echo_state_config.get_config('huge')
+
+
+@pytest.mark.parametrize('section', ['', 'data', 'reservoir', 'ridge', 'gradient', 'gradient.optim'])
+def test_a_key_the_study_does_not_read_is_refused(section):
+  config = echo_state_config.get_config('smoke')
+  echo_state_study.check_config(config)
+  node = config
+  for key in filter(None, section.split('.')):
+    node = node[key]
+  with node.unlocked():
+    node.sise = 10
+  with pytest.raises(ValueError, match=rf"config{'.' + section if section else ''}\.sise is not a setting"):
+    echo_state_study.check_config(config)

@@ -36,6 +36,15 @@ def test_check_config_names_the_bad_field():
   config.probe.distances = (5, 25)
   with pytest.raises(ValueError, match='config.probe.distances'):
     gradient_flow_study.check_config(config)
+  for path in ('', 'data', 'probe', 'optim', 'exploding.optim'):
+    config = gradient_flow_config.get_config('smoke')
+    section = config
+    for key in filter(None, path.split('.')):
+      section = section[key]
+    with section.unlocked():
+      section.nmae = 1
+    with pytest.raises(ValueError, match=r'\.nmae is not a setting; valid: \['):
+      gradient_flow_study.check_config(config)
 
 
 def test_first_symbol_batch_labels_each_sequence_by_its_first_symbol():
