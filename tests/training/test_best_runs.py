@@ -270,3 +270,28 @@ def test_reduce_on_plateau_follows_the_evaluations_across_a_resume(tmp_path):
     expected = plateau_scales(values, 0.5, 1, 0.05)
     assert float(np.asarray(plateau.scale)[index]) == pytest.approx(expected, rel=1e-6)
     assert expected < 1.0
+
+
+def test_best_checkpoints_newer_than_the_resumed_step_are_set_aside(reference, tmp_path):
+  """As after a kill: the newest latest checkpoint and results.json are gone, so the run
+  resumes from step 16 while checkpoints_best holds bests of later steps. Those are moved
+  aside and written again: the same best as the reference run (checkpoint cadence does not
+  change training)."""
+  source, history = reference
+  workdir = tmp_path / 'run'
+  config = config_of(checkpoint_every_steps=8)
+  loop.train_and_evaluate(config, workdir)
+  import shutil
+  shutil.rmtree(workdir / 'checkpoints' / '24')
+  (workdir / 'results.json').unlink()
+  tracked = json.loads((workdir / 'best_tracking.json').read_text())['trackers']
+  later = sorted(int(p.name) for p in (workdir / 'checkpoints_best').iterdir()
+                 if p.name.isdigit() and int(p.name) > tracked['16']['saved_at'])
+  assert later, tracked['16']
+  loop.train_and_evaluate(config, workdir)
+  assert sorted(p.name for p in (workdir / 'checkpoints_best').iterdir()
+                if p.name.endswith('.superseded')) == [f'{s}.superseded' for s in later]
+  assert best_steps(workdir) == best_steps(source)
+  run = saved_run.load_run(workdir)
+  for index, step in enumerate(best_steps(source)):
+    assert_trees_equal(seed_tree(run.params, index), seed_tree(history[step], index))
