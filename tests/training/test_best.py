@@ -8,17 +8,14 @@ that step, an average is NumPy's mean.
 
 import json
 import math
-import os
-import signal
 
 import jax
+import ml_collections
 import numpy as np
-import optax
 import pytest
 
 from configs import anbn
-from seqnets.training import averaging, best, checkpoints, loop, optimizers, run_checkpoints
-from seqnets.training import saved_run, transfer, validation, writers
+from seqnets.training import best, loop, optimizers, run_checkpoints, validation
 
 NAN = float('nan')
 
@@ -158,7 +155,6 @@ def test_plateau_scaling_moves_on_evaluations_only():
 
 
 def optimizers_config(**extra):
-  import ml_collections
   return ml_collections.ConfigDict(dict(name='sgd', learning_rate=0.1, **extra))
 
 

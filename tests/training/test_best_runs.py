@@ -9,6 +9,7 @@ steps of the same tiny model.
 import json
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -156,7 +157,6 @@ def test_evaluate_prints_the_figures_of_the_step_it_reads(reference):
 def test_averaging_is_the_mean_of_the_restored_parameters(reference, tmp_path):
   source, _ = reference
   workdir = tmp_path / 'run'
-  import shutil
   shutil.copytree(source, workdir)
   done = run_command('experiments.average_checkpoints', f'--workdir={workdir}', '--last=2')
   assert done.returncode == 0, done.stderr[-3000:]
@@ -281,7 +281,6 @@ def test_best_checkpoints_newer_than_the_resumed_step_are_set_aside(reference, t
   workdir = tmp_path / 'run'
   config = config_of(checkpoint_every_steps=8)
   loop.train_and_evaluate(config, workdir)
-  import shutil
   shutil.rmtree(workdir / 'checkpoints' / '24')
   (workdir / 'results.json').unlink()
   tracked = json.loads((workdir / 'best_tracking.json').read_text())['trackers']
