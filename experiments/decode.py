@@ -2,7 +2,8 @@
 
   python -m experiments.decode --workdir=DIR --input=SRC --output=HYP [--beam_size=5] \
       [--length_penalty=0.0] [--max_length=0] [--temperature=0] [--seed=0] [--batch_size=64] \
-      [--seed_index=0] [--attention_dir=DIR] [--attention_examples=5]
+      [--seed_index=0] [--checkpoint=latest|best|average|STEP] [--attention_dir=DIR] \
+      [--attention_examples=5]
 
 Reads one untokenised source sentence per line of SRC (UTF-8), applies the run's
 saved tokenisation, and writes to HYP exactly one detokenised hypothesis per
@@ -11,7 +12,9 @@ an empty line). --beam_size=1 is greedy; --temperature above 0 samples (beam
 size 1). HYP is written whole at the end (a temporary file renamed into place),
 so an interrupted run never leaves half a file. With --attention_dir, the first
 --attention_examples sentences also get an attention heatmap each
-(`attention_<i>.png`: output tokens × source tokens). Exit status 2 with one line
+(`attention_<i>.png`: output tokens × source tokens). --checkpoint picks the parameters:
+by default the best checkpoint when the run has one, else the newest; one line on stderr
+says which step was read. Exit status 2 with one line
 on stderr for a bad flag, workdir or input file.
 """
 
@@ -26,7 +29,6 @@ from absl import flags
 from experiments import runtime
 from seqnets.decoding import encoder_decoder
 from seqnets.decoding import sentence_files
-from seqnets.training import saved_run
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'A sequence-to-sequence run written by experiments.main.')
 _INPUT = flags.DEFINE_string('input', None, 'Source sentences, one per line.')
@@ -41,6 +43,7 @@ _TEMPERATURE = flags.DEFINE_float('temperature', 0.0, 'Above 0: sample at this t
 _SEED = flags.DEFINE_integer('seed', 0, 'Random seed of the sampler.')
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 64, 'Sentences decoded together.', lower_bound=1)
 _SEED_INDEX = flags.DEFINE_integer('seed_index', 0, 'Which of the run\'s seeds to use.')
+_CHECKPOINT = runtime.define_checkpoint_flag()
 _ATTENTION_DIR = flags.DEFINE_string('attention_dir', None, 'Write attention heatmaps here.')
 _ATTENTION_EXAMPLES = flags.DEFINE_integer('attention_examples', 5, 'Sentences to draw.',
                                            lower_bound=1)
@@ -51,7 +54,7 @@ def main(argv):
   del argv
   runtime.configure()
   with runtime.one_line_errors():
-    run = saved_run.load_run(runtime.checked_workdir(_WORKDIR.value))
+    run = runtime.load_run(_WORKDIR.value, _CHECKPOINT.value)
     sources = sentence_files.read_lines(_INPUT.value)
     if _TEMPERATURE.value > 0 and _BEAM_SIZE.value != 1:
       raise ValueError(f'--temperature={_TEMPERATURE.value} samples, which needs --beam_size=1')
@@ -67,6 +70,7 @@ def main(argv):
           length_penalty=_LENGTH_PENALTY.value, max_length=_MAX_LENGTH.value,
           seed_index=_SEED_INDEX.value)
   sys.stdout.flush()
+  runtime.say_checkpoint(run, _SEED_INDEX.value)
 
 
 if __name__ == '__main__':

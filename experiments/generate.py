@@ -1,13 +1,16 @@
 """Samples text from a trained language model.
 
   python -m experiments.generate --workdir=DIR --prime="ROMEO:" --length=500 --temperature=0.8 \
-      [--top_k=0] [--top_p=1.0] [--seed=0] [--num_samples=1] [--seed_index=0]
+      [--top_k=0] [--top_p=1.0] [--seed=0] [--num_samples=1] [--seed_index=0] \
+      [--checkpoint=latest|best|average|STEP]
 
 Prints the prime followed by the generated text and a newline; `--length` counts generated
 tokens (characters or words). A character model writes exactly `--length`
 characters; a word model stops early at the end of a line (`</s>`). With
 --num_samples above 1, each sample follows a line `----- sample i -----`.
 The same flags and seed give the same text. --temperature=0 is greedy.
+--checkpoint picks the parameters: by default the best checkpoint when the run has one,
+else the newest; one line on stderr says which step was read.
 Exit status 2 with one line on stderr for a bad flag or workdir.
 """
 
@@ -21,7 +24,6 @@ from absl import flags
 
 from experiments import runtime
 from seqnets.decoding import generation
-from seqnets.training import saved_run
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'A language-model run written by experiments.main.')
 _PRIME = flags.DEFINE_string('prime', '', 'Text to start from (empty: the start symbol <s>).')
@@ -35,6 +37,7 @@ _TOP_P = flags.DEFINE_float('top_p', 1.0, 'Nucleus sampling: the smallest set of
 _SEED = flags.DEFINE_integer('seed', 0, 'Random seed of the sampler.')
 _NUM_SAMPLES = flags.DEFINE_integer('num_samples', 1, 'Samples to draw.', lower_bound=1)
 _SEED_INDEX = flags.DEFINE_integer('seed_index', 0, 'Which of the run\'s seeds to use.')
+_CHECKPOINT = runtime.define_checkpoint_flag()
 flags.mark_flags_as_required(['workdir'])
 
 
@@ -42,7 +45,7 @@ def main(argv):
   del argv
   runtime.configure()
   with runtime.one_line_errors():
-    run = saved_run.load_run(runtime.checked_workdir(_WORKDIR.value))
+    run = runtime.load_run(_WORKDIR.value, _CHECKPOINT.value)
     texts = generation.generate_text(
         run, _PRIME.value, _LENGTH.value, temperature=_TEMPERATURE.value, top_k=_TOP_K.value,
         top_p=_TOP_P.value, seed=_SEED.value, num_samples=_NUM_SAMPLES.value,
@@ -52,6 +55,7 @@ def main(argv):
       sys.stdout.write(f'----- sample {index} -----\n')
     sys.stdout.write(text + '\n')
   sys.stdout.flush()
+  runtime.say_checkpoint(run, _SEED_INDEX.value)
 
 
 if __name__ == '__main__':

@@ -58,6 +58,27 @@ def checked_workdir(workdir: str | None) -> str:
   return workdir
 
 
+def define_checkpoint_flag():
+  """The --checkpoint flag of the programs that read a trained run."""
+  return flags.DEFINE_string(
+      'checkpoint', None, "Which checkpoint to read: 'latest', 'best', 'average' or a step "
+      "number (default: 'best' when the run has one, else 'latest').")
+
+
+def load_run(workdir: str | None, checkpoint: str | None):
+  """`saved_run.load_run` of a checked --workdir and --checkpoint (a bad --checkpoint is a
+  ValueError naming it)."""
+  from seqnets.training import run_checkpoints, saved_run
+  workdir = checked_workdir(workdir)
+  return saved_run.load_run(workdir, run_checkpoints.parse(checkpoint, '--checkpoint'))
+
+
+def say_checkpoint(run, seed_index: int = 0) -> None:
+  """One line on stderr saying which checkpoint of `run` was read (printed once the
+  program has done its work, so that a usage error stays the only line)."""
+  print(f'{run.workdir}: read the {run.describe(seed_index)}', file=sys.stderr)
+
+
 def parse_flags(argv: list[str]) -> list[str]:
   """absl's flag parsing, but a bad command line (an unknown flag or `--config.<field>`, a
   value of the wrong type, a missing required flag, a config file or mode that does not

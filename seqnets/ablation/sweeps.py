@@ -4,7 +4,8 @@
   variants = pending_variants(config, sweep, root)          # [(name, config, workdir)] to train
 
 Each variant trains in `root/<name>/`. A variant is done when its results.json
-parses and reached the step count (or records that every seed failed); a
+parses and reached the step count (or records that every seed failed, or that
+early stopping ended it); a
 started variant whose saved config differs from the new one beyond
 `resume.RESUMABLE_FIELDS` is refused with `validation.ConfigError`.
 """
@@ -49,13 +50,15 @@ def apply_overrides(config, overrides: dict):
 
 def is_done(workdir: pathlib.Path, config) -> bool:
   """A variant is done when its results.json parses and either reached the step
-  count or records that every seed failed (a half-written file is not done)."""
+  count or records that every seed failed or that early stopping ended the run
+  (a half-written file is not done)."""
   try:
     results = json.loads((workdir / 'results.json').read_text())
   except (OSError, ValueError):
     return False
   runs = results.get('runs') or []
   return (results.get('step', -1) >= config.train.num_train_steps
+          or results.get('early_stopped') is True
           or bool(runs) and all(r.get('failed') for r in runs))
 
 

@@ -9,7 +9,8 @@ Synopsis:
   ckpt = Checkpointer(workdir / 'checkpoints', max_to_keep=3)
   state = ckpt.restore_latest(fresh_state) or fresh_state
   state, step = ckpt.restore_latest_with_step(fresh_state) or (fresh_state, None)
-  ckpt.save(step, state, config_dict)
+  ckpt.save(step, state, config_dict)              # + extra JSON items: save(..., extra={'best': {...}})
+  state_dict = ckpt.restore_state_dict_at(step)    # that step exactly, without a template
   with ckpt.stop_requests() as stop:  ...  if stop.requested: save and leave
 """
 
@@ -60,7 +61,8 @@ class Checkpointer:
   directories) are not steps and are ignored.
   """
 
-  def __init__(self, directory: str | pathlib.Path, max_to_keep: int = 3):
+  def __init__(self, directory: str | pathlib.Path, max_to_keep: int | None = 3):
+    """`max_to_keep` None keeps every step (the caller deletes)."""
     self.directory = pathlib.Path(directory).absolute()
     self.manager = ocp.CheckpointManager(
         self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
@@ -69,6 +71,10 @@ class Checkpointer:
   def latest_step(self) -> int | None:
     """The newest step on disk, whether or not it restores (None when there is none)."""
     return self.manager.latest_step()
+
+  def all_steps(self) -> list[int]:
+    """Every step on disk, ascending."""
+    return sorted(self.manager.all_steps())
 
   @property
   def unrestorable_steps(self) -> list[int]:
@@ -141,6 +147,29 @@ class Checkpointer:
     return self._newest_restorable('state',
                                    lambda step: param_names.rename(self._restore_raw(step)))
 
+  def restore_state_dict_at(self, step: int) -> dict:
+    """The state dict of step `step` (like `restore_state_dict`), with no fallback: RuntimeError
+    naming the step's directory when it does not restore, FileNotFoundError when it is not on disk."""
+    if step not in self.manager.all_steps():
+      raise FileNotFoundError(f'{self.directory} has no step {step}; its steps: {self.all_steps()}')
+    try:
+      return param_names.rename(self._restore_raw(step))
+    except Exception as err:
+      self._unrestorable.add(step)
+      raise RuntimeError(f'cannot restore checkpoint {self.step_directory(step)}: '
+                         f'{_describe(err)}') from err
+
+  def restore_json(self, step: int, item: str) -> Any | None:
+    """The JSON item `item` saved with step `step` (`save(..., extra=)`); None when the step has
+    no such item (e.g. written before the item existed). RuntimeError when it does not restore."""
+    if not (self.step_directory(step) / item).is_dir():
+      return None
+    try:
+      return self.manager.restore(step, args=ocp.args.Composite(**{item: ocp.args.JsonRestore()}))[item]
+    except Exception as err:
+      raise RuntimeError(f'cannot restore the {item} of checkpoint {self.step_directory(step)}: '
+                         f'{_describe(err)}') from err
+
   def restore_config(self, step: int | None = None) -> dict:
     """The config saved with checkpoint `step`; by default that of the newest step whose config restores.
 
@@ -161,21 +190,32 @@ class Checkpointer:
       raise FileNotFoundError(f'no checkpoint in {self.directory}')
     return found[0]
 
-  def save(self, step: int, state: Any, config: dict) -> None:
+  def save(self, step: int, state: Any, config: dict, extra: dict[str, Any] | None = None) -> None:
     """Saves and waits until the checkpoint is on disk (a stop right after cannot lose it).
 
-    A step already on disk is kept, unless it failed to restore through this
-    object: then its directory is renamed to `<step>.unrestorable[-n]` (never
-    deleted; orbax ignores it) and the step is saved afresh.
+    `extra` maps item names to JSON values saved beside the state and config
+    (`restore_json`). A step already on disk is kept, unless it failed to
+    restore through this object: then its directory is renamed to
+    `<step>.unrestorable[-n]` (never deleted; orbax ignores it) and the step is
+    saved afresh.
     """
     if step in self.manager.all_steps():
       if step not in self._unrestorable:
         return
       self._move_aside(step)
+    items = {name: ocp.args.JsonSave(value) for name, value in (extra or {}).items()}
     self.manager.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave(flax.serialization.to_state_dict(state)),
-        config=ocp.args.JsonSave(config)), force=True)
+        config=ocp.args.JsonSave(config), **items), force=True)
     self.manager.wait_until_finished()
+
+  def delete(self, step: int) -> None:
+    """Deletes step `step` (orbax's own deletion)."""
+    self.manager.delete(step)
+
+  def move_aside(self, step: int, suffix: str) -> pathlib.Path:
+    """Renames the directory of `step` to `<step>.<suffix>[-n]` (orbax then ignores it); the new path."""
+    return self._move_aside(step, suffix)
 
   def close(self) -> None:
     self.manager.wait_until_finished()
@@ -202,19 +242,21 @@ class Checkpointer:
         f'{[step for step, _ in errors]} tried, newest first; all left in place): {details}'
     ) from errors[0][1]
 
-  def _move_aside(self, step: int) -> None:
+  def _move_aside(self, step: int, suffix: str = 'unrestorable') -> pathlib.Path:
     """Renames the directory of `step` to a name orbax does not take for a step."""
     source = self.step_directory(step)
-    target = self.directory / f'{step}.unrestorable'
+    target = self.directory / f'{step}.{suffix}'
     n = 1
     while target.exists():
       n += 1
-      target = self.directory / f'{step}.unrestorable-{n}'
+      target = self.directory / f'{step}.{suffix}-{n}'
     os.rename(source, target)
     self.manager.reload()
     self._unrestorable.discard(step)
-    logging.warning('checkpoint %s failed to restore earlier: moved it to %s and saving step %d afresh',
-                    source, target, step)
+    if suffix == 'unrestorable':
+      logging.warning('checkpoint %s failed to restore earlier: moved it to %s and saving step %d '
+                      'afresh', source, target, step)
+    return target
 
   @staticmethod
   @contextlib.contextmanager

@@ -57,11 +57,13 @@ class EvaluatorType:
   device-side sums added to the task's; `finalize(means, arrays) -> metrics`
   turns the totals into reported values on the host; `host(evaluator, context,
   params, model_state) -> metrics`, when given, computes more on the host from
-  one seed's parameters (decoding, say), from the split's raw texts when `needs_texts`."""
+  one seed's parameters (decoding, say), from the split's raw texts when `needs_texts`;
+  `host_metrics` names the numbers `host` reports."""
   extra_sums: Callable[[base.Task, base.DataInfo, base.Batch], Callable[[Any, base.Batch], Sums]]
   finalize: Callable[[dict, base.Batch], dict]
   host: Callable[..., dict] | None = None
   needs_texts: bool = False
+  host_metrics: tuple[str, ...] = ()
 
 
 def _no_sums(task, info, arrays):
@@ -186,8 +188,10 @@ EVALUATOR_TYPES: dict[str, EvaluatorType] = {
     'classification': EvaluatorType(_confusion_sums, _per_class),
     'accuracy_by_n': EvaluatorType(_by_n_sums, _by_n),
     'language_model': EvaluatorType(_char_sums, _language_model),
-    'bleu': EvaluatorType(_no_sums, lambda means, arrays: means, host=_bleu, needs_texts=True),
-    'entity_f1': EvaluatorType(_no_sums, lambda means, arrays: means, host=_entity_f1),
+    'bleu': EvaluatorType(_no_sums, lambda means, arrays: means, host=_bleu, needs_texts=True,
+                          host_metrics=('bleu', 'bleu_lowercase')),
+    'entity_f1': EvaluatorType(_no_sums, lambda means, arrays: means, host=_entity_f1,
+                               host_metrics=('entity_precision', 'entity_recall', 'entity_f1')),
 }
 DEFAULT_BATCH_SIZE = 256
 # The keys of a `config.evals` entry: those of every type, and those of one type.
@@ -259,6 +263,25 @@ def create(evals, task: base.Task, info: base.DataInfo, eval_sets: dict[str, bas
                              kind.extra_sums(task, info, arrays), dict(spec),
                              list(texts.get(spec['split'], []))))
   return created
+
+
+def metric_names(evaluator: Evaluator, model, task: base.Task, params, model_state) -> list[str]:
+  """The numbers `evaluation.evaluate` reports for `evaluator` (`<metric>`, without the
+  `eval/<name>/` prefix), found from shapes alone: the eval step is traced with
+  `jax.eval_shape` and the evaluator's `finalize` run on zeros. `params` and
+  `model_state` are one seed's (arrays or `jax.ShapeDtypeStruct`s)."""
+  from seqnets.training import metrics as metrics_lib
+  from seqnets.training import steps
+  chunk = next(chunks(evaluator.arrays, evaluator.batch_size, task.time_keys))
+  step = functools.partial(steps.eval_step, model=model, task=task,
+                           extra_sums=evaluator.extra_sums)
+  sums = jax.eval_shape(step, params, model_state, chunk)
+  means = metrics_lib.compute({k: np.zeros(v.shape, v.dtype) for k, v in sums.items()})
+  metrics = evaluator.kind.finalize(means, evaluator.arrays)
+  numbers = [name for name, value in metrics.items()
+             if np.ndim(value) == 0 and not isinstance(value, (bool, str, dict, list))
+             and np.issubdtype(np.asarray(value).dtype, np.number)]
+  return sorted({*numbers, *evaluator.kind.host_metrics})
 
 
 def chunks(arrays: base.Batch, size: int, time_keys=(), multiple: int = 16):

@@ -28,7 +28,7 @@ from seqnets.training import evaluators
 from seqnets.training import optimizers
 
 TRAIN_KEYS = ('num_train_steps', 'log_every_steps', 'checkpoint_every_steps',
-              'max_checkpoints_to_keep')
+              'max_checkpoints_to_keep', 'best_metric', 'best_mode', 'early_stopping_patience')
 
 
 def upgrade(config: dict, saved: bool = False) -> dict:

@@ -5,10 +5,13 @@ Writes into `workdir` (process 0 only): `config.json` (the resolved config),
 label set), `metrics.jsonl` (one JSON object per logged step and seed),
 `tensorboard/`, `checkpoints/` and, at the end, `results.json` (final
 evaluation per seed) and `curves.png` (training and evaluation loss against
-step). Rerunning with the same `workdir` resumes from its latest good
-checkpoint and ends with the same parameters as a run that never stopped;
-only the fields in `resume.RESUMABLE_FIELDS` may change between the two.
-A workdir is used by one run at a time (`workdir_lock`).
+step). With `config.train.best_metric` also `checkpoints_best/` and
+`best_tracking.json` (`best.py`: best checkpoints, early stopping), and
+results.json gives each seed's best beside its final evaluation. Rerunning with
+the same `workdir` resumes from its latest good checkpoint and ends with the
+same parameters and the same best as a run that never stopped; only the fields
+in `resume.RESUMABLE_FIELDS` may change between the two. A workdir is used by
+one run at a time (`workdir_lock`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from absl import logging
 from seqnets import files
 from seqnets.models import factory as model_factory
 from seqnets.tasks import factory as task_factory
+from seqnets.training import best as best_lib
 from seqnets.training import checkpoints
 from seqnets.training import curves
 from seqnets.training import evaluation
@@ -73,23 +77,42 @@ def _check_freeze_patterns(config, params) -> None:
 
 def _restore(config, ckpt: checkpoints.Checkpointer, fresh: state_lib.TrainState, mesh,
              preprocessing, workdir: pathlib.Path, primary: bool):
-  """Resume order: this workdir's latest good checkpoint → params of `config.init_from`
+  """`(state, step resumed from or None)`. Resume order: this workdir's latest good
+  checkpoint → params of `config.init_from`, its checkpoint `config.init_from_checkpoint`
   (`transfer.init_from_run`; what was reused is logged and written to transfer.json) → fresh.
 
   `fresh` is on the mesh already, so orbax restores every array into its sharding.
   """
-  resumed = ckpt.restore_latest(fresh)
+  resumed = ckpt.restore_latest_with_step(fresh)
   if resumed is not None:
     return resumed
   if config.get('init_from'):
     params, report = transfer.init_from_run(config.init_from, jax.device_get(fresh.params),
-                                            preprocessing)
+                                            preprocessing, config.get('init_from_checkpoint'))
+    read = report.pop('checkpoint')
+    logging.info('init_from %s: %s', config.init_from, read)
     for kind, paths in report.items():
       logging.info('init_from %s: %d %s %s', config.init_from, len(paths), kind, paths)
     if primary:
-      _write_json(workdir / 'transfer.json', {'init_from': str(config.init_from), **report})
-    return parallel.place_state(fresh.replace(params=params), mesh)
-  return fresh
+      _write_json(workdir / 'transfer.json', {'init_from': str(config.init_from),
+                                              'init_from_checkpoint': read, **report})
+    return parallel.place_state(fresh.replace(params=params), mesh), None
+  return fresh, None
+
+
+def _check_best_metric(config, evaluators, model, task, state) -> None:
+  """ConfigError when `config.train.best_metric` names no metric its evaluator reports
+  (known from shapes alone, before anything is written)."""
+  name = validation.best_metric(config)
+  if name is None:
+    return
+  one_seed = lambda tree: jax.tree_util.tree_map(
+      lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), tree)
+  names = {e.name: evaluators_lib.metric_names(
+      e, model, task, one_seed(state.params),
+      one_seed(parallel.shared_model_state(state.model_state))) for e in evaluators
+      if e.name == name.partition('/')[0]}
+  validation.check_best_metric(config, names)
 
 
 def _check_config(workdir: pathlib.Path, config_dict: dict, has_checkpoint: bool) -> dict:
@@ -104,13 +127,18 @@ def _check_config(workdir: pathlib.Path, config_dict: dict, has_checkpoint: bool
     raise validation.ConfigError(f'{workdir}: {e}') from None
 
 
-def _finished(workdir: pathlib.Path, total: int) -> dict | None:
-  """results.json of a run that already reached `total` steps, else None."""
+def _finished(workdir: pathlib.Path, total: int, latest: int | None) -> dict | None:
+  """results.json of a run that already reached `total` steps, or that early stopping ended,
+  with its checkpoint (`latest`, the newest step) on disk; else None."""
   try:
     results = json.loads((workdir / 'results.json').read_text())
   except (OSError, ValueError):
     return None
-  return results if results.get('step', -1) >= total else None
+  if not isinstance(results, dict):
+    return None
+  step = results.get('step', -1)
+  reached = total if not results.get('early_stopped') else min(step, total)
+  return results if step >= reached and (latest or 0) >= reached else None
 
 
 def _write_json(path: pathlib.Path, value) -> None:
@@ -188,8 +216,8 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
   total = config.train.num_train_steps
   ckpt = checkpoints.Checkpointer(workdir / 'checkpoints', config.train.get('max_checkpoints_to_keep', 3))
   changes = _check_config(workdir, config_dict, ckpt.latest_step() is not None)
-  finished = _finished(workdir, total)
-  if finished is not None and (ckpt.latest_step() or 0) >= total:
+  finished = _finished(workdir, total, ckpt.latest_step())
+  if finished is not None:
     ckpt.close()
     return RunResult(step=finished['step'], interrupted=False, final=finished['runs'], state=None)
 
@@ -205,9 +233,13 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
   seeds = [config.seed + s for s in range(config.num_seeds)]
   state = state_lib.create_seeds(model, tx, task, seeds, next(data.train_batches(seeds[0], 0)))
   _check_freeze_patterns(config, state.params)
-  state = _restore(config, ckpt, parallel.place_state(state, mesh), mesh, data.preprocessing,
-                   workdir, primary)
+  _check_best_metric(config, evaluators, model, task, state)
+  state, resumed_step = _restore(config, ckpt, parallel.place_state(state, mesh), mesh,
+                                 data.preprocessing, workdir, primary)
   start = int(np.asarray(jax.device_get(state.step))[0])
+  keeper = best_lib.BestKeeper(config, workdir, len(seeds), primary,
+                               place=lambda tree: parallel.replicate(tree, mesh))
+  keeper.resume(resumed_step)
 
   writer = writers.MetricWriter(workdir) if primary else writers.NullWriter()
   if primary:
@@ -228,14 +260,23 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
   iterators = [data.train_batches(seed, start) for seed in seeds]
   health = _Health(seeds, writer, ckpt, state)
   all_failed = health.check(state)
-  healthy = lambda per_seed: [(i, values) for i, values in enumerate(per_seed) if i not in health.failed]
+  # Seeds that report: neither failed nor stopped by early stopping.
+  healthy = lambda per_seed: [(i, values) for i, values in enumerate(per_seed)
+                              if i not in health.failed and i not in keeper.stopped]
+  all_stopped = lambda: keeper.stopped and len(keeper.stopped | set(health.failed)) == len(seeds)
+  early_stopped = bool(all_stopped()) and not all_failed
   window, done, interrupted = None, start, False
   every = lambda name: config.train.get(name)
 
+  def save_checkpoint(step):
+    keeper.before_save(step, ckpt.all_steps())
+    ckpt.save(step, state, config_dict)
+    keeper.after_save(ckpt.all_steps())
+
   with ckpt.stop_requests() as stop, periodic.progress_bar(start, total, str(workdir), primary) as bar:
-    for step in range(start, total if not all_failed else start):
+    for step in range(start, total if not (all_failed or early_stopped) else start):
       batch = parallel.shard_batch(_stack_seeds([next(it) for it in iterators]), mesh)
-      state, sums = train_step(state, batch)
+      state, sums = train_step(state, batch, keeper.controls())
       done = step + 1
       window = metrics_lib.merge(window, sums)
       for hook in hooks:
@@ -255,19 +296,32 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
       due_evals = [e for e in evaluators if periodic.due(done, e.every_steps, total) and done != total
                    and e.every_steps]
       if due_evals:
-        for index, values in healthy(run_evals(due_evals)):
+        results = run_evals(due_evals)
+        for index, values in healthy(results):
           writer.write(done, {'seed': seeds[index], **values})
-      if save:
-        ckpt.save(done, state, config_dict)
+        for index, line in keeper.observe(done, results, state, config_dict, set(health.failed)):
+          writer.write(done, {'seed': seeds[index], **line})
+      early_stopped = bool(all_stopped())
+      if save or early_stopped:
+        save_checkpoint(done)
         writer.flush()
       bar.update(1)
       if stopping:
         interrupted = True
         break
+      if early_stopped:
+        logging.info('every seed has stopped or failed (early stopping) at step %d', done)
+        break
 
   final = []
   if not interrupted:
     final = run_evals(evaluators) if not all_failed else [{} for _ in seeds]
+    if not all_failed:
+      lines = keeper.observe(done, final, state, config_dict, set(health.failed) | keeper.stopped)
+      for index, line in lines:
+        writer.write(done, {'seed': seeds[index], **line})
+      if keeper.enabled:    # the step is on disk already: records the tracker after this evaluation
+        save_checkpoint(done)
     for index, result in enumerate(final):
       if index in health.failed:
         final[index] = result = health.record(index)
@@ -279,10 +333,15 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
         _save_confusion_matrices(final[0], workdir)
       writer.flush()
       curves.save_png(workdir)
+      best_fields = {'best_metric': keeper.metric, 'best_mode': keeper.tracker.mode,
+                     'early_stopped': early_stopped} if keeper.enabled else {}
       _write_json(workdir / 'results.json', {
           'config': config_dict, 'step': done, 'data': writers.to_json_value(data.summary),
-          'runs': [{'seed': s, **writers.to_json_value(r)} for s, r in zip(seeds, final)]})
+          **best_fields,
+          'runs': [{'seed': s, **writers.to_json_value(r), **keeper.summary(i)}
+                   for i, (s, r) in enumerate(zip(seeds, final))]})
   writer.close()
+  keeper.close()
   ckpt.close()
   if all_failed:
     raise health.error()

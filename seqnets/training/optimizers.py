@@ -3,7 +3,7 @@
 Config (`config.optim`):
   name: 'sgd' | 'momentum' | 'adam' | 'rmsprop'
   learning_rate: peak learning rate
-  schedule: 'constant' | 'warmup_cosine' | 'warmup_linear'
+  schedule: 'constant' | 'warmup_cosine' | 'warmup_linear' | 'reduce_on_plateau'
   warmup_steps: linear warm-up length (steps)
   end_learning_rate_factor: final lr = factor · learning_rate (decay schedules)
   momentum: for 'momentum' (and 'rmsprop' if > 0)
@@ -22,6 +22,13 @@ Each parameter's update is the optimizer's, scaled by its factor and by 0 before
 unfreeze step (every optimizer here is linear in the learning rate, so the factor is
 exactly a learning rate of its own); optax.multi_transform applies one such chain per
 group of parameters.
+'reduce_on_plateau': the constant rate (after the linear warm-up) times the scale of
+optax.contrib.reduce_on_plateau, which watches the evaluations of `config.train.best_metric`
+(`plateau_scaling`; the training loop passes each evaluation to the next step):
+  plateau_factor: the scale is multiplied by it after `plateau_patience` evaluations without
+    an improvement of more than `plateau_min_delta` (absolute, in the metric's units)
+  plateau_cooldown: evaluations after a reduction during which none is counted
+  plateau_min_scale: the scale never goes below it
 """
 
 from __future__ import annotations
@@ -45,11 +52,14 @@ OPTIMIZERS: dict[str, Callable[[Any, ml_collections.ConfigDict], optax.GradientT
     'rmsprop': lambda lr, c: optax.rmsprop(
         lr, decay=c.get('decay', 0.9), eps=c.get('eps', 1e-8), momentum=c.get('momentum', 0.0) or None),
 }
-SCHEDULES = ('constant', 'warmup_cosine', 'warmup_linear')
+SCHEDULES = ('constant', 'warmup_cosine', 'warmup_linear', 'reduce_on_plateau')
 # Every `config.optim` key (`validate` checks each one present, whichever optimizer is named).
 KEYS = ('name', 'learning_rate', 'schedule', 'warmup_steps', 'end_learning_rate_factor',
         'momentum', 'b1', 'b2', 'eps', 'decay', 'clip_norm', 'clip_value', 'freeze',
         'learning_rate_factors', 'unfreeze_steps')
+PLATEAU_KEYS = ('plateau_factor', 'plateau_patience', 'plateau_cooldown', 'plateau_min_delta',
+                'plateau_min_scale')
+KEYS += PLATEAU_KEYS
 
 
 def make_schedule(optim_cfg: ml_collections.ConfigDict, total_steps: int) -> optax.Schedule:
@@ -58,7 +68,7 @@ def make_schedule(optim_cfg: ml_collections.ConfigDict, total_steps: int) -> opt
   kind = optim_cfg.get('schedule', 'constant')
   warmup = optim_cfg.get('warmup_steps', 0)
   end = lr * optim_cfg.get('end_learning_rate_factor', 0.0)
-  if kind == 'constant':
+  if kind in ('constant', 'reduce_on_plateau'):
     if warmup:
       return optax.join_schedules(
           [optax.linear_schedule(0.0, lr, warmup), optax.constant_schedule(lr)], [warmup])
@@ -147,7 +157,32 @@ def from_config(optim_cfg: ml_collections.ConfigDict, total_steps: int) -> optax
                           for s in {0, *(s for _, s in unfreeze)}}
     tx = optax.multi_transform({name: _group_transform(name, tx) for name in sorted(names)},
                                lambda params: group_labels(params, freeze, factors, unfreeze))
+  if optim_cfg.get('schedule') == 'reduce_on_plateau':
+    tx = optax.chain(tx, plateau_scaling(optim_cfg))
   return optax.chain(*chain, tx)
+
+
+def plateau_scaling(optim_cfg: ml_collections.ConfigDict) -> optax.GradientTransformationExtraArgs:
+  """Updates scaled by optax.contrib.reduce_on_plateau, which sees evaluations only.
+
+  `update(..., plateau_value=v)`: a finite `v` (lower is better) is one evaluation,
+  handed to reduce_on_plateau as its `value`; NaN means no new evaluation since the
+  last step and leaves its state as it is. Without `plateau_value` the scale is kept.
+  """
+  inner = optax.contrib.reduce_on_plateau(
+      factor=optim_cfg.get('plateau_factor', 0.1), patience=optim_cfg.get('plateau_patience', 10),
+      rtol=0.0, atol=optim_cfg.get('plateau_min_delta', 1e-4),
+      cooldown=optim_cfg.get('plateau_cooldown', 0),
+      min_scale=optim_cfg.get('plateau_min_scale', 0.0))
+
+  def update(updates, state, params=None, *, plateau_value=jnp.nan, **extra):
+    del extra
+    value = jnp.asarray(plateau_value, jnp.float32)
+    hold = lambda: (jax.tree_util.tree_map(lambda u: state.scale * u, updates), state)
+    observe = lambda: inner.update(updates, state, params, value=value)
+    return jax.lax.cond(jnp.isfinite(value), observe, hold)
+
+  return optax.GradientTransformationExtraArgs(inner.init, update)
 
 
 def _groups(optim_cfg: ml_collections.ConfigDict) -> tuple[tuple, tuple, tuple]:
@@ -201,6 +236,7 @@ def validate(optim_cfg: ml_collections.ConfigDict) -> None:
   _finite_number(optim_cfg, 'decay', 0.9, 1.0, positive=True)
   for field in ('clip_norm', 'clip_value'):
     _finite_number(optim_cfg, field, None, optional=True, note=' (0 or None: off)')
+  _validate_plateau(optim_cfg)
   freeze = optim_cfg.get('freeze', ())
   if freeze is not None and (not isinstance(freeze, (list, tuple))
                              or not all(isinstance(p, str) and p for p in freeze)):
@@ -217,3 +253,14 @@ def validate(optim_cfg: ml_collections.ConfigDict) -> None:
         and pair[0] and valid(pair[1]) for pair in pairs)
     if not ok:
       raise ValueError(f'optim.{field} must be pairs (glob pattern, {what}), got {pairs!r}')
+
+
+def _validate_plateau(optim_cfg: ml_collections.ConfigDict) -> None:
+  """The `plateau_*` keys (checked whenever present, like every other key)."""
+  _finite_number(optim_cfg, 'plateau_factor', 0.1, 1.0, positive=True)
+  _finite_number(optim_cfg, 'plateau_min_delta', 1e-4, positive=True)
+  _finite_number(optim_cfg, 'plateau_min_scale', 0.0)
+  for field, default, lowest in (('plateau_patience', 10, 1), ('plateau_cooldown', 0, 0)):
+    value = optim_cfg.get(field, default)
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < lowest:
+      raise ValueError(f'optim.{field} must be an integer >= {lowest}, got {value!r}')

@@ -109,12 +109,33 @@ def place_state(state: state_lib.TrainState, mesh: Mesh) -> state_lib.TrainState
       jax.device_get(state), shardings)
 
 
+def replicate(tree, mesh: Mesh):
+  """Host arrays (the same on every process) -> device arrays replicated over the mesh."""
+  sharding = NamedSharding(mesh, P())
+  if jax.process_count() == 1:
+    return jax.device_put(tree, sharding)
+  return jax.tree_util.tree_map(
+      lambda x: jax.make_array_from_callback(np.shape(x), sharding, lambda index: np.asarray(x)[index]),
+      tree)
+
+
 def make_train_step(model, tx, task, mesh: Mesh, state: state_lib.TrainState):
-  """jit(vmap(train_step)) over seeds; state donated, batch sharded."""
+  """jit(vmap(train_step)) over seeds; state donated, batch sharded.
+
+  The result is called as `step(state, batch, controls=None)`: `controls` holds
+  `[S]` arrays (`steps.train_step`; None: every seed trains).
+  """
   step = functools.partial(steps.train_step, model=model, tx=tx, task=task)
   shardings = state_shardings(state, mesh)
-  return jax.jit(jax.vmap(step), in_shardings=(shardings, NamedSharding(mesh, BATCH_SPEC)),
-                 out_shardings=(shardings, NamedSharding(mesh, P())), donate_argnums=0)
+  replicated = NamedSharding(mesh, P())
+  jitted = jax.jit(jax.vmap(step),
+                   in_shardings=(shardings, NamedSharding(mesh, BATCH_SPEC), replicated),
+                   out_shardings=(shardings, replicated), donate_argnums=0)
+  every_seed = {'active': np.ones(state.step.shape[0], bool)}
+
+  def run(state, batch, controls=None):
+    return jitted(state, batch, every_seed if controls is None else controls)
+  return run
 
 
 def shared_model_state(model_state: dict) -> dict:

@@ -1,12 +1,15 @@
 """A trained run, loaded back from its workdir for use in other programs.
 
 A workdir is self-describing: `config.json` rebuilds the task and the model,
-`preprocessing.json` the inputs (vocabulary, label set, data info), and the
-newest restorable checkpoint gives the parameters. The training data is not
-needed.
+`preprocessing.json` the inputs (vocabulary, label set, data info), and a
+checkpoint gives the parameters: by default the best checkpoint when the run
+has one, else the newest restorable one (`run_checkpoints`). The training data
+is not needed.
 
 Synopsis:
-  run = load_run('runs/text_cnn')
+  run = load_run('runs/text_cnn')                       # best if any, else latest
+  run = load_run('runs/text_cnn', checkpoint='latest')  # or 'best', 'average', a step
+  run.describe(0)                                       # 'best checkpoint, step 600 (seed index 0)'
   batch = run.encode([('a gripping film', 1)])          # raw examples -> batch
   logits = run.apply(batch)                             # seed index 0
   batch = run.read_file('my_dev.tsv')                   # in the format the config names
@@ -28,11 +31,11 @@ from flax import linen as nn
 from seqnets.models import factory as model_factory
 from seqnets.tasks import base
 from seqnets.tasks import factory as task_factory
-from seqnets.training import checkpoints
 from seqnets.training import evaluation
 from seqnets.training import evaluators as evaluators_lib
 from seqnets.training import legacy_config
 from seqnets.training import parallel
+from seqnets.training import run_checkpoints
 from seqnets.training import steps
 
 
@@ -41,7 +44,10 @@ class SavedRun:
   """Config, task, model, preprocessing and the checkpoint of one workdir.
 
   `params` and `model_state` keep the leading seed axis `[S, ...]` of
-  training; `seed(i)` gives the variables of seed index i.
+  training; `seed(i)` gives the variables of seed index i. `checkpoint` is the
+  kind read ('latest', 'best', 'average' or 'step'), `step` its orbax step and
+  `seed_steps` the training step of each seed's parameters (they differ between
+  seeds only for 'best').
   """
   workdir: pathlib.Path
   config: ml_collections.ConfigDict
@@ -51,6 +57,15 @@ class SavedRun:
   params: Any
   model_state: Any
   step: int
+  checkpoint: str = 'latest'
+  seed_steps: tuple[int, ...] = ()
+  averaged: tuple[int, ...] = ()
+
+  def describe(self, seed_index: int | None = None) -> str:
+    """Which checkpoint was read, e.g. 'best checkpoint, step 600 (seed index 0)'."""
+    steps = self.seed_steps or (self.step,) * self.num_seeds
+    return run_checkpoints.Chosen(self.checkpoint, self.step, {}, steps,
+                                  self.averaged).describe(seed_index)
 
   @property
   def num_seeds(self) -> int:
@@ -131,9 +146,13 @@ def flat_numbers(results: dict, bare: bool) -> dict:
     flat[name.split('/', 1)[1] if bare else name] = value
   return flat
 
-def load_run(workdir: str | pathlib.Path) -> SavedRun:
-  """Loads `workdir` (its newest restorable checkpoint). Raises FileNotFoundError
-  naming what is missing when `workdir` is not a seqnets run with a checkpoint."""
+def load_run(workdir: str | pathlib.Path, checkpoint: str | int | None = None) -> SavedRun:
+  """Loads `workdir` with its checkpoint `checkpoint`: 'latest', 'best', 'average', a step,
+  or None for 'best' when the run has a best checkpoint, else 'latest' (`run_checkpoints`).
+
+  Raises FileNotFoundError naming what is missing when `workdir` is not a seqnets run
+  with such a checkpoint, ValueError for a `checkpoint` that is none of these.
+  """
   workdir = pathlib.Path(workdir)
   config_path = workdir / 'config.json'
   if not config_path.exists():
@@ -144,15 +163,7 @@ def load_run(workdir: str | pathlib.Path) -> SavedRun:
   task = task_factory.get(config.task)
   preprocessing = base.Preprocessing.load(workdir)
   model = model_factory.from_config(config.model, preprocessing.info)
-  if not (workdir / 'checkpoints').is_dir():        # Checkpointer would create it
-    raise FileNotFoundError(f'{workdir / "checkpoints"} has no checkpoint yet')
-  ckpt = checkpoints.Checkpointer(workdir / 'checkpoints')
-  try:
-    found = ckpt.restore_state_dict()
-  finally:
-    ckpt.close()
-  if found is None:
-    raise FileNotFoundError(f'{workdir / "checkpoints"} has no checkpoint yet')
-  state, step = found
-  return SavedRun(workdir, config, task, model, preprocessing, state['params'],
-                  state.get('model_state') or {}, step)
+  chosen = run_checkpoints.restore(workdir, run_checkpoints.parse(checkpoint, 'checkpoint'))
+  return SavedRun(workdir, config, task, model, preprocessing, chosen.state['params'],
+                  chosen.state.get('model_state') or {}, chosen.step, chosen.kind,
+                  chosen.seed_steps, chosen.averaged)

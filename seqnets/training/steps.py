@@ -30,7 +30,7 @@ def apply_model(model: nn.Module, params, model_state: dict, batch: dict, task: 
   return model.apply(variables, *args, **kwargs, deterministic=not train, rngs=rngs), model_state
 
 
-def train_step(state: TrainState, batch: dict, *, model: nn.Module,
+def train_step(state: TrainState, batch: dict, controls: dict | None = None, *, model: nn.Module,
                tx: optax.GradientTransformation, task: base.Task) -> tuple[TrainState, dict]:
   """One optimizer step on `batch` -> (new state, Sums + norms).
 
@@ -39,7 +39,15 @@ def train_step(state: TrainState, batch: dict, *, model: nn.Module,
   A step whose loss, gradient or update is not finite changes nothing but
   `step` and marks the state failed (`failed_step`); a failed state never
   trains again, so every later checkpoint holds its last good values.
+
+  `controls` (None: train, no extra argument): `active` (bool) False changes
+  nothing but `step` (a seed stopped early keeps its values, and is never marked
+  failed); `plateau_value`, when present, is passed to `tx.update` as the extra
+  argument of the same name (`optimizers.plateau_scaling`).
   """
+  controls = controls or {}
+  active = controls.get('active', True)
+  extra = {'plateau_value': controls['plateau_value']} if 'plateau_value' in controls else {}
   dropout_rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
 
   def loss_fn(params):
@@ -49,11 +57,14 @@ def train_step(state: TrainState, batch: dict, *, model: nn.Module,
     return loss, (sums, model_state)
 
   (loss, (sums, model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+  if extra:
+    tx = optax.with_extra_args_support(tx)
+  updates, opt_state = tx.update(grads, state.opt_state, state.params, **extra)
   params = optax.apply_updates(state.params, updates)
   grad_norm, update_norm = optax.global_norm(grads), optax.global_norm(updates)
   healthy = (state.failed_step < 0) & jnp.isfinite(loss) & jnp.isfinite(grad_norm) & jnp.isfinite(update_norm)
-  keep = lambda new, old: jax.tree_util.tree_map(lambda n, o: jnp.where(healthy, n, o), new, old)
+  changed = healthy & active
+  keep = lambda new, old: jax.tree_util.tree_map(lambda n, o: jnp.where(changed, n, o), new, old)
   sums = dict(sums, grad_norm=grad_norm, update_norm=update_norm,
               param_norm=optax.global_norm(params), steps=jnp.ones((), jnp.float32))
   new_state = state.replace(
@@ -61,7 +72,8 @@ def train_step(state: TrainState, batch: dict, *, model: nn.Module,
       params=keep(params, state.params),
       opt_state=keep(opt_state, state.opt_state),
       model_state=keep(model_state, state.model_state),
-      failed_step=jnp.where((state.failed_step < 0) & ~healthy, state.step + 1, state.failed_step))
+      failed_step=jnp.where((state.failed_step < 0) & active & ~healthy, state.step + 1,
+                            state.failed_step))
   return new_state, sums
 
 

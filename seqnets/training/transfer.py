@@ -4,6 +4,7 @@ Synopsis:
   params, report = transfer_params(fresh, source, target_vocab=prep.vocabulary,
                                    source_vocab=source_prep.vocabulary)
   params, report = init_from_run('runs/lm', fresh_params [S, ...], prep)   # every seed
+  params, report = init_from_run('runs/lm', fresh, prep, checkpoint='latest')  # or 'best', a step
 
 For every parameter of the new model (`fresh`, one seed's tree), by its '/'-joined path:
   copied      the source has the same path and shape: its values
@@ -30,7 +31,7 @@ import jax
 import numpy as np
 
 from seqnets.tasks import base
-from seqnets.training import checkpoints
+from seqnets.training import run_checkpoints
 
 KINDS = ('copied', 'mapped', 'partial', 'fresh')
 
@@ -87,16 +88,19 @@ def transfer_params(fresh: Any, source: Any, *, target_vocab: Sequence[str] = ()
   return flax.serialization.from_state_dict(fresh, restored), report
 
 
-def init_from_run(workdir: str | pathlib.Path, fresh: Any, preprocessing: base.Preprocessing
-                  ) -> tuple[Any, dict[str, list[str]]]:
-  """`fresh` (`[S, ...]`, one slice per seed) with the parameters of `workdir`'s newest
-  checkpoint (its seed 0) transferred into every seed (`transfer_params`, the word
-  vocabularies from both runs' preprocessing.json). FileNotFoundError without a checkpoint."""
+def init_from_run(workdir: str | pathlib.Path, fresh: Any, preprocessing: base.Preprocessing,
+                  checkpoint: str | int | None = None) -> tuple[Any, dict[str, list[str]]]:
+  """`fresh` (`[S, ...]`, one slice per seed) with the parameters of seed 0 of `workdir`'s
+  checkpoint `checkpoint` (`run_checkpoints`: by default its best when it has one, else its
+  newest) transferred into every seed (`transfer_params`, the word vocabularies from both
+  runs' preprocessing.json). Beside the paths of each kind, the report's 'checkpoint'
+  says in words which checkpoint was read. FileNotFoundError without such a checkpoint."""
   workdir = pathlib.Path(workdir)
-  found = checkpoints.Checkpointer(workdir / 'checkpoints').restore_state_dict()
-  if found is None:
-    raise FileNotFoundError(f'no checkpoint in {workdir / "checkpoints"} (config.init_from)')
-  source = jax.tree_util.tree_map(lambda a: np.asarray(a)[0], found[0]['params'])
+  try:
+    chosen = run_checkpoints.restore(workdir, checkpoint)
+  except FileNotFoundError as e:
+    raise FileNotFoundError(f'config.init_from={str(workdir)!r}: {e}') from None
+  source = jax.tree_util.tree_map(lambda a: np.asarray(a)[0], chosen.state['params'])
   try:
     source_vocab = base.Preprocessing.load(workdir).vocabulary
   except FileNotFoundError:
@@ -109,4 +113,5 @@ def init_from_run(workdir: str | pathlib.Path, fresh: Any, preprocessing: base.P
                                      source_vocab=source_vocab)
     slices.append(params)
   stacked = jax.tree_util.tree_map(lambda *a: np.stack(a), *slices)
+  report = {**report, 'checkpoint': chosen.describe(0)}
   return jax.tree_util.tree_map(lambda s, f: s.astype(f.dtype), stacked, fresh), report

@@ -18,10 +18,12 @@ from seqnets.tasks import factory as task_factory
 from seqnets.training import evaluators
 from seqnets.training import legacy_config
 from seqnets.training import optimizers
+from seqnets.training import run_checkpoints
 
 # Top-level keys of a run's config (`launch`: the cluster settings of `experiments.ablate`).
-TOP_LEVEL_KEYS = ('seed', 'num_seeds', 'init_from', 'task', 'data', 'model', 'optim', 'train',
-                  'evals', 'launch')
+TOP_LEVEL_KEYS = ('seed', 'num_seeds', 'init_from', 'init_from_checkpoint', 'task', 'data', 'model',
+                  'optim', 'train', 'evals', 'launch')
+BEST_MODES = ('max', 'min')
 
 
 class ConfigError(ValueError):
@@ -98,6 +100,70 @@ def validate(config: ml_collections.ConfigDict) -> None:
   init_from = config.get('init_from')
   if init_from is not None and not isinstance(init_from, str):
     raise ConfigError(f'config.init_from must be a workdir path or empty, got {init_from!r}')
+  choice = config.get('init_from_checkpoint')
+  if choice is not None:
+    if not init_from:
+      raise ConfigError(f'config.init_from_checkpoint={choice!r} needs config.init_from (the run '
+                        'to read)')
+    try:
+      run_checkpoints.parse(choice, 'config.init_from_checkpoint')
+    except ValueError as e:
+      raise ConfigError(str(e)) from None
+  _validate_best(config)
+
+
+def best_metric(config: ml_collections.ConfigDict) -> str | None:
+  """`config.train.best_metric` as `<evaluator>/<metric>` (a leading `eval/`, as in
+  metrics.jsonl, dropped), or None when it is not set."""
+  metric = config.train.get('best_metric')
+  if isinstance(metric, str) and metric.startswith('eval/') and metric.count('/') >= 2:
+    return metric.removeprefix('eval/')
+  return metric
+
+
+def _validate_best(config: ml_collections.ConfigDict) -> None:
+  """`train.best_metric`, `best_mode` and `early_stopping_patience`, and what needs them.
+
+  The evaluator part of `best_metric` is checked here; its metric part once the
+  evaluators exist (`check_best_metric`)."""
+  train = config.train
+  metric = train.get('best_metric')
+  if metric is None:
+    for field in ('best_mode', 'early_stopping_patience'):
+      if train.get(field) is not None:
+        raise ConfigError(f'config.train.{field}={train.get(field)!r} needs config.train.best_metric '
+                          '(the evaluation it reads)')
+    if config.optim.get('schedule') == 'reduce_on_plateau':
+      raise ConfigError("config.optim.schedule='reduce_on_plateau' needs config.train.best_metric "
+                        '(the evaluation it watches) and config.train.best_mode')
+    return
+  name = best_metric(config)
+  evaluator, _, what = name.partition('/') if isinstance(name, str) else ('', '', '')
+  if evaluator not in config.evals or not what:
+    raise ConfigError(f"config.train.best_metric={metric!r} names no metric of the run's "
+                      f"evaluators; write '<evaluator>/<metric>' with an evaluator of "
+                      f'config.evals: {sorted(config.evals)}')
+  if not config.evals[evaluator].get('every_steps', 0):
+    raise ConfigError(f'config.train.best_metric={metric!r}: evaluator {evaluator!r} runs only at '
+                      f'the end (config.evals.{evaluator}.every_steps=0); give it every_steps > 0')
+  mode = train.get('best_mode')
+  if mode not in BEST_MODES:
+    raise ConfigError(f'config.train.best_mode={mode!r}; valid: {list(BEST_MODES)} (required with '
+                      'best_metric: whether a higher or a lower value is better)')
+  _int_at_least(config, 'train.early_stopping_patience', 1, optional=True)
+
+
+def check_best_metric(config: ml_collections.ConfigDict, metric_names: dict[str, list[str]]) -> None:
+  """ConfigError when `config.train.best_metric` names no metric of its evaluator;
+  `metric_names` maps each evaluator's name to its metrics (`evaluators.metric_names`)."""
+  name = best_metric(config)
+  if name is None:
+    return
+  evaluator, _, what = name.partition('/')
+  if what not in metric_names.get(evaluator, ()):
+    valid = [f'{e}/{m}' for e, names in metric_names.items() for m in names]
+    raise ConfigError(f"config.train.best_metric={config.train.best_metric!r} names no metric of "
+                      f"the run's evaluators; valid: {valid}")
 
 
 def check_workdir(workdir) -> pathlib.Path:
