@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import io
 import pathlib
 import zlib
 from typing import BinaryIO, Collection, Iterator, Sequence
