@@ -33,7 +33,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model = dict(
       name='recurrent_classifier', cell=dict(name='lstm', hidden_size=150), num_layers=1,
       bidirectional=True, embedding_size=300, pooling='max', attention_size=100,
-      embedding_dropout_rate=0.3, dropout_rate=0.5)
+      embedding_dropout_rate=0.3, dropout_rate=0.5,
+      # word vectors, e.g. glove/glove.840B.300d.txt ('': none; docs/tagging_and_classification.md)
+      pretrained_embeddings='', pretrained_lowercase=False, pretrained_oov='random')
   config.optim = dict(name='adam', learning_rate=1e-3, schedule='warmup_cosine', warmup_steps=200,
                       end_learning_rate_factor=0.05, clip_norm=5.0, clip_value=0.0, freeze=(),
                       learning_rate_factors=(), unfreeze_steps=())

@@ -40,7 +40,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       name='sequence_tagger', cell=dict(name='lstm', hidden_size=100), num_layers=1,
       bidirectional=True,
       embedding_size=100, char_encoder='bilstm', char_embedding_size=50, char_features=50,
-      embedding_dropout_rate=0.5, dropout_rate=0.5, crf=True, crf_constraints='bio')
+      embedding_dropout_rate=0.5, dropout_rate=0.5, crf=True, crf_constraints='bio',
+      # word vectors, e.g. glove/glove.6B.100d.txt ('': none; docs/tagging_and_classification.md)
+      pretrained_embeddings='', pretrained_lowercase=False, pretrained_oov='random')
   config.optim = dict(name='adam', learning_rate=2e-3, schedule='warmup_cosine', warmup_steps=100,
                       end_learning_rate_factor=0.05, clip_norm=5.0, clip_value=0.0, freeze=(),
                       learning_rate_factors=(), unfreeze_steps=())

@@ -46,6 +46,14 @@ DATASETS = {
                       'en_ewt-ud-dev.conllu of GitHub UniversalDependencies/UD_English-EWT',
     'multi30k': 'Multi30k task 1 (non-commercial research and education): train.de.gz, '
                 'train.en.gz, val.de.gz, val.en.gz of GitHub multi30k/dataset, data/task1/raw/',
+    'glove': 'GloVe word vectors (Public Domain Dedication and License v1.0): glove.6B.zip '
+             '(glove.6B.{50,100,200,300}d.txt, lowercased) or glove.840B.300d.zip (cased) of '
+             'nlp.stanford.edu/projects/glove/, unzipped',
+    'word2vec': 'the word2vec vectors of Google News (300-d, 3 million words and phrases; no '
+                'licence stated with the file): GoogleNews-vectors-negative300.bin.gz of the '
+                'word2vec project, code.google.com/archive/p/word2vec/ (or name any word2vec, '
+                'GloVe or fastText file of that dimension: '
+                '--config.model.pretrained_embeddings=PATH)',
 }
 
 

@@ -3,6 +3,7 @@
 Synopsis:
   vocab = Vocabulary.build(tokenized_texts, min_count=1, max_size=None)
   ids = vocab.encode(['a', 'movie', 'zzz'])     # unknown tokens -> vocab.unk_id
+  vocab = vocab.with_words(pretrained_words)    # new words at the end
   vocab.save(path); Vocabulary.load(path)       # one token per line, id = line number
 """
 
@@ -56,6 +57,11 @@ class Vocabulary:
     if max_size is not None:
       ranked = ranked[:max(max_size - len(reserved), 0)]
     return cls((*reserved, *ranked))
+
+  def with_words(self, words: Iterable[str]) -> 'Vocabulary':
+    """This vocabulary, then the words of `words` it lacks, in their order (each once)."""
+    added = dict.fromkeys(w for w in words if w not in self._ids)
+    return Vocabulary((*self.tokens, *added))
 
   def id(self, token: str) -> int:
     """The id of `token` (`unk_id` when it is not in the vocabulary)."""

@@ -13,6 +13,13 @@ nested entry, `model.cell` (see `seqnets.models.cells`). A key the model does no
 is an error naming it and listing the valid ones; so is a bad value. Rules across fields
 live in the modules (`__post_init__`), which run here too.
 
+Init-time keys: a model with a word embedding (`Model.embeddings`) also takes
+`pretrained_embeddings` (a vectors file; seq2seq models: `source_pretrained_embeddings`
+and `target_pretrained_embeddings`), `pretrained_lowercase` and `pretrained_oov`. They
+are checked here like the fields, but no module reads files: `from_config` leaves them
+out, and the training loop writes the vectors into a new run's parameters
+(`seqnets.training.pretrained`).
+
 Older configs spelt the cell flat (`model.cell='lstm'`, `model.hidden_size=...` beside
 the model's keys); that layout is still read (`flat_cell`), strictly.
 """
@@ -20,7 +27,7 @@ the model's keys); that layout is still read (`flat_cell`), strictly.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 from flax import linen as nn
 
@@ -41,6 +48,40 @@ from seqnets.models.text_cnn import TextCNN
 from seqnets.models.transformer import TransformerSeq2Seq
 
 CELL = 'cell'
+SOURCE, TARGET = 'source', 'target'
+PretrainedOov = Literal['random', 'zero']
+
+
+@dataclasses.dataclass(frozen=True)
+class WordEmbedding:
+  """A word embedding of a model that pretrained vectors can initialise.
+
+  Attributes:
+    key: the init-time key that names its vectors file.
+    params: '/'-joined paths of its tables in the parameters; every one the built model
+      has gets the vectors (TextCNN's static and trained channels).
+    vocabulary: SOURCE (`Preprocessing.vocabulary`) or TARGET (`target_vocabulary`, or
+      the vocabulary when that is empty).
+    size: the model key of the table's width (it must equal the file's dimension).
+  """
+  key: str
+  params: tuple[str, ...]
+  vocabulary: str = SOURCE
+  size: str = 'embedding_size'
+
+
+def _one_embedding(*params: str) -> tuple[WordEmbedding, ...]:
+  return (WordEmbedding('pretrained_embeddings', params),)
+
+
+def _two_embeddings(size: str = 'embedding_size') -> tuple[WordEmbedding, ...]:
+  return (WordEmbedding('source_pretrained_embeddings', ('source_embed/embedding',), SOURCE, size),
+          WordEmbedding('target_pretrained_embeddings', ('target_embed/embedding',), TARGET, size))
+
+
+# The init-time keys every model with a word embedding takes besides its files' keys.
+PRETRAINED_OPTIONS = (config_fields.Field('pretrained_lowercase', bool, False),
+                      config_fields.Field('pretrained_oov', PretrainedOov, 'random'))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,19 +94,30 @@ class Model:
     cells: `{field: (settings) -> cell settings}` for fields that take a cell function;
       a model with cells has the `cell` key.
     extra: config keys that are not fields of `cls` (e.g. the decoder's size).
+    embeddings: its word embeddings that pretrained vectors can initialise; each adds
+      its file's key, and any adds `PRETRAINED_OPTIONS` (the init-time keys).
   """
   cls: type
   from_data: Callable[[Any, dict], dict]
   cells: dict[str, Callable[[dict], dict]] = dataclasses.field(default_factory=dict)
   extra: tuple[config_fields.Field, ...] = ()
+  embeddings: tuple[WordEmbedding, ...] = ()
 
   def fields(self) -> dict[str, config_fields.Field]:
-    """Config key -> Field (without `name` and `cell`)."""
+    """Config key -> Field (without `name` and `cell`), the init-time keys included."""
     fixed = (*self.cells,
              *self.from_data(_PLACEHOLDER_INFO, _PlaceholderSettings()))
     found = config_fields.settable_fields(self.cls, exclude=fixed)
     found.update({field.name: field for field in self.extra})
+    found.update(self.init_fields())
     return found
+
+  def init_fields(self) -> dict[str, config_fields.Field]:
+    """The init-time keys: read when a run's parameters are created, never by the module."""
+    if not self.embeddings:
+      return {}
+    files = [config_fields.Field(e.key, str, '') for e in self.embeddings]
+    return {field.name: field for field in (*files, *PRETRAINED_OPTIONS)}
 
 
 class _PlaceholderSettings(dict):
@@ -113,42 +165,49 @@ MODELS: dict[str, Model] = {
         SequenceReadout, lambda info, s: dict(num_outputs=info.num_outputs,
                                               vocab_size=info.vocab_size, input_mode='one_hot',
                                               readout='every_step'),
-        cells={'cell_fn': _same_cell}),
+        cells={'cell_fn': _same_cell}, embeddings=_one_embedding('Embed_0/embedding')),
     'recurrent_lm': Model(
         RecurrentLM, lambda info, s: dict(vocab_size=info.vocab_size,
                                           carry_steps=info.carry_steps),
-        cells={'cell_fn': _same_cell}),
+        cells={'cell_fn': _same_cell}, embeddings=_one_embedding('embed/embedding')),
     'recurrent_seq2seq': Model(
         RecurrentSeq2Seq, lambda info, s: dict(source_vocab_size=info.vocab_size,
                                                target_vocab_size=info.num_outputs),
         cells={'encoder_cell_fn': _same_cell, 'decoder_cell_fn': _decoder_cell},
-        extra=(config_fields.Field('decoder_hidden_size', int, 0),)),
+        extra=(config_fields.Field('decoder_hidden_size', int, 0),),
+        embeddings=_two_embeddings()),
     'transformer_seq2seq': Model(
         TransformerSeq2Seq, lambda info, s: dict(source_vocab_size=info.vocab_size,
-                                                 target_vocab_size=info.num_outputs)),
+                                                 target_vocab_size=info.num_outputs),
+        embeddings=_two_embeddings('model_size')),
     'image_cnn': Model(ImageCNN, lambda info, s: dict(num_classes=info.num_outputs)),
     'text_cnn': Model(TextCNN, lambda info, s: dict(vocab_size=info.vocab_size,
-                                                    num_classes=info.num_outputs)),
+                                                    num_classes=info.num_outputs),
+                      embeddings=_one_embedding('embedding/embedding',
+                                                'static_embedding/embedding')),
     'alexnet': Model(AlexNet, lambda info, s: dict(num_classes=info.num_outputs)),
     'image_to_sequence': Model(
         ImageToSequence, lambda info, s: dict(target_vocab_size=info.num_outputs),
-        cells={'cell_fn': _same_cell}),
+        cells={'cell_fn': _same_cell},
+        embeddings=(WordEmbedding('target_pretrained_embeddings', ('target_embed/embedding',),
+                                  TARGET),)),
     'sequence_tagger': Model(
         SequenceTagger, lambda info, s: dict(vocab_size=info.vocab_size,
                                              num_tags=info.num_outputs,
                                              char_vocab_size=info.char_vocab_size,
                                              **_crf_constraints(info, s)),
         cells={'cell_fn': _same_cell},
-        extra=(config_fields.Field('crf_constraints', sequence_tagger.CrfConstraintsName, 'none'),)),
+        extra=(config_fields.Field('crf_constraints', sequence_tagger.CrfConstraintsName, 'none'),),
+        embeddings=_one_embedding('embed/embedding')),
     'recurrent_classifier': Model(
         RecurrentClassifier, lambda info, s: dict(vocab_size=info.vocab_size,
                                                   num_classes=info.num_outputs),
-        cells={'cell_fn': _same_cell}),
+        cells={'cell_fn': _same_cell}, embeddings=_one_embedding('embed/embedding')),
     'sequence_readout': Model(
         SequenceReadout, lambda info, s: dict(
             num_outputs=info.num_outputs, vocab_size=info.vocab_size,
             input_mode='one_hot' if info.vocab_size else 'real'),
-        cells={'cell_fn': _same_cell}),
+        cells={'cell_fn': _same_cell}, embeddings=_one_embedding('Embed_0/embedding')),
 }
 
 
@@ -182,6 +241,10 @@ def resolve(model_cfg) -> dict:
       raise ValueError(f"model.cell is required for model {name!r}, e.g. "
                        f"dict(name='lstm', hidden_size=128)")
     settings[CELL] = cells.resolve(given[CELL])
+  for embedding in model.embeddings:
+    if settings[embedding.key] and not settings[embedding.size]:
+      raise ValueError(f'model.{embedding.key} needs a word embedding: model.{embedding.size} '
+                       f'is 0')
   _build(model, settings, _PLACEHOLDER_INFO)    # the module's rules across fields
   return settings
 
@@ -198,7 +261,7 @@ def from_config(model_cfg, data_info) -> nn.Module:
 
 
 def _build(model: Model, settings: dict, data_info) -> nn.Module:
-  extra = {field.name for field in model.extra}
+  extra = {field.name for field in model.extra} | set(model.init_fields())
   kwargs = {k: v for k, v in settings.items() if k not in ('name', CELL, *extra)}
   for field, cell_settings in model.cells.items():
     kwargs[field] = cells.from_config(cell_settings(settings))

@@ -67,8 +67,10 @@ class TextCNN(nn.Module):
     'multichannel'  two tables, one static, one fine-tuned. Each filter has a
                     slice per channel, applied to both, and the results are added
                     (the channels are concatenated along the features).
-  Pass pretrained vectors with `embedding_init=pretrained_embedding_init(table)`;
-  otherwise every table starts random (then 'static' is a fixed random projection).
+  Pass pretrained vectors with `embedding_init=pretrained_embedding_init(table)` (a
+  config names a vectors file instead, `model.pretrained_embeddings`, and the training
+  loop writes its rows into every table: `seqnets.training.pretrained`); otherwise every
+  table starts random (then 'static' is a fixed random projection).
   A static table lives in `params` as `static_embedding`: its gradient is
   zero, but optimizers with weight decay would still shrink it, so mask it
   out of those (e.g. `optax.masked`).

@@ -97,17 +97,27 @@ class TaskData:
   score text on the host (e.g. BLEU against the untokenised references).
   `summary` holds facts about the data worth reporting (e.g. the padding
   fraction of the training batches); the run logs them and writes them into
-  results.json.
+  results.json. `token_counts` gives, for a word vocabulary ('source': the
+  vocabulary, 'target': the target vocabulary), how often each id occurs in the
+  training data (`[V]` ints), for the coverage of pretrained word vectors.
   """
   preprocessing: Preprocessing
   train_batches: Callable[[int, int], Iterator[Batch]]
   eval_sets: dict[str, Batch]
   texts: dict[str, list] = dataclasses.field(default_factory=dict)
   summary: dict[str, float] = dataclasses.field(default_factory=dict)
+  token_counts: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
   @property
   def info(self) -> DataInfo:
     return self.preprocessing.info
+
+
+def token_counts(inputs: np.ndarray, lengths: np.ndarray, size: int) -> np.ndarray:
+  """`[size]` ints: how often each id occurs in the first `lengths[b]` steps of `inputs [B, T]`."""
+  inputs = np.asarray(inputs)
+  real = np.arange(inputs.shape[1])[None, :] < np.asarray(lengths)[:, None]
+  return np.bincount(inputs[real].ravel(), minlength=size).astype(np.int64)
 
 
 def generated_data(make_batch: Callable[[np.random.Generator, int], Batch], cfg, info: DataInfo,
@@ -185,7 +195,9 @@ class Task:
     name: the registry name (`config.task`).
     data_keys: every `config.data` key the task reads (any other is refused).
     validate: `data_cfg -> None`; raises ValueError naming `data.<field>`.
-    build_data: `data_cfg -> TaskData`.
+    build_data: `data_cfg -> TaskData`; a task with `data.vocabulary_from`
+      (`seqnets.tasks.word_vocabulary`) also takes `vectors_file=`, the file whose words
+      join its vocabulary.
     loss: `(outputs, batch) -> (scalar loss, sums)`; sums are sums and counts
       (`metrics.RATIOS` names the means), so padding rows count nowhere.
     example_correct: `(outputs, batch) -> [B] bool`, for per-example evaluators.

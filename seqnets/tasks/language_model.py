@@ -149,6 +149,8 @@ def build_data(cfg) -> base.TaskData:
                        unit=cfg.level, carry_steps=k1 if carry and k1 < k2 else 0)
   eval_sets = {'validation': _eval_rows(cfg, vocab, eval_text)}
   preprocessing = base.Preprocessing(info, vocab.tokens)
+  train_ids = vocab.encode(train_tokens)
+  counts = {'source': np.bincount(train_ids, minlength=len(vocab)).astype(np.int64)}
   if cfg.get('document_separator'):
     streams = lm_documents.DocumentStreams(_documents(cfg, vocab, train_text), batch_size, k2,
                                            f'the training text of {where}')
@@ -158,9 +160,8 @@ def build_data(cfg) -> base.TaskData:
         if not carry:                              # full BPTT: every window from a zero state
           batch.pop('reset')
         yield batch
-    return base.TaskData(preprocessing, document_batches, eval_sets)
+    return base.TaskData(preprocessing, document_batches, eval_sets, token_counts=counts)
 
-  train_ids = vocab.encode(train_tokens)
   if carry:
     lm_text.check_stream_size(len(train_ids), batch_size, k1, k2, f'the training text of {where}')
   elif len(train_ids) < k2 + 1:
@@ -172,7 +173,7 @@ def build_data(cfg) -> base.TaskData:
       yield (lm_text.stream_batch(train_ids, batch_size, k1, k2, step) if carry
              else random_windows(train_ids, batch_size, k2, seed, step))
 
-  return base.TaskData(preprocessing, train_batches, eval_sets)
+  return base.TaskData(preprocessing, train_batches, eval_sets, token_counts=counts)
 
 
 def random_windows(ids: np.ndarray, batch_size: int, length: int, seed: int,

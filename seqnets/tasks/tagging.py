@@ -8,6 +8,9 @@
   token_column      conll: the token column's index
   lowercase         word ids from the lowercased word (characters keep their case)
   min_count, max_vocab_size   the word vocabulary (0: every word seen in training)
+  vocabulary_from, pretrained_max_words   'pretrained': the words of the model's vectors
+                    file join the vocabulary (lowercased with `lowercase`;
+                    `seqnets.tasks.word_vocabulary`)
   max_word_length   characters kept of each word for the character encoder
   word_dropout      in training, each word id becomes `<unk>` with this probability (its
                     characters stay), so the model learns what to do with unknown words
@@ -40,6 +43,7 @@ from seqnets.data import tagged_batches
 from seqnets.data.vocab import Vocabulary
 from seqnets.tasks import base
 from seqnets.tasks import fields
+from seqnets.tasks import word_vocabulary
 
 FORMATS = ('conllu', 'conll')
 UNKNOWN_LABELS = ('error', 'unk')
@@ -69,6 +73,7 @@ def validate(cfg) -> None:
     token_column = cfg.get('token_column', 0)
     if not isinstance(token_column, int) or isinstance(token_column, bool):
       raise ValueError(f'data.token_column must be a column index, got {token_column!r}')
+  word_vocabulary.validate(cfg)
 
 
 def read_file(cfg, path: str | pathlib.Path) -> list[conll.TaggedSentence]:
@@ -118,11 +123,16 @@ def _arrays(cfg, preprocessing: base.Preprocessing, sentences, path, **kwargs) -
                                       lowercase=cfg.get('lowercase', False), **kwargs)
 
 
-def build_data(cfg) -> base.TaskData:
+def build_data(cfg, vectors_file: str | None = None) -> base.TaskData:
+  """The data of `cfg`; `vectors_file`: the file whose words join the vocabulary
+  (`data.vocabulary_from='pretrained'`)."""
   train, dev = read_file(cfg, cfg.train_path), read_file(cfg, cfg.eval_path)
-  word_lists = [tagged_batches.word_keys(s.tokens, cfg.get('lowercase', False)) for s in train]
+  lowercase = cfg.get('lowercase', False)
+  word_lists = [tagged_batches.word_keys(s.tokens, lowercase) for s in train]
   words = Vocabulary.build(word_lists, min_count=cfg.min_count,
                            max_size=cfg.get('max_vocab_size') or None)
+  words, vocabulary_summary = word_vocabulary.extend(
+      cfg, words, vectors_file, lambda word: word.lower() if lowercase else word)
   chars = tagged_batches.char_vocabulary([s.tokens for s in train])
   names = tag_names(train, cfg.get('unknown_labels', 'error'))
   info = base.DataInfo(vocab_size=len(words), num_outputs=len(names), unit='word',
@@ -148,10 +158,13 @@ def build_data(cfg) -> base.TaskData:
       yield batch
 
   summary = {'train/sentences': len(train), 'train/words': int(lengths.sum()),
-             'train/padding_fraction': batching.padding_fraction(lengths, batch_size, width)}
+             'train/padding_fraction': batching.padding_fraction(lengths, batch_size, width),
+             **vocabulary_summary}
+  counts = np.bincount(np.concatenate([words.encode(w) for w in word_lists] + [np.zeros(0, int)]),
+                       minlength=len(words))
   return base.TaskData(preprocessing, train_batches,
                        {EVAL_SPLIT: _arrays(cfg, preprocessing, dev, cfg.eval_path)},
-                       summary=summary)
+                       summary=summary, token_counts={'source': counts})
 
 
 def encode(cfg, preprocessing: base.Preprocessing, sentences) -> base.Batch:
@@ -207,7 +220,7 @@ TASK = base.Task(
     name='tagging',
     data_keys=('batch_size', 'bucket_width', 'eval_path', 'format', 'label_column', 'lowercase',
                'max_vocab_size', 'max_word_length', 'min_count', 'token_column', 'train_path',
-               'unknown_labels', 'word_dropout'),
+               'unknown_labels', 'word_dropout', *word_vocabulary.KEYS),
     validate=validate,
     build_data=build_data,
     loss=loss,

@@ -8,11 +8,15 @@
 and max_length (longer sentences are cut), min_count, max_vocab_size (0: all),
 batch_size, bucket_width (0: every batch max_length wide; n > 0: batches of sentences
 whose lengths differ by < n, n·k wide, for recurrent models). The vocabulary and the label set come from the training data and
-are saved with the run. An evaluation file is read in `file_format`.
+are saved with the run; `vocabulary_from='pretrained'` (and `pretrained_max_words`) adds
+the words of the model's pretrained vectors file (`seqnets.tasks.word_vocabulary`; a
+file word joins lowercased, when the tokenizer gives it as one token). An evaluation
+file is read in `file_format`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 
 from seqnets.data import text_classification as text_data
@@ -20,6 +24,7 @@ from seqnets.data.vocab import Vocabulary, tokenize
 from seqnets.tasks import base
 from seqnets.tasks import classification
 from seqnets.tasks import fields
+from seqnets.tasks import word_vocabulary
 
 SOURCES = ('files', 'tfds')
 
@@ -37,6 +42,7 @@ def validate(cfg) -> None:
       fields.non_empty_string(cfg, field, f'a {cfg.file_format} file')
   else:
     fields.non_empty_string(cfg, 'tfds_name', 'a TFDS dataset, e.g. "glue/sst2"')
+  word_vocabulary.validate(cfg)
 
 
 def _encode_pairs(cfg, vocab: Vocabulary, pairs) -> base.Batch:
@@ -44,7 +50,15 @@ def _encode_pairs(cfg, vocab: Vocabulary, pairs) -> base.Batch:
                               vocab, pad_to=cfg.max_length)
 
 
-def build_data(cfg) -> base.TaskData:
+def _input_word(word: str) -> str | None:
+  """`word` as the tokenizer gives it (lowercased), or None when it is not one token."""
+  tokens = tokenize(word)
+  return tokens[0] if len(tokens) == 1 else None
+
+
+def build_data(cfg, vectors_file: str | None = None) -> base.TaskData:
+  """The data of `cfg`; `vectors_file`: the file whose words join the vocabulary
+  (`data.vocabulary_from='pretrained'`)."""
   if cfg.source == 'files':
     read = lambda path: text_data.read_examples_with_lines(path, cfg.file_format)
     train, dev = read(cfg.train_path), read(cfg.eval_path)
@@ -58,10 +72,14 @@ def build_data(cfg) -> base.TaskData:
     train_pairs, eval_pairs = load(cfg.get('train_split', 'train')), {'dev': load(eval_split)}
   vocab = Vocabulary.build([tokenize(text) for text, _ in train_pairs], min_count=cfg.get('min_count', 1),
                            max_size=cfg.get('max_vocab_size') or None)
-  return classification.make_data(
-      _encode_pairs(cfg, vocab, train_pairs),
-      {split: _encode_pairs(cfg, vocab, pairs) for split, pairs in eval_pairs.items()},
+  vocab, summary = word_vocabulary.extend(cfg, vocab, vectors_file, _input_word)
+  train = _encode_pairs(cfg, vocab, train_pairs)
+  data = classification.make_data(
+      train, {split: _encode_pairs(cfg, vocab, pairs) for split, pairs in eval_pairs.items()},
       cfg.batch_size, vocabulary=vocab.tokens, bucket_width=cfg.get('bucket_width', 0))
+  return dataclasses.replace(
+      data, summary={**data.summary, **summary},
+      token_counts={'source': base.token_counts(train['inputs'], train['lengths'], len(vocab))})
 
 
 def read_file(cfg, path: str | pathlib.Path):
@@ -85,7 +103,7 @@ TASK = base.Task(
     name='text_classification',
     data_keys=('batch_size', 'bucket_width', 'data_dir', 'eval_path', 'eval_split',
                'file_format', 'max_length', 'max_vocab_size', 'min_count', 'source', 'tfds_name',
-               'train_path', 'train_split'),
+               'train_path', 'train_split', *word_vocabulary.KEYS),
     validate=validate,
     build_data=build_data,
     read_file=read_file,

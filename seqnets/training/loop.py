@@ -3,15 +3,15 @@
 Writes into `workdir` (process 0 only): `config.json` (the resolved config),
 `preprocessing.json` (what rebuilds the model's inputs: data info, vocabulary,
 label set), `metrics.jsonl` (one JSON object per logged step and seed),
-`tensorboard/`, `checkpoints/` and, at the end, `results.json` (final
-evaluation per seed) and `curves.png` (training and evaluation loss against
-step). With `config.train.best_metric` also `checkpoints_best/` and
-`best_tracking.json` (`best.py`: best checkpoints, early stopping), and
-results.json gives each seed's best beside its final evaluation. Rerunning with
-the same `workdir` resumes from its latest good checkpoint and ends with the
-same parameters and the same best as a run that never stopped; only the fields
-in `resume.RESUMABLE_FIELDS` may change between the two. A workdir is used by
-one run at a time (`workdir_lock`).
+`tensorboard/`, `checkpoints/`, `pretrained_embeddings.json` (runs whose model names
+pretrained word vectors: what each file gave, `seqnets.training.pretrained`) and, at the
+end, `results.json` (final evaluation per seed) and `curves.png` (training and evaluation
+loss against step). With `config.train.best_metric` also `checkpoints_best/` and
+`best_tracking.json` (`best.py`: best checkpoints, early stopping), and results.json gives
+each seed's best beside its final evaluation. Rerunning with the same `workdir` resumes
+from its latest good checkpoint and ends with the same parameters and the same best as a
+run that never stopped; only the fields in `resume.RESUMABLE_FIELDS` may change between
+the two. A workdir is used by one run at a time (`workdir_lock`).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from seqnets.training import metrics as metrics_lib
 from seqnets.training import optimizers
 from seqnets.training import parallel
 from seqnets.training import periodic
+from seqnets.training import pretrained
 from seqnets.training import resume
 from seqnets.training import state as state_lib
 from seqnets.training import transfer
@@ -76,16 +77,33 @@ def _check_freeze_patterns(config, params) -> None:
 
 
 def _restore(config, ckpt: checkpoints.Checkpointer, fresh: state_lib.TrainState, mesh,
-             preprocessing, workdir: pathlib.Path, primary: bool):
+             data, workdir: pathlib.Path, primary: bool):
   """`(state, step resumed from or None)`. Resume order: this workdir's latest good
   checkpoint → params of `config.init_from`, its checkpoint `config.init_from_checkpoint`
   (`transfer.init_from_run`; what was reused is logged and written to transfer.json) → fresh.
+  Fresh and `init_from` parameters first get the pretrained word vectors the model names
+  (`pretrained.initialise`; the report goes to pretrained_embeddings.json); a resumed run
+  never reads those files.
 
   `fresh` is on the mesh already, so orbax restores every array into its sharding.
   """
   resumed = ckpt.restore_latest_with_step(fresh)
   if resumed is not None:
     return resumed
+  preprocessing = data.preprocessing
+  settings = model_factory.resolve(config.model)
+  if pretrained.configured(settings):
+    try:
+      params, report = pretrained.initialise(settings, preprocessing,
+                                             jax.device_get(fresh.params), data.token_counts)
+    except ValueError as e:
+      raise validation.ConfigError(f'config.{e}') from None
+    for key, entry in report.items():
+      logging.info('%s: %d of %d words found in %s', key, entry['found'],
+                   entry['vocabulary_words'], entry['file'])
+    if primary:
+      pretrained.save_report(workdir, report)
+    fresh = parallel.place_state(fresh.replace(params=params), mesh)
   if config.get('init_from'):
     params, report = transfer.init_from_run(config.init_from, jax.device_get(fresh.params),
                                             preprocessing, config.get('init_from_checkpoint'))
@@ -222,7 +240,13 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
     return RunResult(step=finished['step'], interrupted=False, final=finished['runs'], state=None)
 
   task = task_factory.get(config.task)
-  data = task.build_data(config.data)
+  model_settings = model_factory.resolve(config.model)
+  if ckpt.latest_step() is None:      # a fresh run: its vectors files fit, before any data load
+    try:
+      pretrained.check_files(model_settings)
+    except ValueError as e:
+      raise validation.ConfigError(f'config.{e}') from None
+  data = pretrained.build_data(task, config)
   try:
     evaluators = evaluators_lib.create(config.evals, task, data.info, data.eval_sets, data.texts)
   except ValueError as e:
@@ -234,12 +258,15 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
   state = state_lib.create_seeds(model, tx, task, seeds, next(data.train_batches(seeds[0], 0)))
   _check_freeze_patterns(config, state.params)
   _check_best_metric(config, evaluators, model, task, state)
-  state, resumed_step = _restore(config, ckpt, parallel.place_state(state, mesh), mesh,
-                                 data.preprocessing, workdir, primary)
+  state, resumed_step = _restore(config, ckpt, parallel.place_state(state, mesh), mesh, data,
+                                 workdir, primary)
   start = int(np.asarray(jax.device_get(state.step))[0])
   keeper = best_lib.BestKeeper(config, workdir, len(seeds), primary,
                                place=lambda tree: parallel.replicate(tree, mesh))
   keeper.resume(resumed_step)
+  summary = dict(data.summary)
+  if pretrained.configured(model_settings):
+    summary.update(pretrained.summary_items(pretrained.load_report(workdir)))
 
   writer = writers.MetricWriter(workdir) if primary else writers.NullWriter()
   if primary:
@@ -248,7 +275,7 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
         f.write(json.dumps({'step': start, 'changes': writers.to_json_value(changes)}) + '\n')
     _write_json(workdir / 'config.json', config_dict)
     data.preprocessing.save(workdir)
-    for key, value in data.summary.items():
+    for key, value in summary.items():
       logging.info('data: %s = %s', key, value)
   writer.truncate_after(start)
   train_step = parallel.make_train_step(model, tx, task, mesh, state)
@@ -336,7 +363,7 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
       best_fields = {'best_metric': keeper.metric, 'best_mode': keeper.tracker.mode,
                      'early_stopped': early_stopped} if keeper.enabled else {}
       _write_json(workdir / 'results.json', {
-          'config': config_dict, 'step': done, 'data': writers.to_json_value(data.summary),
+          'config': config_dict, 'step': done, 'data': writers.to_json_value(summary),
           **best_fields,
           'runs': [{'seed': s, **writers.to_json_value(r), **keeper.summary(i)}
                    for i, (s, r) in enumerate(zip(seeds, final))]})

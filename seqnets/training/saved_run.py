@@ -36,6 +36,7 @@ from seqnets.training import evaluators as evaluators_lib
 from seqnets.training import legacy_config
 from seqnets.training import parallel
 from seqnets.training import run_checkpoints
+from seqnets.training import pretrained
 from seqnets.training import steps
 
 
@@ -118,7 +119,7 @@ class SavedRun:
       for spec in self.config.evals.values():
         specs.setdefault(spec.type, {**spec.to_dict(), 'split': 'file', 'every_steps': 0})
     else:
-      data = self.task.build_data(self.config.data)
+      data = pretrained.build_data(self.task, self.config)
       if data.preprocessing != self.preprocessing:
         raise ValueError(f'the configured data no longer gives the vocabulary and labels saved in '
                          f'{self.workdir}; evaluate with --eval_file instead')

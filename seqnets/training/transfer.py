@@ -36,17 +36,21 @@ from seqnets.training import run_checkpoints
 KINDS = ('copied', 'mapped', 'partial', 'fresh')
 
 
+def copy_rows(fresh: np.ndarray, source: np.ndarray, rows: np.ndarray) -> np.ndarray:
+  """A copy of the table `fresh [..., V, E]` (any leading axes, e.g. seeds) whose row `i`
+  is `source[rows[i]]` where `rows[i] >= 0` (`rows [V]`); the other rows stay as they are."""
+  out = np.array(fresh, copy=True)
+  hit = np.asarray(rows) >= 0
+  out[..., hit, :] = np.asarray(source)[np.asarray(rows)[hit]].astype(out.dtype)
+  return out
+
+
 def _mapped_rows(fresh: np.ndarray, source: np.ndarray, target_vocab: Sequence[str],
                  source_vocab: Sequence[str]) -> tuple[np.ndarray, int]:
   """The fresh table with the rows of shared tokens taken from the source's."""
-  index = {token: row for row, token in enumerate(source_vocab)}
-  out = np.array(fresh, copy=True)
-  found = 0
-  for row, token in enumerate(target_vocab):
-    if token in index and index[token] < len(source):
-      out[row] = source[index[token]]
-      found += 1
-  return out, found
+  index = {token: row for row, token in enumerate(source_vocab) if row < len(source)}
+  rows = np.asarray([index.get(token, -1) for token in target_vocab], np.int64)
+  return copy_rows(fresh, source, rows), int((rows >= 0).sum())
 
 
 def transfer_params(fresh: Any, source: Any, *, target_vocab: Sequence[str] = (),

@@ -87,11 +87,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
       check_keys(f'config.evals.{name}', spec, evaluators.keys_of(spec.get('type')))
   try:
     task.validate(config.data)
-    model_factory.validate(config.model)
+    model_settings = model_factory.resolve(config.model)
     optimizers.validate(config.optim)
     evaluators.validate(config.evals, task)
   except ValueError as e:
     raise ConfigError(f'config.{e}') from None
+  if (config.data.get('vocabulary_from', 'train') == 'pretrained'
+      and not model_settings.get('pretrained_embeddings')):
+    raise ConfigError("config.data.vocabulary_from='pretrained' needs "
+                      "config.model.pretrained_embeddings (the vectors file whose words join "
+                      "the vocabulary)")
   _int_at_least(config, 'seed', 0)
   _int_at_least(config, 'num_seeds', 1)
   _int_at_least(config, 'train.num_train_steps', 1)

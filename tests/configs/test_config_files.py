@@ -18,7 +18,9 @@ MODES = {
                     'adding_T400-leaky', 'digits-echo_state'],
     'char_lm': [None, 'smoke', 'word'], 'multi30k': [None, 'transformer', 'smoke'],
     'reverse': [None, 'smoke'], 'bottleneck': [None, 'smoke'], 'digit_strings': [None, 'smoke'],
-    'digits_cnn': [None, 'smoke'], 'text_cnn': [None, 'smoke'], 'sst2_rnn': [None, 'smoke'],
+    'digits_cnn': [None, 'smoke'], 'sst2_rnn': [None, 'smoke'],
+    'text_cnn': [None, 'smoke', 'rand', 'static', 'non-static', 'multichannel', 'static-smoke',
+                 'multichannel-smoke'],
     'udpos': [None, 'words', 'smoke'], 'wnut17': [None, 'smoke'], 'task_lm': ['sst2', 'wnut17'],
     'finetune_digits': [None, 'smoke'], 'ablate_digits_lr': [None, 'smoke'],
 }

@@ -94,7 +94,12 @@ def build_data(cfg) -> base.TaskData:
                                      target_vocabulary=target_tok.vocabulary,
                                      tokenizers=(source_tok.to_json(), target_tok.to_json()))
   eval_sets = {'validation': encode_pairs(source_tok, target_tok, evaluation)}
-  return base.TaskData(preprocessing, train_batches, eval_sets, {'validation': evaluation})
+  counts = {side: np.bincount(np.concatenate([np.zeros(0, np.int64), *ids]).astype(np.int64),
+                             minlength=size)
+            for side, ids, size in (('source', sources, len(source_tok)),
+                                    ('target', targets, len(target_tok)))}
+  return base.TaskData(preprocessing, train_batches, eval_sets, {'validation': evaluation},
+                       token_counts=counts)
 
 
 def padding_fraction(batches) -> float:
