@@ -88,7 +88,7 @@ def _restore(config, ckpt: checkpoints.Checkpointer, fresh: state_lib.TrainState
       logging.info('init_from %s: %d %s %s', config.init_from, len(paths), kind, paths)
     if primary:
       _write_json(workdir / 'transfer.json', {'init_from': str(config.init_from), **report})
-    return parallel.place_state(fresh.replace(params=params), mesh)
+    return parallel.place_state(state_lib.with_params(fresh, params), mesh)
   return fresh
 
 
@@ -203,7 +203,9 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
   tx = optimizers.from_config(config.optim, total)
   mesh = parallel.create_mesh(num_devices)
   seeds = [config.seed + s for s in range(config.num_seeds)]
-  state = state_lib.create_seeds(model, tx, task, seeds, next(data.train_batches(seeds[0], 0)))
+  ema_decay = config.optim.get('ema_decay')
+  state = state_lib.create_seeds(model, tx, task, seeds, next(data.train_batches(seeds[0], 0)),
+                                 ema=ema_decay is not None)
   _check_freeze_patterns(config, state.params)
   state = _restore(config, ckpt, parallel.place_state(state, mesh), mesh, data.preprocessing,
                    workdir, primary)
@@ -219,11 +221,15 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
     for key, value in data.summary.items():
       logging.info('data: %s = %s', key, value)
   writer.truncate_after(start)
-  train_step = parallel.make_train_step(model, tx, task, mesh, state)
+  train_step = parallel.make_train_step(model, tx, task, mesh, state, ema_decay)
+  evaluated = 'params' if ema_decay is None else 'ema_params'
+  logging.info('evaluations use %s', 'the parameters' if ema_decay is None else
+               f'their exponential moving average (optim.ema_decay={ema_decay})')
   eval_steps = {e.name: parallel.make_eval_step(model, task, e.extra_sums, mesh) for e in evaluators}
   host = evaluators_lib.HostContext(model, task, data.preprocessing, config.data)
   run_evals = lambda chosen: evaluation.evaluate_all(
-      chosen, eval_steps, state.params, parallel.shared_model_state(state.model_state), mesh,
+      chosen, eval_steps, state_lib.evaluated_params(state),
+      parallel.shared_model_state(state.model_state), mesh,
       len(seeds), task.time_keys, host)
   iterators = [data.train_batches(seed, start) for seed in seeds]
   health = _Health(seeds, writer, ckpt, state)
@@ -281,6 +287,7 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
       curves.save_png(workdir)
       _write_json(workdir / 'results.json', {
           'config': config_dict, 'step': done, 'data': writers.to_json_value(data.summary),
+          'evaluated_params': evaluated,
           'runs': [{'seed': s, **writers.to_json_value(r)} for s, r in zip(seeds, final)]})
   writer.close()
   ckpt.close()

@@ -109,9 +109,10 @@ def place_state(state: state_lib.TrainState, mesh: Mesh) -> state_lib.TrainState
       jax.device_get(state), shardings)
 
 
-def make_train_step(model, tx, task, mesh: Mesh, state: state_lib.TrainState):
+def make_train_step(model, tx, task, mesh: Mesh, state: state_lib.TrainState,
+                    ema_decay: float | None = None):
   """jit(vmap(train_step)) over seeds; state donated, batch sharded."""
-  step = functools.partial(steps.train_step, model=model, tx=tx, task=task)
+  step = functools.partial(steps.train_step, model=model, tx=tx, task=task, ema_decay=ema_decay)
   shardings = state_shardings(state, mesh)
   return jax.jit(jax.vmap(step), in_shardings=(shardings, NamedSharding(mesh, BATCH_SPEC)),
                  out_shardings=(shardings, NamedSharding(mesh, P())), donate_argnums=0)

@@ -23,6 +23,7 @@ from typing import Any
 
 import jax
 import ml_collections
+from absl import logging
 from flax import linen as nn
 
 from seqnets.models import factory as model_factory
@@ -41,7 +42,9 @@ class SavedRun:
   """Config, task, model, preprocessing and the checkpoint of one workdir.
 
   `params` and `model_state` keep the leading seed axis `[S, ...]` of
-  training; `seed(i)` gives the variables of seed index i.
+  training; `seed(i)` gives the variables of seed index i. `params` are the
+  checkpoint's `evaluated_params`: 'ema_params' (the moving average of a run with
+  `optim.ema_decay`) when it holds them, else 'params'.
   """
   workdir: pathlib.Path
   config: ml_collections.ConfigDict
@@ -51,6 +54,7 @@ class SavedRun:
   params: Any
   model_state: Any
   step: int
+  evaluated_params: str = 'params'
 
   @property
   def num_seeds(self) -> int:
@@ -154,5 +158,7 @@ def load_run(workdir: str | pathlib.Path) -> SavedRun:
   if found is None:
     raise FileNotFoundError(f'{workdir / "checkpoints"} has no checkpoint yet')
   state, step = found
-  return SavedRun(workdir, config, task, model, preprocessing, state['params'],
-                  state.get('model_state') or {}, step)
+  evaluated = 'ema_params' if state.get('ema_params') else 'params'
+  logging.info('%s: checkpoint of step %d, using its %s', workdir, step, evaluated)
+  return SavedRun(workdir, config, task, model, preprocessing, state[evaluated],
+                  state.get('model_state') or {}, step, evaluated)
