@@ -103,11 +103,14 @@ OPTIMIZERS: dict[str, Callable[[Any, ml_collections.ConfigDict], optax.GradientT
 # The optimizers that apply `weight_decay`; the others refuse a non-zero one.
 DECAYING = ('sgd', 'momentum', 'adamw', 'adafactor', 'lamb')
 SCHEDULES = ('constant', 'warmup_cosine', 'warmup_linear', 'inverse_sqrt', 'exponential')
-# Every `config.optim` key (`validate` checks each one present, whichever optimizer is named).
-KEYS = ('name', 'learning_rate', 'schedule', 'warmup_steps', 'end_learning_rate_factor',
-        'decay_rate', 'transition_steps', 'staircase', 'momentum', 'b1', 'b2', 'eps', 'decay',
-        'weight_decay', 'weight_decay_exclude', 'accumulate_steps', 'ema_decay', 'clip_norm',
-        'clip_value', 'freeze', 'learning_rate_factors', 'unfreeze_steps')
+# The `config.optim` keys that `from_config` reads (what a training loop of its own takes).
+TRANSFORM_KEYS = ('name', 'learning_rate', 'schedule', 'warmup_steps', 'end_learning_rate_factor',
+                  'decay_rate', 'transition_steps', 'staircase', 'momentum', 'b1', 'b2', 'eps',
+                  'decay', 'weight_decay', 'weight_decay_exclude', 'accumulate_steps', 'clip_norm',
+                  'clip_value', 'freeze', 'learning_rate_factors', 'unfreeze_steps')
+# Every `config.optim` key of a run (`validate` checks each one present, whichever optimizer
+# is named): `ema_decay` is read by the train state and step, not by `from_config`.
+KEYS = (*TRANSFORM_KEYS, 'ema_decay')
 
 
 def _path(key_path) -> str:
