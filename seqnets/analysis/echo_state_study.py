@@ -50,7 +50,7 @@ KEYS = {
                          'bias_scale', 'seed'),
     'config.ridge': ('l2',),
     'config.gradient': ('enabled', 'num_steps', 'seed', 'optim'),
-    'config.gradient.optim': optimizers.KEYS,
+    'config.gradient.optim': optimizers.TRANSFORM_KEYS,
 }
 
 

@@ -82,8 +82,8 @@ KEYS = {
     'config.data': ('num_symbols', 'train_lengths', 'eval_batch_size'),
     'config.train': ('batch_size', 'num_steps', 'chunk_steps'),
     'config.probe': ('length', 'distances', 'batch_size', 'jacobian_batch_size'),
-    'config.optim': optimizers.KEYS,
-    'config.exploding.optim': optimizers.KEYS,
+    'config.optim': optimizers.TRANSFORM_KEYS,
+    'config.exploding.optim': optimizers.TRANSFORM_KEYS,
 }
 
 

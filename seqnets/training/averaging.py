@@ -62,7 +62,7 @@ def average_checkpoints(workdir: str | pathlib.Path, last: int) -> tuple[int, li
     config = latest.restore_config(steps[-1])
   finally:
     latest.close()
-  average = {'params': mean_of([s['params'] for s in states]),
+  average = {'params': mean_of([run_checkpoints.evaluated_params(s) for s in states]),
              'model_state': mean_of([parallel.shared_model_state(s.get('model_state') or {})
                                      for s in states])}
   target = checkpoints.Checkpointer(workdir / run_checkpoints.DIRECTORIES['average'], max_to_keep=1)

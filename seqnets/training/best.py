@@ -50,6 +50,7 @@ from seqnets import files
 from seqnets.training import checkpoints
 from seqnets.training import parallel
 from seqnets.training import run_checkpoints
+from seqnets.training import state as state_lib
 from seqnets.training import validation
 
 TRACKING_FILE = 'best_tracking.json'
@@ -185,6 +186,7 @@ class BestKeeper:
     self.metric = validation.best_metric(config)
     self.enabled = self.metric is not None
     self.plateau = config.optim.get('schedule') == 'reduce_on_plateau'
+    self.accumulate_steps = config.optim.get('accumulate_steps') or 1
     self.path = workdir / TRACKING_FILE
     self.tracker = Tracker.fresh(self.metric, config.train.get('best_mode'),
                                  config.train.get('early_stopping_patience'), num_seeds)
@@ -247,10 +249,13 @@ class BestKeeper:
     """Indices of the seeds that early stopping stopped."""
     return {i for i, s in enumerate(self.tracker.seeds) if s.stopped_step is not None}
 
-  def controls(self) -> dict | None:
-    """The train step's controls (`steps.train_step`), placed; None while every seed trains
-    and no plateau value is due."""
-    if self.plateau and any(v is not None for v in self.tracker.pending):
+  def controls(self, step: int) -> dict | None:
+    """The controls (`steps.train_step`, placed) of the train step that starts at `step`.
+    An evaluation's plateau value waits for the next step that updates the parameters (with
+    `optim.accumulate_steps` k, a step s with (s + 1) divisible by k): optax.MultiSteps
+    drops what the other micro-steps give the optimizer."""
+    due = (step + 1) % self.accumulate_steps == 0
+    if self.plateau and due and any(v is not None for v in self.tracker.pending):
       self._controls = None
       return self.place({'active': self._active(), 'plateau_value': self.tracker.take_pending()})
     if self._controls is None:
@@ -281,7 +286,7 @@ class BestKeeper:
     return lines
 
   def _save(self, step: int, improved: list[int], state, config: dict) -> None:
-    current = jax.device_get({'params': state.params,
+    current = jax.device_get({'params': state_lib.evaluated_params(state),
                               'model_state': parallel.shared_model_state(state.model_state)})
     if self._host is None:      # the first save: every slice from now
       self._host = jax.tree_util.tree_map(np.array, current)

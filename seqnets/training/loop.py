@@ -103,7 +103,7 @@ def _restore(config, ckpt: checkpoints.Checkpointer, fresh: state_lib.TrainState
                    entry['vocabulary_words'], entry['file'])
     if primary:
       pretrained.save_report(workdir, report)
-    fresh = parallel.place_state(fresh.replace(params=params), mesh)
+    fresh = parallel.place_state(state_lib.with_params(fresh, params), mesh)
   if config.get('init_from'):
     params, report = transfer.init_from_run(config.init_from, jax.device_get(fresh.params),
                                             preprocessing, config.get('init_from_checkpoint'))
@@ -114,7 +114,7 @@ def _restore(config, ckpt: checkpoints.Checkpointer, fresh: state_lib.TrainState
     if primary:
       _write_json(workdir / 'transfer.json', {'init_from': str(config.init_from),
                                               'init_from_checkpoint': read, **report})
-    return parallel.place_state(fresh.replace(params=params), mesh), None
+    return parallel.place_state(state_lib.with_params(fresh, params), mesh), None
   return fresh, None
 
 
@@ -255,7 +255,9 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
   tx = optimizers.from_config(config.optim, total)
   mesh = parallel.create_mesh(num_devices)
   seeds = [config.seed + s for s in range(config.num_seeds)]
-  state = state_lib.create_seeds(model, tx, task, seeds, next(data.train_batches(seeds[0], 0)))
+  ema_decay = config.optim.get('ema_decay')
+  state = state_lib.create_seeds(model, tx, task, seeds, next(data.train_batches(seeds[0], 0)),
+                                 ema=ema_decay is not None)
   _check_freeze_patterns(config, state.params)
   _check_best_metric(config, evaluators, model, task, state)
   state, resumed_step = _restore(config, ckpt, parallel.place_state(state, mesh), mesh, data,
@@ -278,11 +280,15 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
     for key, value in summary.items():
       logging.info('data: %s = %s', key, value)
   writer.truncate_after(start)
-  train_step = parallel.make_train_step(model, tx, task, mesh, state)
+  train_step = parallel.make_train_step(model, tx, task, mesh, state, ema_decay)
+  evaluated = 'params' if ema_decay is None else 'ema_params'
+  logging.info('evaluations use %s', 'the parameters' if ema_decay is None else
+               f'their exponential moving average (optim.ema_decay={ema_decay})')
   eval_steps = {e.name: parallel.make_eval_step(model, task, e.extra_sums, mesh) for e in evaluators}
   host = evaluators_lib.HostContext(model, task, data.preprocessing, config.data)
   run_evals = lambda chosen: evaluation.evaluate_all(
-      chosen, eval_steps, state.params, parallel.shared_model_state(state.model_state), mesh,
+      chosen, eval_steps, state_lib.evaluated_params(state),
+      parallel.shared_model_state(state.model_state), mesh,
       len(seeds), task.time_keys, host)
   iterators = [data.train_batches(seed, start) for seed in seeds]
   health = _Health(seeds, writer, ckpt, state)
@@ -303,7 +309,7 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
   with ckpt.stop_requests() as stop, periodic.progress_bar(start, total, str(workdir), primary) as bar:
     for step in range(start, total if not (all_failed or early_stopped) else start):
       batch = parallel.shard_batch(_stack_seeds([next(it) for it in iterators]), mesh)
-      state, sums = train_step(state, batch, keeper.controls())
+      state, sums = train_step(state, batch, keeper.controls(step))
       done = step + 1
       window = metrics_lib.merge(window, sums)
       for hook in hooks:
@@ -364,7 +370,7 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
                      'early_stopped': early_stopped} if keeper.enabled else {}
       _write_json(workdir / 'results.json', {
           'config': config_dict, 'step': done, 'data': writers.to_json_value(summary),
-          **best_fields,
+          'evaluated_params': evaluated, **best_fields,
           'runs': [{'seed': s, **writers.to_json_value(r), **keeper.summary(i)}
                    for i, (s, r) in enumerate(zip(seeds, final))]})
   writer.close()

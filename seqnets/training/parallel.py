@@ -119,13 +119,14 @@ def replicate(tree, mesh: Mesh):
       tree)
 
 
-def make_train_step(model, tx, task, mesh: Mesh, state: state_lib.TrainState):
+def make_train_step(model, tx, task, mesh: Mesh, state: state_lib.TrainState,
+                    ema_decay: float | None = None):
   """jit(vmap(train_step)) over seeds; state donated, batch sharded.
 
   The result is called as `step(state, batch, controls=None)`: `controls` holds
   `[S]` arrays (`steps.train_step`; None: every seed trains).
   """
-  step = functools.partial(steps.train_step, model=model, tx=tx, task=task)
+  step = functools.partial(steps.train_step, model=model, tx=tx, task=task, ema_decay=ema_decay)
   shardings = state_shardings(state, mesh)
   replicated = NamedSharding(mesh, P())
   jitted = jax.jit(jax.vmap(step),

@@ -87,6 +87,13 @@ class Chosen:
     return f'latest checkpoint, step {self.step}'
 
 
+def evaluated_params(state: dict):
+  """The parameters a state dict's evaluations use: its moving average (`ema_params`, a run
+  with `optim.ema_decay`) when it keeps one, else `params`. Best and averaged checkpoints
+  hold those already, as their `params`."""
+  return state.get('ema_params') or state['params']
+
+
 def restore(workdir: str | pathlib.Path, which: str | int | None = None) -> Chosen:
   """The checkpoint `which` (see the module docstring) of `workdir`, as NumPy state dicts.
 
@@ -118,6 +125,7 @@ def restore(workdir: str | pathlib.Path, which: str | int | None = None) -> Chos
       if found is None:
         raise FileNotFoundError(f'{directory} has no checkpoint yet')
       state, step = found
+    state = dict(state, params=evaluated_params(state))
     num_seeds = int(jax.tree_util.tree_leaves(state['params'])[0].shape[0])
     seed_steps, averaged = (step,) * num_seeds, ()
     if kind == 'best':

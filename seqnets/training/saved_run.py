@@ -49,6 +49,8 @@ class SavedRun:
   kind read ('latest', 'best', 'average' or 'step'), `step` its orbax step and
   `seed_steps` the training step of each seed's parameters (they differ between
   seeds only for 'best').
+  `params` are the ones evaluations use: the moving average of a run with
+  `optim.ema_decay` (`evaluated_params` is then 'ema_params'), else the trained ones.
   """
   workdir: pathlib.Path
   config: ml_collections.ConfigDict
@@ -61,12 +63,14 @@ class SavedRun:
   checkpoint: str = 'latest'
   seed_steps: tuple[int, ...] = ()
   averaged: tuple[int, ...] = ()
+  evaluated_params: str = 'params'
 
   def describe(self, seed_index: int | None = None) -> str:
     """Which checkpoint was read, e.g. 'best checkpoint, step 600 (seed index 0)'."""
     steps = self.seed_steps or (self.step,) * self.num_seeds
-    return run_checkpoints.Chosen(self.checkpoint, self.step, {}, steps,
+    read = run_checkpoints.Chosen(self.checkpoint, self.step, {}, steps,
                                   self.averaged).describe(seed_index)
+    return read + (', its moving-average parameters' if self.evaluated_params == 'ema_params' else '')
 
   @property
   def num_seeds(self) -> int:
@@ -167,4 +171,5 @@ def load_run(workdir: str | pathlib.Path, checkpoint: str | int | None = None) -
   chosen = run_checkpoints.restore(workdir, run_checkpoints.parse(checkpoint, 'checkpoint'))
   return SavedRun(workdir, config, task, model, preprocessing, chosen.state['params'],
                   chosen.state.get('model_state') or {}, chosen.step, chosen.kind,
-                  chosen.seed_steps, chosen.averaged)
+                  chosen.seed_steps, chosen.averaged,
+                  'ema_params' if config.optim.get('ema_decay') is not None else 'params')

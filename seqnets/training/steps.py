@@ -11,6 +11,7 @@ import optax
 from flax import linen as nn
 
 from seqnets.tasks import base
+from seqnets.training import optimizers
 from seqnets.training.state import TrainState
 
 
@@ -31,7 +32,8 @@ def apply_model(model: nn.Module, params, model_state: dict, batch: dict, task: 
 
 
 def train_step(state: TrainState, batch: dict, controls: dict | None = None, *, model: nn.Module,
-               tx: optax.GradientTransformation, task: base.Task) -> tuple[TrainState, dict]:
+               tx: optax.GradientTransformation, task: base.Task,
+               ema_decay: float | None = None) -> tuple[TrainState, dict]:
   """One optimizer step on `batch` -> (new state, Sums + norms).
 
   Dropout draws from `fold_in(state.rng, state.step)`. Reported norms:
@@ -44,7 +46,13 @@ def train_step(state: TrainState, batch: dict, controls: dict | None = None, *, 
   nothing but `step` (a seed stopped early keeps its values, and is never marked
   failed); `plateau_value`, when present, is passed to `tx.update` as the extra
   argument of the same name (`optimizers.plateau_scaling`).
+
+  With `ema_decay` d (the state must keep `ema_params`), every step that updates
+  the parameters (`optimizers.update_done`) also sets ema ← d · ema + (1 − d) · params.
   """
+  if (ema_decay is None) != (not state.ema_params):
+    raise ValueError(f'ema_decay={ema_decay!r} needs a state with ema_params, and a state '
+                     'with ema_params needs an ema_decay')
   controls = controls or {}
   active = controls.get('active', True)
   extra = {'plateau_value': controls['plateau_value']} if 'plateau_value' in controls else {}
@@ -67,11 +75,18 @@ def train_step(state: TrainState, batch: dict, controls: dict | None = None, *, 
   keep = lambda new, old: jax.tree_util.tree_map(lambda n, o: jnp.where(changed, n, o), new, old)
   sums = dict(sums, grad_norm=grad_norm, update_norm=update_norm,
               param_norm=optax.global_norm(params), steps=jnp.ones((), jnp.float32))
+  ema_params = state.ema_params
+  if ema_decay is not None:
+    done = optimizers.update_done(opt_state)
+    ema_params = jax.tree_util.tree_map(
+        lambda new, old: jnp.where(done, new, old),
+        optax.incremental_update(params, state.ema_params, 1.0 - ema_decay), state.ema_params)
   new_state = state.replace(
       step=state.step + 1,
       params=keep(params, state.params),
       opt_state=keep(opt_state, state.opt_state),
       model_state=keep(model_state, state.model_state),
+      ema_params=keep(ema_params, state.ema_params),
       failed_step=jnp.where((state.failed_step < 0) & active & ~healthy, state.step + 1,
                             state.failed_step))
   return new_state, sums

@@ -100,6 +100,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _int_at_least(config, 'seed', 0)
   _int_at_least(config, 'num_seeds', 1)
   _int_at_least(config, 'train.num_train_steps', 1)
+  every = config.optim.get('accumulate_steps', 1)
+  if config.train.num_train_steps % every:
+    raise ConfigError(f'config.train.num_train_steps={config.train.num_train_steps} must be a '
+                      f'multiple of config.optim.accumulate_steps={every} (it counts micro-batches; '
+                      'a last partial accumulation would never update the parameters)')
   for field in ('log_every_steps', 'checkpoint_every_steps', 'max_checkpoints_to_keep'):
     _int_at_least(config, f'train.{field}', 1, optional=True)
   init_from = config.get('init_from')

@@ -45,6 +45,11 @@ def test_check_config_names_the_bad_field():
       section.nmae = 1
     with pytest.raises(ValueError, match=r'\.nmae is not a setting; valid: \['):
       gradient_flow_study.check_config(config)
+  config = gradient_flow_config.get_config('smoke')
+  with config.optim.unlocked():
+    config.optim.ema_decay = 0.99        # the study's own loop keeps no moving average
+  with pytest.raises(ValueError, match=r'config\.optim\.ema_decay is not a setting'):
+    gradient_flow_study.check_config(config)
 
 
 def test_first_symbol_batch_labels_each_sequence_by_its_first_symbol():

@@ -54,7 +54,7 @@ def test_a_config_file_with_a_key_nothing_reads_is_one_error_line(tmp_path):
     ("config.model.cell.zoneout = 0.1",
      ["config.model.cell.zoneout is not a setting of the 'lstm' cell", "'zoneout_rate'"]),
     ("config.data.batchsize = 4", ['config.data.batchsize is not a setting', "'batch_size'"]),
-    ("config.optim.weight_decay = 0.1", ['config.optim.weight_decay is not a setting']),
+    ("config.optim.l2_penalty = 0.1", ['config.optim.l2_penalty is not a setting']),
     ("config.train.eval_every_steps = 5", ['config.train.eval_every_steps is not a setting']),
     ("config.evals.test_range.beam_size = 4",
      ['config.evals.test_range.beam_size is not a setting']),
