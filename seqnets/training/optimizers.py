@@ -285,8 +285,9 @@ def from_config(optim_cfg: ml_collections.ConfigDict, total_steps: int) -> optax
   if optim_cfg.get('schedule') == 'reduce_on_plateau':
     tx = optax.chain(tx, plateau_scaling(optim_cfg))
   tx = optax.chain(*chain, tx)
-  if every > 1:
-    tx = optax.MultiSteps(tx, every_k_schedule=every).gradient_transformation()
+  if every > 1:      # with extra arguments (a plateau value) passed through to `tx`
+    multi = optax.MultiSteps(tx, every_k_schedule=every)
+    tx = optax.GradientTransformationExtraArgs(multi.init, multi.update)
   return tx
 
 

@@ -294,3 +294,46 @@ def test_best_checkpoints_newer_than_the_resumed_step_are_set_aside(reference, t
   run = saved_run.load_run(workdir)
   for index, step in enumerate(best_steps(source)):
     assert_trees_equal(seed_tree(run.params, index), seed_tree(history[step], index))
+
+
+def test_with_a_moving_average_the_best_checkpoint_holds_the_average_that_was_evaluated(tmp_path):
+  """The evaluations of a run with `optim.ema_decay` score the moving average, so its best
+  checkpoint, `--checkpoint=STEP` and averaging read the average too."""
+  config = config_of(checkpoint_every_steps=2, max_checkpoints_to_keep=12)
+  config.optim.ema_decay = 0.5
+  workdir = tmp_path / 'run'
+  history = {}
+  hook = lambda step, state: history.__setitem__(step, jax.device_get(state.ema_params))
+  loop.train_and_evaluate(config, workdir, hooks=[hook])
+  best = saved_run.load_run(workdir)
+  assert best.checkpoint == 'best' and best.evaluated_params == 'ema_params'
+  assert best.describe(0).endswith('its moving-average parameters')
+  for index, step in enumerate(best_steps(workdir)):
+    assert_trees_equal(seed_tree(best.params, index), seed_tree(history[step], index))
+    at_step = saved_run.load_run(workdir, checkpoint=step)
+    assert_trees_equal(seed_tree(at_step.params, index), seed_tree(history[step], index))
+  averaging.average_checkpoints(workdir, 2)
+  average = saved_run.load_run(workdir, checkpoint='average')
+  expected = jax.tree_util.tree_map(lambda a, b: (np.asarray(a) + np.asarray(b)) / 2,
+                                    history[22], history[24])
+  jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6),
+                         jax.device_get(average.params), expected)
+
+
+def test_with_accumulation_each_plateau_value_reaches_the_next_update(tmp_path):
+  """optax.MultiSteps keeps what the optimizer is given only on the micro-step that
+  updates: an evaluation after step 6 (of k = 2 micro-steps each) must wait for step 8."""
+  config = config_of(best_metric='train_range/loss', best_mode='min')
+  config.optim.update(schedule='reduce_on_plateau', plateau_factor=0.5, plateau_patience=1,
+                      plateau_min_delta=0.05, accumulate_steps=2)
+  config.evals.train_range.every_steps = 3     # evaluations after odd and even steps
+  workdir = tmp_path / 'run'
+  result = loop.train_and_evaluate(config, workdir)
+  is_plateau = lambda x: isinstance(x, contrib.ReduceLROnPlateauState)
+  [plateau] = [x for x in jax.tree_util.tree_leaves(result.state.opt_state, is_leaf=is_plateau)
+               if is_plateau(x)]
+  for index in (0, 1):
+    values = [v for step, v in evaluations(workdir, 'train_range/loss', index) if step < 24]
+    expected = plateau_scales(values, 0.5, 1, 0.05)
+    assert float(np.asarray(plateau.scale)[index]) == pytest.approx(expected, rel=1e-6)
+    assert expected < 1.0

@@ -104,7 +104,7 @@ NAN, INF = float('nan'), float('inf')
                         "got 'conv*'"),
     ('freeze', ('conv*', 3), 'optim.freeze'),
     ('freeze', [''], 'optim.freeze'),
-    ('schedule', 'reduce_on_plateau', 'optim.schedule'),
+    ('schedule', 'cosine_restarts', 'optim.schedule'),
     ('decay_rate', 0.0, 'optim.decay_rate must be a finite number in (0, 1), got 0.0'),
     ('decay_rate', 1.5, 'optim.decay_rate must be a finite number in (0, 1), got 1.5'),
     ('decay_rate', NAN, 'optim.decay_rate'),
