@@ -10,7 +10,9 @@ are skipped). Any CoNLL-U files work
 (--config.data.label_column=xpos). Words are embedded (100-d, lowercased ids) and read
 by a character BiLSTM (50 per direction, 50-d characters) over each word as written
 (Plank et al. 2016); a BiLSTM of 150 per direction reads the sentence; a softmax tags
-each word. 9,000 steps of 32 sentences (about 23 epochs).
+each word. 9,000 steps of 32 sentences (about 23 epochs); the dev set is scored every
+500 steps with the moving average of the parameters (decay 0.999), and the best of
+those evaluations is kept as the run's best checkpoint, which the commands read.
 
 Modes: (default); `words`: no character encoder; `smoke`: a tiny model for tests.
 """
@@ -40,10 +42,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       pretrained_embeddings='', pretrained_lowercase=False, pretrained_oov='random')
   config.optim = dict(name='adam', learning_rate=2e-3, schedule='warmup_cosine', warmup_steps=100,
                       end_learning_rate_factor=0.05, clip_norm=5.0, clip_value=0.0, freeze=(),
-                      learning_rate_factors=(), unfreeze_steps=())
+                      learning_rate_factors=(), unfreeze_steps=(), ema_decay=0.999)
   config.train = dict(num_train_steps=9000, log_every_steps=100, checkpoint_every_steps=500,
-                      max_checkpoints_to_keep=1)
-  config.evals = dict(dev=dict(type='classification', split='dev', every_steps=1500,
+                      max_checkpoints_to_keep=1, best_metric='dev/accuracy', best_mode='max')
+  config.evals = dict(dev=dict(type='classification', split='dev', every_steps=500,
                                batch_size=256))
   if arg == 'words':
     config.model.char_encoder = 'none'
