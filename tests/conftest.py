@@ -16,15 +16,19 @@ import pytest
 
 # The tests compile many small programs and run each for a few steps: LLVM's optimisation
 # passes cost more time than they save (a compile-bound test runs about a quarter faster
-# without them). Commands the tests start as subprocesses take the same flags from
+# without them), and so do XLA:CPU's newer fusion emitters (turning them off, XLA's
+# classic elemental emitters, took another third off the suite's CPU time; jaxlib 0.10.2).
+# Commands the tests start as subprocesses take the same flags from
 # SEQNETS_TEST_XLA_FLAGS (without the 8 devices, unless they ask for devices).
-os.environ.setdefault('SEQNETS_TEST_XLA_FLAGS', '--xla_backend_optimization_level=0')
+os.environ.setdefault('SEQNETS_TEST_XLA_FLAGS',
+                      '--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false')
 os.environ['XLA_FLAGS'] = ' '.join([
     os.environ.get('XLA_FLAGS', ''), os.environ['SEQNETS_TEST_XLA_FLAGS'],
     '--xla_force_host_platform_device_count=8']).strip()
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
-os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', tempfile.mkdtemp(prefix='seqnets-jax-cache-'))
+if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:   # (not setdefault: mkdtemp would run in every worker)
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = tempfile.mkdtemp(prefix='seqnets-jax-cache-')
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0.2')
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
 
