@@ -61,7 +61,14 @@ class RunResult:
 
 
 def _stack_seeds(batches: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-  return {k: np.stack([b[k] for b in batches]) for k in batches[0]}
+  """The seeds' batches stacked `[S, B, ...]`. Bucketed batches differ in width between
+  seeds (each seed draws its own bucket): each array is zero-padded at the end of every
+  axis to the widest, which changes nothing (id 0 is padding, masks and lengths mark the
+  real positions, and every model gives the same result on padded inputs)."""
+  def stack(arrays):
+    widest = np.max([a.shape for a in arrays], axis=0)
+    return np.stack([np.pad(a, [(0, w - n) for n, w in zip(a.shape, widest)]) for a in arrays])
+  return {k: stack([b[k] for b in batches]) for k in batches[0]}
 
 
 def _check_freeze_patterns(config, params) -> None:

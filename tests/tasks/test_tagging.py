@@ -173,6 +173,23 @@ def test_a_run_reports_accuracy_and_seqeval_entity_f1(tmp_path, tagged_files):
   assert evaluated['eval/entity_f1/entity_f1'] == pytest.approx(final['eval/entity/entity_f1'])
 
 
+def test_vmapped_seeds_with_bucketed_batches_equal_separate_runs(tmp_path, tagged_files):
+  """Each seed draws its own buckets, so the seeds' batches differ in width; stacked side
+  by side they are zero-padded to the widest, which changes no seed's training."""
+  def run(name, **top):
+    cfg = config(tagged_files, bucket_width=2)
+    cfg.train.update(num_train_steps=3, log_every_steps=3, checkpoint_every_steps=3)
+    cfg.evals.entity.every_steps = 0
+    cfg.update(top)
+    return loop.train_and_evaluate(cfg, tmp_path / name).state.params
+  both = run('both', num_seeds=2)
+  for index in (0, 1):
+    alone = run(f'seed{index}', seed=index)
+    jax.tree_util.tree_map(
+        lambda a, b: np.testing.assert_allclose(np.asarray(a)[index], np.asarray(b)[0],
+                                                rtol=1e-5, atol=1e-6), both, alone)
+
+
 def test_udpos_reads_a_conllu_column(tmp_path):
   conllu = ('# sent_id = 1\n1-2\tdon\'t\t_\t_\t_\t_\t_\t_\t_\t_\n'
             '1\tdo\tdo\tAUX\tVBP\t_\t0\troot\t_\t_\n2\tn\'t\tnot\tPART\tRB\t_\t1\tadvmod\t_\t_\n'
