@@ -149,9 +149,9 @@ class RegularizedCell(FusedCell):
 def affine_params(cell: nn.Module, num_features: int, gates: int,
                   bias_init: Any = None) -> Params:
   """Declares `input_kernel [F, G·H]`, `recurrent_kernel [H, G·H]` and `bias [G·H]` with the
-  cell's `kernel_init`, `recurrent_kernel_init` and `bias_init` (or `bias_init`), made in
-  float32 and stored in `param_dtype` (`initializers.in_float32`); call it in the cell's
-  compact `cell_params`."""
+  cell's `kernel_init`, `recurrent_kernel_init` and `bias_init` (the `bias_init` argument
+  instead when given), made in float32 and stored in `param_dtype`
+  (`initializers.in_float32`); call it in the cell's compact `cell_params`."""
   width = gates * cell.features
   declare = lambda name, init, shape: cell.param(
       name, initializers.in_float32(init), shape, cell.param_dtype)

@@ -66,6 +66,8 @@ def _stack_seeds(batches: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarr
   axis to the widest, which changes nothing (id 0 is padding, masks and lengths mark the
   real positions, and every model gives the same result on padded inputs)."""
   def stack(arrays):
+    if all(a.shape == arrays[0].shape for a in arrays):
+      return np.stack(arrays)
     widest = np.max([a.shape for a in arrays], axis=0)
     return np.stack([np.pad(a, [(0, w - n) for n, w in zip(a.shape, widest)]) for a in arrays])
   return {k: stack([b[k] for b in batches]) for k in batches[0]}

@@ -253,6 +253,19 @@ def plateau_scales(values, factor, patience, min_delta):
   return scale
 
 
+def assert_plateau_scales_follow_the_evaluations(state, workdir):
+  """Each seed's reduce_on_plateau scale is that of the rule (factor 0.5, patience 1,
+  min delta 0.05) applied to its periodic evaluations; the scale did drop."""
+  is_plateau = lambda x: isinstance(x, contrib.ReduceLROnPlateauState)
+  [plateau] = [x for x in jax.tree_util.tree_leaves(state.opt_state, is_leaf=is_plateau)
+               if is_plateau(x)]
+  for index in (0, 1):
+    values = [v for step, v in evaluations(workdir, 'train_range/loss', index) if step < 24]
+    expected = plateau_scales(values, 0.5, 1, 0.05)
+    assert float(np.asarray(plateau.scale)[index]) == pytest.approx(expected, rel=1e-6)
+    assert expected < 1.0
+
+
 def test_reduce_on_plateau_follows_the_evaluations_across_a_resume(tmp_path):
   """The scale after training is that of the rule applied to every periodic evaluation
   (the final one trains nothing); a SIGTERM right after an evaluation loses none."""
@@ -262,14 +275,7 @@ def test_reduce_on_plateau_follows_the_evaluations_across_a_resume(tmp_path):
   workdir = tmp_path / 'run'
   assert loop.train_and_evaluate(config, workdir, hooks=[History(stop_at=10)]).interrupted
   result = loop.train_and_evaluate(config, workdir)
-  is_plateau = lambda x: isinstance(x, contrib.ReduceLROnPlateauState)
-  [plateau] = [x for x in jax.tree_util.tree_leaves(result.state.opt_state, is_leaf=is_plateau)
-               if is_plateau(x)]
-  for index in (0, 1):
-    values = [v for step, v in evaluations(workdir, 'train_range/loss', index) if step < 24]
-    expected = plateau_scales(values, 0.5, 1, 0.05)
-    assert float(np.asarray(plateau.scale)[index]) == pytest.approx(expected, rel=1e-6)
-    assert expected < 1.0
+  assert_plateau_scales_follow_the_evaluations(result.state, workdir)
 
 
 def test_best_checkpoints_newer_than_the_resumed_step_are_set_aside(reference, tmp_path):
@@ -329,11 +335,4 @@ def test_with_accumulation_each_plateau_value_reaches_the_next_update(tmp_path):
   config.evals.train_range.every_steps = 3     # evaluations after odd and even steps
   workdir = tmp_path / 'run'
   result = loop.train_and_evaluate(config, workdir)
-  is_plateau = lambda x: isinstance(x, contrib.ReduceLROnPlateauState)
-  [plateau] = [x for x in jax.tree_util.tree_leaves(result.state.opt_state, is_leaf=is_plateau)
-               if is_plateau(x)]
-  for index in (0, 1):
-    values = [v for step, v in evaluations(workdir, 'train_range/loss', index) if step < 24]
-    expected = plateau_scales(values, 0.5, 1, 0.05)
-    assert float(np.asarray(plateau.scale)[index]) == pytest.approx(expected, rel=1e-6)
-    assert expected < 1.0
+  assert_plateau_scales_follow_the_evaluations(result.state, workdir)
