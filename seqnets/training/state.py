@@ -107,9 +107,17 @@ def create(model: nn.Module, tx: optax.GradientTransformation, task, rng: jax.Ar
 
 def create_seeds(model: nn.Module, tx: optax.GradientTransformation, task, seeds: Sequence[int],
                  example_batch: dict[str, Any], ema: bool = False) -> TrainState:
-  """One state per seed, stacked on a leading axis `[S, ...]` (seed s uses `key(s)`)."""
-  keys = jax.vmap(jax.random.key)(jnp.asarray(list(seeds)))
-  return jax.jit(jax.vmap(lambda key: create(model, tx, task, key, example_batch, ema)))(keys)
+  """One state per seed, stacked on a leading axis `[S, ...]` (seed s uses `key(s)`).
+
+  The seeds are initialised one after another by one compiled function, not under `vmap`:
+  XLA:CPU runs a batched QR (the orthogonal initialiser under `vmap`) by fanning the batch
+  out on the thread pool it already runs on and waiting there, and with two such QRs in
+  flight (a bidirectional LSTM, 3+ seeds, 2 cores) every pool thread waits and the run
+  hangs. The values are the same either way: each seed's draws depend only on its key.
+  """
+  init = jax.jit(lambda key: create(model, tx, task, key, example_batch, ema))
+  states = [init(jax.random.key(seed)) for seed in seeds]
+  return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *states)
 
 
 def seed_slice(tree, index: int):
