@@ -5,6 +5,7 @@ logging and malloc, several processes (`jax.distributed`), the workdir flag, one
 import contextlib
 import os
 import sys
+from collections.abc import Mapping
 
 from absl import flags
 from absl import logging
@@ -16,8 +17,6 @@ _COORDINATOR = flags.DEFINE_string(
 _NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'Number of processes in the run.')
 _PROCESS_ID = flags.DEFINE_integer('process_id', None, 'This process\'s index, 0 .. num_processes - 1.')
 
-# Environment variables through which JAX detects a cluster by itself.
-_CLUSTER_VARIABLES = ('SLURM_JOB_ID', 'OMPI_COMM_WORLD_SIZE', 'TPU_WORKER_HOSTNAMES')
 USAGE_ERROR = 2
 
 
@@ -28,10 +27,10 @@ def configure() -> None:
   initialize_distributed()
 
 
-def initialize_distributed() -> None:
+def initialize_distributed(environ: Mapping[str, str] = os.environ) -> None:
   """`jax.distributed.initialize` from --coordinator_address/--num_processes/--process_id;
-  with none given, JAX's own cluster detection (SLURM, Open MPI, ...) when a
-  multi-task cluster job is detected, else a single process."""
+  with none given, JAX's own cluster detection when `environ` declares several processes
+  (`cluster_processes`), else a single process."""
   given = (_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
   import jax
   if any(v is not None for v in given):
@@ -41,9 +40,31 @@ def initialize_distributed() -> None:
       raise app_usage_error('--coordinator_address, --num_processes and --process_id go together')
     jax.distributed.initialize(_COORDINATOR.value, num_processes=_NUM_PROCESSES.value,
                                process_id=_PROCESS_ID.value)
-  elif any(v in os.environ for v in _CLUSTER_VARIABLES) and int(
-      os.environ.get('SLURM_NTASKS', os.environ.get('OMPI_COMM_WORLD_SIZE', '1'))) > 1:
+  elif cluster_processes(environ) > 1:
     jax.distributed.initialize()
+
+
+def cluster_processes(environ: Mapping[str, str]) -> int:
+  """How many processes the cluster job in `environ` has, as JAX's cluster detection reads
+  it, in its order: an Open MPI world (OMPI_COMM_WORLD_SIZE), a SLURM job's tasks
+  (SLURM_NTASKS), or a Cloud TPU slice's hosts (TPU_PROCESS_ADDRESSES, else
+  TPU_WORKER_HOSTNAMES, comma-separated, as GKE sets them) times its slices
+  (MEGASCALE_NUM_SLICES); 1 outside a cluster job."""
+  if 'OMPI_COMM_WORLD_SIZE' in environ:
+    return _count(environ, 'OMPI_COMM_WORLD_SIZE')
+  if 'SLURM_JOB_ID' in environ:
+    return _count(environ, 'SLURM_NTASKS')
+  hosts = environ.get('TPU_PROCESS_ADDRESSES', environ.get('TPU_WORKER_HOSTNAMES', ''))
+  return len([h for h in hosts.split(',') if h.strip()] or [None]) * _count(
+      environ, 'MEGASCALE_NUM_SLICES')
+
+
+def _count(environ: Mapping[str, str], name: str) -> int:
+  """The positive integer in `environ[name]` (1 when unset or empty)."""
+  value = environ.get(name, '').strip() or '1'
+  if not value.isdigit() or int(value) < 1:
+    raise ValueError(f'environment variable {name}={environ[name]!r} is not a positive integer')
+  return int(value)
 
 
 def app_usage_error(message: str):
