@@ -22,9 +22,11 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from seqnets.layers import cell_regularizers
+from seqnets.layers import cudnn_lstm
 from seqnets.layers import masking
 from seqnets.layers.fused_cell import FusedCell, cast_like, promote, step_takes_masks
 from seqnets.layers.fused_scan import fused_scan
+from seqnets.layers.lstm import LSTMCell
 # Importable from here as before the move:
 from seqnets.layers.fused_cell import carry_dtype, zero_carry  # noqa: F401
 from seqnets.layers.fused_scan import ScanKernel, input_gradients, matmul_tn  # noqa: F401
@@ -78,6 +80,45 @@ def _has_forward_mode_tangent(tree: Any) -> bool:
   return any(is_jvp(leaf) for leaf in jax.tree_util.tree_leaves(tree))
 
 
+def _is_batched(tree: Any) -> bool:
+  """True when a leaf of `tree` is being `vmap`-ped."""
+  try:
+    from jax._src.interpreters import batching
+  except ImportError:
+    return False
+  return any(isinstance(leaf, batching.BatchTracer) for leaf in jax.tree_util.tree_leaves(tree))
+
+
+def cudnn_refusal(cell: nn.RNNCellBase, carry: Carry, inputs: Array,
+                  masks: dict[str, Array], all_carries: bool,
+                  deterministic: bool | None = None) -> str | None:
+  """Why `RNN` cannot run this call through cuDNN's LSTM (`cudnn_lstm`), or None when it
+  can: a plain `LSTMCell` (no peepholes; regularisers only where its fused kernel is exact,
+  no variational state dropout), float32 throughout, no `return_all_carries`, neither
+  params nor carry nor inputs under `vmap` or forward-mode autodiff. `cell` is bound
+  (its params are read)."""
+  if type(cell) is not LSTMCell:
+    return f'{type(cell).__name__} is not an LSTMCell'
+  if cell.use_peepholes:
+    return 'LSTMCell.use_peepholes is on'
+  if not cell.runs_fused(deterministic) or 'state' in masks:
+    return 'a regulariser of the cell or variational state dropout is on'
+  dtypes = {jnp.dtype(cell.param_dtype), jnp.result_type(inputs)} | {
+      jnp.result_type(leaf) for leaf in jax.tree_util.tree_leaves(carry)}
+  if cell.dtype is not None:
+    dtypes.add(jnp.dtype(cell.dtype))
+  if dtypes != {jnp.dtype(jnp.float32)}:
+    return f'cuDNN computes in float32 only, got {sorted(str(d) for d in dtypes)}'
+  if all_carries:
+    return 'return_all_carries is on'
+  values = (cell.cell_params(jnp.shape(inputs)[-1]), carry, inputs, masks)
+  if _is_batched(values):
+    return 'the call is vmap-ped (cuDNN has no batching rule)'
+  if _has_forward_mode_tangent(values):
+    return 'forward-mode autodiff (jvp) is not supported by cuDNN'
+  return None
+
+
 def _describe(tree: Any) -> str:
   """`tree` with each leaf written as `dtype[shape]`, e.g. `(float32[2, 4], float32[2, 4])`."""
   def leaf(a):
@@ -115,6 +156,9 @@ def check_carry(given: Carry, expected: Carry, cell: Any, name: str = 'initial_c
     return
   raise ValueError(f'{name} has {problem} than {type(cell).__name__}\'s carry: expected '
                    f'{_describe(expected)}, got {_describe(given)}')
+
+
+IMPLEMENTATIONS = ('fused', 'scan', 'cudnn', 'auto')
 
 
 class RNN(nn.Module):
@@ -169,6 +213,14 @@ class RNN(nn.Module):
   overrides `__call__` (see `FusedCell.runs_fused`), runs the plain scan,
   and so does every cell with more than one feature axis (`ConvLSTMCell`:
   its convolutions bring their own gradient, see `conv_lstm.conv_same`).
+  `implementation` chooses the loop: 'fused' (default) as just said; 'scan' is
+  `fused=False` (which also turns 'fused' and 'auto' into the scan); 'cudnn' runs an
+  `LSTMCell` through cuDNN's LSTM (`cudnn_lstm`, same parameters; weight drop too) and
+  raises a ValueError naming the platform off a GPU, or the reason
+  (`cudnn_refusal`: peepholes, a regulariser, a dtype other than float32,
+  `return_all_carries`, `vmap`, `jvp`); 'auto' takes cuDNN on a GPU when
+  `cudnn_refusal` finds nothing, else 'fused'. Seeds trained side by side are
+  vmapped, so 'auto' keeps them on the fused kernel.
   `make bench` (benchmarks/rnn_bench.py) measures the cells against
   `flax.linen.RNN` and PyTorch; benchmarks/conv_lstm_bench.py the ConvLSTM.
 
@@ -202,6 +254,7 @@ class RNN(nn.Module):
     unroll: loop unroll factor.
     fused: run the seqnets cells through `fused_scan` (default); False runs
       every cell through a plain scan (forward-mode autodiff works).
+    implementation: 'fused', 'scan', 'cudnn' or 'auto' (see above).
     return_all_carries: also return the carry after every step (see above).
     variational_input_rate / variational_state_rate: variational dropout rates.
     deterministic: evaluation mode for the regularisers (or pass it to the call).
@@ -216,6 +269,7 @@ class RNN(nn.Module):
   variational_input_rate: float = 0.0
   variational_state_rate: float = 0.0
   deterministic: bool | None = None
+  implementation: str = 'fused'
 
   @nn.compact
   def __call__(
@@ -302,11 +356,44 @@ class RNN(nn.Module):
             ) -> tuple[Carry, Array, Carry | None]:
     """`(final_carry, outputs, all_carries or None)` for forward-ordered inputs."""
     masks, inputs = self._sequence_masks(carry, inputs, deterministic)
-    if self.fused and 'state' not in masks and uses_fused_kernel(self.cell, deterministic):
+    if self._uses_cudnn(carry, inputs, masks, all_carries, deterministic):
+      results = self._cudnn(carry, inputs, lengths, masks)
+    elif (self.fused and self.implementation != 'scan' and 'state' not in masks
+          and uses_fused_kernel(self.cell, deterministic)):
       results = self._fused(carry, inputs, lengths, all_carries, masks)
     else:
       results = self._stepwise(carry, inputs, lengths, all_carries, deterministic, masks)
     return results if all_carries else results + (None,)
+
+  def _uses_cudnn(self, carry: Carry, inputs: Array, masks: dict[str, Array],
+                  all_carries: bool, deterministic: bool | None) -> bool:
+    """Whether `implementation` runs this call through cuDNN (ValueError for 'cudnn' when
+    it cannot, naming the platform or the reason)."""
+    if self.implementation not in IMPLEMENTATIONS:
+      raise ValueError(f'RNN implementation={self.implementation!r}; valid: '
+                       f'{", ".join(IMPLEMENTATIONS)}')
+    if not self.fused and self.implementation == 'cudnn':
+      raise ValueError("RNN fused=False runs the plain scan; implementation='cudnn' asks for "
+                       'another loop')
+    if self.implementation not in ('cudnn', 'auto') or not self.fused:
+      return False
+    platform = jax.default_backend()
+    if platform != 'gpu':
+      if self.implementation == 'cudnn':
+        raise ValueError(f"RNN implementation='cudnn' needs a GPU; the platform is {platform!r}")
+      return False
+    refusal = cudnn_refusal(self.cell, carry, inputs, masks, all_carries, deterministic)
+    if refusal and self.implementation == 'cudnn':
+      raise ValueError(f"RNN implementation='cudnn' cannot run this call: {refusal}")
+    return refusal is None
+
+  def _cudnn(self, carry: Carry, inputs: Array, lengths: Array | None,
+             masks: dict[str, Array]) -> tuple[Carry, Array]:
+    params = dict(self.cell.cell_params(inputs.shape[-1]))
+    if 'recurrent_kernel' in masks:                     # weight drop: M ⊙ U, as the fused path
+      params['recurrent_kernel'] = params['recurrent_kernel'] * masks['recurrent_kernel']
+    final, outputs = cudnn_lstm.lstm({'cell': params}, inputs, lengths, carry, platform='gpu')
+    return cast_like(final, carry), outputs
 
   def _sequence_masks(self, carry: Carry, inputs: Array,
                       deterministic: bool | None) -> tuple[dict[str, Array], Array]:

@@ -154,3 +154,115 @@ def test_other_dtypes_and_mixed_stacks_are_refused():
     cudnn_lstm.layer_cells({'layers_0': bi_params, 'layers_1': {'cell': params['cell']}})
   with pytest.raises(ValueError, match='lengths'):
     cudnn_lstm.lstm(params, jnp.asarray(inputs()), np.array([7, 1, 1, 1]))
+
+
+# sn.RNN(implementation=...): on this CPU, 'cudnn' is refused by platform; with the platform
+# reported as 'gpu' and cuDNN's call replaced by lstm_ref, the plumbing is checked.
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+  """`jax.default_backend()` says 'gpu'; `rnn.lstm` runs `lstm_ref`. Yields its calls."""
+  calls = []
+
+  def lstm(x, h_0, c_0, weights, lengths, input_size, hidden_size, num_layers, dropout,
+           bidirectional, precision=None):
+    calls.append(x.shape)
+    unpacked = jax.experimental.rnn.unpack_lstm_weights(weights, input_size, hidden_size,
+                                                         num_layers, bidirectional)
+    return jax.experimental.rnn.lstm_ref(x, h_0, c_0, *unpacked, lengths, input_size,
+                                         hidden_size, num_layers, dropout, bidirectional)
+
+  monkeypatch.setattr(jax, 'default_backend', lambda: 'gpu')
+  monkeypatch.setattr(cudnn_lstm.rnn, 'lstm', lstm)
+  yield calls
+
+
+def bidirectional(implementation, **cell_kwargs):
+  layer = lambda: sn.RNN(sn.LSTMCell(H, **cell_kwargs), implementation=implementation)
+  return sn.Bidirectional(layer(), layer(), return_carry=True)
+
+
+def test_cudnn_off_a_gpu_names_the_platform():
+  model = bidirectional('cudnn')
+  with pytest.raises(ValueError, match="needs a GPU; the platform is 'cpu'"):
+    model.init(jax.random.key(0), inputs(), lengths=LENGTHS)
+
+
+@pytest.mark.parametrize('kwargs,message', [
+    (dict(implementation='cuda'), "implementation='cuda'; valid: fused, scan, cudnn, auto"),
+    (dict(implementation='cudnn', fused=False), 'fused=False runs the plain scan'),
+])
+def test_bad_implementations_are_named(kwargs, message):
+  with pytest.raises(ValueError, match=message):
+    sn.RNN(sn.LSTMCell(H), **kwargs).init(jax.random.key(0), inputs())
+
+
+def test_the_rnn_through_cudnn_equals_the_fused_kernel(fake_gpu):
+  x = inputs()
+  fused = bidirectional('fused')
+  params = random_tree(fused.init(jax.random.key(0), x, lengths=LENGTHS)['params'], seed=1)
+  run = lambda model, p, x: model.apply({'params': p}, x, lengths=LENGTHS)
+  loss = lambda model, p, x: sum(jnp.sum(jnp.sin(a)) for a in jax.tree_util.tree_leaves(
+      run(model, p, x)))
+  for implementation in ('cudnn', 'auto'):
+    fake_gpu.clear()
+    model = bidirectional(implementation)
+    jax.tree_util.tree_map(close, run(model, params, x), run(fused, params, x))
+    jax.tree_util.tree_map(close, jax.grad(functools.partial(loss, model), argnums=(0, 1))(
+        params, x), jax.grad(functools.partial(loss, fused), argnums=(0, 1))(params, x))
+    assert fake_gpu, implementation
+
+
+def test_weight_drop_through_cudnn_uses_the_same_mask(fake_gpu):
+  x = jnp.asarray(inputs())
+  model = sn.RNN(sn.LSTMCell(H, weight_drop_rate=0.5), implementation='cudnn')
+  params = model.init(jax.random.key(0), x, deterministic=True)
+  run = lambda model: model.apply(params, x, lengths=LENGTHS, deterministic=False,
+                                  rngs={'dropout': jax.random.key(1)})
+  close(run(model), run(model.clone(implementation='fused')))
+  assert fake_gpu
+
+
+@pytest.mark.parametrize('case', ['peepholes', 'bfloat16', 'vmap', 'vmap_params',
+                                  'all_carries'])
+def test_auto_keeps_the_fused_kernel_where_cudnn_cannot_run(fake_gpu, case):
+  cell_kwargs = dict(use_peepholes=True) if case == 'peepholes' else (
+      dict(dtype=jnp.bfloat16) if case == 'bfloat16' else {})
+  kwargs = dict(return_all_carries=True) if case == 'all_carries' else {}
+  x = jnp.asarray(inputs())
+  results = {}
+  for implementation in ('auto', 'fused'):
+    model = sn.RNN(sn.LSTMCell(H, **cell_kwargs), implementation=implementation, **kwargs)
+    params = model.init(jax.random.key(0), x)
+    fake_gpu.clear()
+    results[implementation] = apply(model, params, x, case)
+    assert not fake_gpu, implementation
+  jax.tree_util.tree_map(close, results['auto'], results['fused'])
+  reason = {'peepholes': 'use_peepholes', 'bfloat16': 'float32 only', 'vmap': 'vmap',
+            'vmap_params': 'vmap', 'all_carries': 'return_all_carries'}[case]
+  with pytest.raises(ValueError, match=reason):
+    apply(model.clone(implementation='cudnn'), params, x, case)
+
+
+def apply(model, params, x, case):
+  """`model.apply(params, x)`, vmapped over a leading axis of size 1 of the inputs ('vmap')
+  or of the params ('vmap_params', as seeds side by side)."""
+  if case == 'vmap':
+    return jax.vmap(lambda x: model.apply(params, x))(x[None])
+  if case == 'vmap_params':
+    stacked = jax.tree_util.tree_map(lambda a: a[None], params)
+    return jax.vmap(lambda p: model.apply(p, x))(stacked)
+  return model.apply(params, x)
+
+
+def test_scan_is_fused_false():
+  x = jnp.asarray(inputs())
+  scan = sn.RNN(sn.LSTMCell(H), implementation='scan')
+  params = scan.init(jax.random.key(0), x)
+  close(scan.apply(params, x, lengths=LENGTHS),
+        sn.RNN(sn.LSTMCell(H), fused=False).apply(params, x, lengths=LENGTHS))
+  jax.jvp(lambda x: scan.apply(params, x), (x,), (x,))   # forward mode: the plain scan
+  for implementation in ('fused', 'auto'):
+    jax.jvp(lambda x: scan.clone(implementation=implementation, fused=False).apply(params, x),
+            (x,), (x,))
