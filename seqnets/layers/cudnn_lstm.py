@@ -19,8 +19,9 @@ forward, ..., W_ih then W_hh (row-major), then for each pseudo-layer b_ih then b
 
 What cuDNN cannot serve (the cell's fused kernel or plain scan does):
   * peepholes and layer norm (`pack` raises naming the parameter); update dropout,
-    zoneout, weight drop and `sn.RNN`'s variational dropout, which leave no parameter:
-    callers must check the cell's fields; dropout between stacked layers.
+    zoneout and `sn.RNN`'s variational state dropout, which leave no parameter: callers
+    must check the cell's fields (`rnn.cudnn_refusal` does); dropout between stacked
+    layers. Weight drop works on params whose `recurrent_kernel` is already M ⊙ U.
   * dtypes other than float32 (`lstm` raises naming the dtype); on GPU its matmuls use
     TF32 unless `precision='highest'` (or `jax_default_matmul_precision`) says otherwise.
   * `vmap` (cuDNN's primitive has no batching rule: e.g. seeds trained side by side),
