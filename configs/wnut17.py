@@ -12,6 +12,8 @@ by a character BiLSTM (50 per direction) over each word as written; a BiLSTM of 
 direction reads the sentence,
 and a linear-chain CRF with BIO transition rules gives the tags (Lample et al. 2016).
 The 'entity' evaluator reports seqeval's span-level F1 (CoNLL definition).
+It runs every 250 steps, and the checkpoint of the best entity F1 is kept beside the
+latest (`checkpoints_best/`; `experiments.evaluate` reads it by default).
 
 Modes: (default); `softmax`: per-word softmax instead of the CRF; `pretrained` and
 `softmax_pretrained`: the same, the word embedding and the forward LSTM initialised
@@ -47,9 +49,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                       end_learning_rate_factor=0.05, clip_norm=5.0, clip_value=0.0, freeze=(),
                       learning_rate_factors=(), unfreeze_steps=())
   config.train = dict(num_train_steps=3000, log_every_steps=100, checkpoint_every_steps=500,
-                      max_checkpoints_to_keep=1)
+                      max_checkpoints_to_keep=1, best_metric='entity/entity_f1', best_mode='max')
   config.evals = dict(
-      entity=dict(type='entity_f1', split='dev', every_steps=500, batch_size=256),
+      entity=dict(type='entity_f1', split='dev', every_steps=250, batch_size=256),
       tags=dict(type='classification', split='dev', every_steps=0, batch_size=256))
   if arg in ('softmax', 'softmax_pretrained'):
     config.model.update(crf=False, crf_constraints='none')
