@@ -20,7 +20,9 @@ import time
 
 import pytest
 
+from configs import anbn
 from seqnets.ablation import report
+from seqnets.training import loop, validation
 from seqnets.training import writers
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -402,10 +404,23 @@ def test_an_empty_workdir_is_refused(tmp_path, module):
   assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize('override', list(BAD_VALUES))
-def test_a_bad_config_value_is_one_line_naming_the_field(tmp_path, override):
+def test_a_bad_config_value_is_one_line_naming_the_field(tmp_path):
+  override = 'optim.learning_rate=nan'
   done = run('experiments.main', SMOKE, '--workdir=run', f'--config.{override}', cwd=tmp_path)
   assert_one_line_error(done, BAD_VALUES[override])
+  assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize('override', list(BAD_VALUES))
+def test_each_bad_config_value_is_refused_naming_the_field(tmp_path, override):
+  """The check the command runs before writing anything (in process: one command above
+  shows the same error reaches the command line as one line)."""
+  key, value = override.split('=')
+  section, field = key.split('.')
+  config = anbn.get_config('smoke')
+  config[section][field] = type(config[section][field])(float(value))
+  with pytest.raises(validation.ConfigError, match=re.escape(BAD_VALUES[override])):
+    loop.train_and_evaluate(config, tmp_path / 'run')
   assert list(tmp_path.iterdir()) == []
 
 

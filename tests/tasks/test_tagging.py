@@ -180,6 +180,7 @@ def test_vmapped_seeds_with_bucketed_batches_equal_separate_runs(tmp_path, tagge
     cfg = config(tagged_files, bucket_width=6)      # widths 6, 12, 18: a few compiles
     cfg.train.update(num_train_steps=2, log_every_steps=2, checkpoint_every_steps=2)
     cfg.evals.entity.every_steps = 0
+    cfg.train.update(best_metric=None, best_mode=None)       # (no evaluation to keep a best of)
     cfg.model.update(crf=False, crf_constraints='none')     # a softmax tagger: less to compile
     cfg.update(top)
     return loop.train_and_evaluate(cfg, tmp_path / name).state.params
@@ -187,12 +188,13 @@ def test_vmapped_seeds_with_bucketed_batches_equal_separate_runs(tmp_path, tagge
   widths = [[next(data.train_batches(seed, step))['inputs'].shape[1] for seed in (0, 1)]
             for step in (0, 1)]
   assert any(a != b for a, b in widths), widths      # the seeds' batches do differ in width
+  # The seed whose batch is the narrower one at some step trains on zero-padded batches.
+  index = next(seed for a, b in widths for seed, width in enumerate((a, b)) if width < max(a, b))
   both = run('both', num_seeds=2)
-  for index in (0, 1):
-    alone = run(f'seed{index}', seed=index)
-    jax.tree_util.tree_map(
-        lambda a, b: np.testing.assert_allclose(np.asarray(a)[index], np.asarray(b)[0],
-                                                rtol=1e-5, atol=1e-6), both, alone)
+  alone = run(f'seed{index}', seed=index)
+  jax.tree_util.tree_map(
+      lambda a, b: np.testing.assert_allclose(np.asarray(a)[index], np.asarray(b)[0],
+                                              rtol=1e-5, atol=1e-6), both, alone)
 
 
 def test_udpos_reads_a_conllu_column(tmp_path):
