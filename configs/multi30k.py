@@ -16,7 +16,10 @@ of 256 per direction, a GRU decoder of 256 with additive attention, dropout 0.3
 (about 0.5 s per step here; a decoder of 512 and 8,000 subwords per side took 1.1 s). The 'bleu' evaluator
 decodes the validation set with beam search (beam 5, length penalty 0.6) and
 reports sacrebleu's corpus BLEU against the untokenised references, cased and
-lowercased.
+lowercased. The validation loss is scored every 500 steps and the checkpoint of the
+lowest is kept (`checkpoints_best/`); the last five checkpoints stay, so
+`python -m experiments.average_checkpoints --workdir=runs/multi30k --last=5` can average them
+(`--checkpoint=average`).
 
 Modes: (default); `transformer`: a Transformer of the same size class (3 + 3 pre-norm
 layers, d = 256, 4 heads, feed-forward 1,024) under the same hour (3,600 steps);
@@ -56,10 +59,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       score='additive', placement='bahdanau', attention_size=256, bridge=True, dropout_rate=0.3)
   config.optim = dict(name='adam', learning_rate=1e-3, schedule='warmup_cosine', warmup_steps=500,
                       end_learning_rate_factor=0.05, clip_norm=1.0, clip_value=0.0, freeze=())
-  config.train = dict(num_train_steps=6000, log_every_steps=100, checkpoint_every_steps=1000,
-                      max_checkpoints_to_keep=1)
+  config.train = dict(num_train_steps=6000, log_every_steps=100, checkpoint_every_steps=500,
+                      max_checkpoints_to_keep=5, best_metric='validation/loss', best_mode='min')
   config.evals = dict(
-      validation=dict(type='metrics', split='validation', every_steps=2000, batch_size=256),
+      validation=dict(type='metrics', split='validation', every_steps=500, batch_size=256),
       bleu=dict(type='bleu', split='validation', every_steps=0, batch_size=128, beam_size=5,
                 length_penalty=0.6, max_length=80))
   if arg == 'transformer':
