@@ -47,6 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
+from seqnets.layers import param_trees
 from seqnets.layers.bidirectional import Bidirectional
 from seqnets.layers.elman import ElmanCell
 from seqnets.layers.gru import GRUCell
@@ -60,9 +61,7 @@ Params = dict[str, Any]
 GATES = {'lstm': 4, 'gru': 3, 'rnn': 1}
 NONLINEARITIES = {'tanh': jnp.tanh, 'relu': jax.nn.relu}
 _SUFFIXES = ('', '_reverse')                 # PyTorch's directions
-_DIRECTIONS = ('forward', 'backward')        # Bidirectional's submodules
 _KEY = re.compile(r'(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_reverse)?')
-_LAYER = re.compile(r'layers_(\d+)')
 
 
 def create_module(kind: str, hidden_size: int, num_layers: int = 1, bidirectional: bool = False,
@@ -165,7 +164,7 @@ def from_torch(state_dict: Mapping[str, Any], kind: str, *, nonlinearity: str = 
           cell['recurrent_bias'] = np.zeros(hidden, w_hh.dtype)
       cells.append(cell)
     layers.append({'cell': cells[0]} if len(cells) == 1 else
-                  {direction: {'cell': c} for direction, c in zip(_DIRECTIONS, cells)})
+                  {direction: {'cell': c} for direction, c in zip(param_trees.DIRECTIONS, cells)})
   model = create_module(kind, hidden, shape['num_layers'], shape['bidirectional'], nonlinearity,
                         stack, hidden_bias=hidden_bias and shape['bias'])
   params = {f'layers_{l}': p for l, p in enumerate(layers)} if stack else layers[0]
@@ -194,7 +193,7 @@ def to_torch(params: Mapping[str, Any], *, kind: str | None = None,
   """
   if set(params) == {'params'}:
     params = params['params']
-  layers = _cells_by_layer(params)
+  layers = param_trees.cells_by_layer(params)
   found = {_cell_kind(cell) for cells in layers for cell in cells}
   if len(found) != 1:
     raise ValueError(f'PyTorch needs one kind of cell in every layer, found {sorted(found)}')
@@ -342,25 +341,6 @@ def _negate_z(kind: str, a: np.ndarray, hidden: int) -> np.ndarray:
   a = np.array(a)
   a[..., hidden:2 * hidden] = -a[..., hidden:2 * hidden]
   return a
-
-
-def _cells_by_layer(params: Mapping[str, Any]) -> list[list[Mapping[str, Any]]]:
-  """`[[cell params per direction] per layer]` of a StackedRNN, RNN or Bidirectional tree."""
-  def layer_cells(layer: Mapping[str, Any], where: str) -> list[Mapping[str, Any]]:
-    if set(layer) == {'cell'}:
-      return [layer['cell']]
-    if set(layer) == set(_DIRECTIONS) and all(set(layer[d]) == {'cell'} for d in _DIRECTIONS):
-      return [layer[d]['cell'] for d in _DIRECTIONS]
-    raise ValueError(f'{where}: expected the params of an RNN ({{"cell"}}) or a Bidirectional '
-                     f'({{"forward", "backward"}}), got keys {sorted(layer)}')
-
-  if all(_LAYER.fullmatch(key) for key in params) and params:
-    indices = sorted(int(_LAYER.fullmatch(key).group(1)) for key in params)
-    if indices != list(range(len(indices))):
-      raise ValueError(f'StackedRNN layers must be layers_0 ... layers_{len(indices) - 1}, '
-                       f'got {sorted(params)}')
-    return [layer_cells(params[f'layers_{l}'], f'layers_{l}') for l in indices]
-  return [layer_cells(params, 'params')]
 
 
 def _cell_kind(cell: Mapping[str, Any]) -> str:

@@ -31,7 +31,6 @@ What cuDNN cannot serve (the cell's fused kernel or plain scan does):
 
 from __future__ import annotations
 
-import re
 from typing import Any, Mapping, Sequence
 
 import jax
@@ -39,14 +38,13 @@ import jax.numpy as jnp
 from jax.experimental import rnn
 
 from seqnets.layers import masking
+from seqnets.layers import param_trees
 
 Array = jax.Array
 Params = Mapping[str, Array]
 LSTMCarry = tuple[Array, Array]
 
 PLAIN_PARAMS = ('input_kernel', 'recurrent_kernel', 'bias', 'hidden_bias')
-_DIRECTIONS = ('forward', 'backward')
-_LAYER = re.compile(r'layers_(\d+)')
 
 
 def pack(cells: Sequence[Params], bidirectional: bool = False) -> Array:
@@ -93,7 +91,7 @@ def layer_cells(params: Mapping[str, Any]) -> tuple[list[Params], bool]:
   """`(cells in pseudo-layer order, bidirectional)` of the params of an `sn.RNN`
   (`{'cell'}`), an `sn.Bidirectional` of two (`{'forward', 'backward'}`) or an
   `sn.StackedRNN` of either (`{'layers_0', ...}`, every layer alike)."""
-  layers = _layers(params)
+  layers = param_trees.cells_by_layer(params)
   kinds = {len(cells) for cells in layers}
   if len(kinds) != 1:
     raise ValueError('cuDNN needs every layer bidirectional or none; the StackedRNN mixes them')
@@ -170,39 +168,17 @@ def _check_cell(cell: Params, index: int, hidden: int | None, features: int | No
   return hidden
 
 
-def _layers(params: Mapping[str, Any]) -> list[list[Params]]:
-  """`[[cell params per direction] per layer]` of an RNN, Bidirectional or StackedRNN tree."""
-  def directions(layer: Mapping[str, Any], where: str) -> list[Params]:
-    if set(layer) == {'cell'}:
-      return [layer['cell']]
-    if set(layer) == set(_DIRECTIONS) and all(set(layer[d]) == {'cell'} for d in _DIRECTIONS):
-      return [layer[d]['cell'] for d in _DIRECTIONS]
-    raise ValueError(f'{where}: expected the params of an RNN ({{"cell"}}) or a Bidirectional '
-                     f'({{"forward", "backward"}}), got keys {sorted(layer)}')
-
-  if params and all(_LAYER.fullmatch(key) for key in params):
-    if sorted(params) != sorted(f'layers_{l}' for l in range(len(params))):
-      raise ValueError(f'StackedRNN layers must be layers_0 ... layers_{len(params) - 1}, '
-                       f'got {sorted(params)}')
-    return [directions(params[f'layers_{l}'], f'layers_{l}') for l in range(len(params))]
-  return [directions(params, 'params')]
-
-
-def _stacked(params: Mapping[str, Any]) -> bool:
-  return bool(params) and all(_LAYER.fullmatch(key) for key in params)
-
-
 def _structured(carries: list[LSTMCarry], params: Mapping[str, Any]) -> Any:
   """Per-pseudo-layer `(c, h)` in the carry structure of the layer that owns `params`."""
   layers, k = [], 0
-  for cells in _layers(params):
+  for cells in param_trees.cells_by_layer(params):
     layers.append(carries[k] if len(cells) == 1 else tuple(carries[k:k + len(cells)]))
     k += len(cells)
-  return tuple(layers) if _stacked(params) else layers[0]
+  return tuple(layers) if param_trees.is_stacked(params) else layers[0]
 
 
 def _carries(carry: Any, params: Mapping[str, Any]) -> list[LSTMCarry]:
   """The inverse of `_structured`: per-pseudo-layer `(c, h)`."""
-  layers = carry if _stacked(params) else (carry,)
-  return [c for cells, layer in zip(_layers(params), layers)
+  layers = carry if param_trees.is_stacked(params) else (carry,)
+  return [c for cells, layer in zip(param_trees.cells_by_layer(params), layers)
           for c in ((layer,) if len(cells) == 1 else layer)]
