@@ -202,3 +202,24 @@ def test_saving_an_existing_good_step_is_a_no_op(tmp_path):
   assert_trees_equal(ckpt.restore_latest(fresh_state()), state_at(3))
   assert sorted(os.listdir(directory)) == ['3']
   ckpt.close()
+
+
+def test_saving_a_state_replicated_on_eight_devices_compiles_nothing(tmp_path):
+  """Each array is written whole by one replica: no per-replica slice programs."""
+  mesh = jax.sharding.Mesh(np.array(jax.devices()), ('data',))
+  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  state = {'kernel': jnp.arange(16 * 40, dtype=jnp.float32).reshape(16, 40), 'bias': jnp.ones(24)}
+  state = jax.device_put(state, replicated)   # (replica-parallel saving would cut both in 8)
+  assert len(jax.devices()) == 8 and len(state['kernel'].sharding.device_set) == 8
+  compiled = []
+  listener = lambda event, duration, **kwargs: compiled.append(event)
+  jax.monitoring.register_event_duration_secs_listener(listener)
+  try:
+    ckpt = checkpoints.Checkpointer(tmp_path / 'ckpt')
+    ckpt.save(3, state, {'a': 1})
+  finally:
+    jax.monitoring.unregister_event_duration_listener(listener)
+  assert '/jax/core/compile/backend_compile_duration' not in compiled
+  restored = ckpt.restore_latest(jax.tree_util.tree_map(jnp.zeros_like, state))
+  jax.tree_util.tree_map(np.testing.assert_array_equal, restored, state)
+  ckpt.close()
