@@ -10,6 +10,7 @@ import numpy as np
 from seqnets.training import evaluators as evaluators_lib
 from seqnets.training import metrics as metrics_lib
 from seqnets.training import parallel
+from seqnets.training import state as state_lib
 from seqnets.training import writers
 
 
@@ -34,8 +35,8 @@ def evaluate(evaluator: evaluators_lib.Evaluator, eval_step: Callable, params: A
     if evaluator.kind.host is not None:
       if host is None:
         raise ValueError(f'evaluator {evaluator.name!r} runs on the host and needs a HostContext')
-      pick = lambda tree: jax.tree_util.tree_map(lambda a: a[seed], tree)
-      metrics.update(evaluator.kind.host(evaluator, host, pick(params), pick(model_state)))
+      metrics.update(evaluator.kind.host(evaluator, host, state_lib.seed_slice(params, seed),
+                                         state_lib.seed_slice(model_state, seed)))
     results.append({f'eval/{evaluator.name}/{k}': writers.to_json_value(v) for k, v in metrics.items()})
   return results
 

@@ -75,7 +75,7 @@ def _stack_seeds(batches: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarr
 
 def _check_freeze_patterns(config, params) -> None:
   """ConfigError naming the field of an optim pattern that matches no parameter (a typo)."""
-  single_seed = state_lib.seed_slice(params, 0)
+  single_seed = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), params)
   for field in ('freeze', 'learning_rate_factors', 'unfreeze_steps'):
     patterns = tuple(p if isinstance(p, str) else p[0] for p in config.optim.get(field) or ())
     unmatched = optimizers.unmatched_patterns(single_seed, patterns)

@@ -117,9 +117,16 @@ def create_seeds(model: nn.Module, tx: optax.GradientTransformation, task, seeds
   """
   init = jax.jit(lambda key: create(model, tx, task, key, example_batch, ema))
   states = [init(jax.random.key(seed)) for seed in seeds]
-  return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *states)
+  return _stack(states)
 
 
-def seed_slice(tree, index: int):
-  """The values of seed `index` from a tree with a leading seed axis."""
+@jax.jit
+def _stack(trees):
+  """Trees of equal structure stacked leaf by leaf on a new leading axis (one program, not one per leaf)."""
+  return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *trees)
+
+
+@jax.jit
+def seed_slice(tree, index):
+  """The values of seed `index` from a tree with a leading seed axis (one program, not one per leaf)."""
   return jax.tree_util.tree_map(lambda a: a[index], tree)
