@@ -37,34 +37,36 @@ class NoRestorableCheckpointError(RuntimeError):
   """Checkpoints exist, but none of them restores."""
 
 
-class _StateHandler(ocp.StandardCheckpointHandler):
-  """orbax's standard handler with every jax.Array written whole by its first replica.
+def _state_handler() -> ocp.StandardCheckpointHandler:
+  """orbax's standard handler, with every jax.Array written whole by its first replica.
 
   By default orbax splits each replicated array among its replicas and has each
   write its part (replica-parallel saving), which costs a compiled slice per part
-  and shape: about 3 s for a small model's first save on 8 CPU devices. The state
-  here is small and replicated over the data axis, so the split buys nothing; orbax
-  itself turns it off on GPUs. The files written are the same.
+  and shape: about 3 s of a small model's first save on 8 CPU devices. The state
+  here is small and replicated over the data axis, so the split buys nothing (orbax
+  itself turns it off on GPUs). orbax offers the switch only on the process-wide
+  registry of type handlers; this handler gets a registry of its own instead, so
+  other orbax users in the process are unaffected. The handler's class, hence the
+  checkpoint's metadata and files, are orbax's standard ones.
   """
-
-  def __init__(self):
-    super().__init__()
-    if not isinstance(getattr(self, '_impl', None), ocp.PyTreeCheckpointHandler):
-      raise RuntimeError('orbax.checkpoint.StandardCheckpointHandler changed: it has no '
-                         'PyTreeCheckpointHandler `_impl` to give a type handler registry')
-    arrays = ocp.type_handlers.ArrayHandler(use_replica_parallel=False,
-                                            array_metadata_store=array_metadata_store.Store())
-    registry = ocp.type_handlers.create_type_handler_registry(
-        *((ty, ocp.type_handlers.get_type_handler(ty)) for ty in (int, float, bytes, np.number,
-                                                                  np.ndarray, str)),
-        (jax.Array, arrays))
-    self._impl = ocp.PyTreeCheckpointHandler(type_handler_registry=registry)
+  handler = ocp.StandardCheckpointHandler()
+  if not isinstance(getattr(handler, '_impl', None), ocp.PyTreeCheckpointHandler):
+    raise RuntimeError('orbax.checkpoint.StandardCheckpointHandler changed: it has no '
+                       'PyTreeCheckpointHandler `_impl` to give a type handler registry')
+  arrays = ocp.type_handlers.ArrayHandler(use_replica_parallel=False,
+                                          array_metadata_store=array_metadata_store.Store())
+  registry = ocp.type_handlers.create_type_handler_registry(
+      *((ty, ocp.type_handlers.get_type_handler(ty))
+        for ty in (int, float, bytes, np.number, np.ndarray, str)),
+      (jax.Array, arrays))
+  handler._impl = ocp.PyTreeCheckpointHandler(type_handler_registry=registry)
+  return handler
 
 
 def _handler_registry() -> ocp.handlers.DefaultCheckpointHandlerRegistry:
-  """The state through `_StateHandler`; every other item (JSON) through orbax's default."""
+  """The state through `_state_handler`; every other item (JSON) through orbax's default."""
   registry = ocp.handlers.DefaultCheckpointHandlerRegistry()
-  handler = _StateHandler()
+  handler = _state_handler()
   registry.add('state', ocp.args.StandardSave, handler)
   registry.add('state', ocp.args.StandardRestore, handler)
   return registry
