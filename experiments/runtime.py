@@ -2,10 +2,8 @@
 logging and malloc, several processes (`jax.distributed`), the workdir flag, one-line errors
 (also for the command line itself: `app.run(main, flags_parser=runtime.parse_flags)`)."""
 
-import contextlib
 import os
 import sys
-from collections.abc import Mapping
 
 from absl import flags
 from absl import logging
@@ -17,7 +15,8 @@ _COORDINATOR = flags.DEFINE_string(
 _NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'Number of processes in the run.')
 _PROCESS_ID = flags.DEFINE_integer('process_id', None, 'This process\'s index, 0 .. num_processes - 1.')
 
-USAGE_ERROR = 2
+app_usage_error = command_line.app_usage_error
+one_line_errors = command_line.one_line_errors
 
 
 def configure() -> None:
@@ -27,50 +26,13 @@ def configure() -> None:
   initialize_distributed()
 
 
-def initialize_distributed(environ: Mapping[str, str] = os.environ) -> None:
-  """`jax.distributed.initialize` from --coordinator_address/--num_processes/--process_id;
-  with none given, JAX's own cluster detection when `environ` declares several processes
-  (`cluster_processes`), else a single process."""
-  given = (_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
-  import jax
-  if any(v is not None for v in given):
-    if _NUM_PROCESSES.value == 1 and not _COORDINATOR.value:
-      return
-    if None in given:
-      raise app_usage_error('--coordinator_address, --num_processes and --process_id go together')
-    jax.distributed.initialize(_COORDINATOR.value, num_processes=_NUM_PROCESSES.value,
-                               process_id=_PROCESS_ID.value)
-  elif cluster_processes(environ) > 1:
-    jax.distributed.initialize()
-
-
-def cluster_processes(environ: Mapping[str, str]) -> int:
-  """How many processes the cluster job in `environ` has, as JAX's cluster detection reads
-  it, in its order: an Open MPI world (OMPI_COMM_WORLD_SIZE), a SLURM job's tasks
-  (SLURM_NTASKS), or a Cloud TPU slice's hosts (TPU_PROCESS_ADDRESSES, else
-  TPU_WORKER_HOSTNAMES, comma-separated, as GKE sets them) times its slices
-  (MEGASCALE_NUM_SLICES); 1 outside a cluster job."""
-  if 'OMPI_COMM_WORLD_SIZE' in environ:
-    return _count(environ, 'OMPI_COMM_WORLD_SIZE')
-  if 'SLURM_JOB_ID' in environ:
-    return _count(environ, 'SLURM_NTASKS')
-  hosts = environ.get('TPU_PROCESS_ADDRESSES', environ.get('TPU_WORKER_HOSTNAMES', ''))
-  return len([h for h in hosts.split(',') if h.strip()] or [None]) * _count(
-      environ, 'MEGASCALE_NUM_SLICES')
-
-
-def _count(environ: Mapping[str, str], name: str) -> int:
-  """The positive integer in `environ[name]` (1 when unset or empty)."""
-  value = environ.get(name, '').strip() or '1'
-  if not value.isdigit() or int(value) < 1:
-    raise ValueError(f'environment variable {name}={environ[name]!r} is not a positive integer')
-  return int(value)
-
-
-def app_usage_error(message: str):
-  """Prints `error: message` and leaves with status 2."""
-  print(f'error: {message}', file=sys.stderr)
-  sys.exit(USAGE_ERROR)
+def initialize_distributed() -> None:
+  """`command_line.start_processes` from --coordinator_address/--num_processes/--process_id
+  (given in part: one line naming them, status 2)."""
+  try:
+    command_line.start_processes(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+  except ValueError as e:
+    app_usage_error(str(e))
 
 
 def checked_workdir(workdir: str | None) -> str:
@@ -132,18 +94,3 @@ def _check_config_files_loaded() -> None:
     except OSError as e:
       reason = [l.strip() for l in str(e).splitlines() if l.strip()][-1]
       raise flags.Error(f'flag --{name}={path}: cannot load the config file: {reason}') from None
-
-
-@contextlib.contextmanager
-def one_line_errors():
-  """A user's mistake (a config field, a busy workdir, a bad or missing file) ends the
-  program with one line naming it and status 2, not a traceback. Set
-  SEQNETS_TRACEBACK=1 to see the traceback too."""
-  from seqnets.training import checkpoints, validation, workdir_lock
-  try:
-    yield
-  except (validation.ConfigError, workdir_lock.WorkdirBusyError, checkpoints.NoRestorableCheckpointError,
-          FileNotFoundError, ValueError) as e:
-    if os.environ.get('SEQNETS_TRACEBACK'):
-      raise
-    app_usage_error(str(e).splitlines()[0] if str(e) else type(e).__name__)

@@ -1,5 +1,6 @@
 """What the command-line programs share that reads no flag: one-line messages for a bad
-command line (with the valid keys of the config entry it names), and process settings.
+command line (with the valid keys of the config entry it names), and process settings
+(malloc, starting `jax.distributed` for a run over several processes).
 
 The programs in `experiments/` parse their flags with absl and call these; the rest of
 the library never does.
@@ -7,10 +8,15 @@ the library never does.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import importlib.util
 import os
+import sys
+from collections.abc import Mapping
+
+USAGE_ERROR = 2
 
 # glibc mallopt parameters (malloc.h).
 _M_TRIM_THRESHOLD = -1
@@ -70,6 +76,51 @@ def keys_at(argv: list[str], path: str) -> list[str] | None:
     return None
 
 
+def start_processes(coordinator_address: str | None, num_processes: int | None,
+                    process_id: int | None, environ: Mapping[str, str] = os.environ) -> None:
+  """`jax.distributed.initialize` for a run over several processes, or nothing for one.
+
+  With any of the three given (the --coordinator_address/--num_processes/--process_id
+  flags), all three (ValueError otherwise), unless one process without a coordinator;
+  with none, JAX's own cluster detection when `environ` declares several processes
+  (`cluster_processes`).
+  """
+  import jax
+  given = (coordinator_address, num_processes, process_id)
+  if any(v is not None for v in given):
+    if num_processes == 1 and not coordinator_address:
+      return
+    if None in given:
+      raise ValueError('--coordinator_address, --num_processes and --process_id go together')
+    jax.distributed.initialize(coordinator_address, num_processes=num_processes,
+                               process_id=process_id)
+  elif cluster_processes(environ) > 1:
+    jax.distributed.initialize()
+
+
+def cluster_processes(environ: Mapping[str, str]) -> int:
+  """How many processes the cluster job in `environ` has, as JAX's cluster detection reads
+  it, in its order: an Open MPI world (OMPI_COMM_WORLD_SIZE), a SLURM job's tasks
+  (SLURM_NTASKS), or a Cloud TPU slice's hosts (TPU_PROCESS_ADDRESSES, else
+  TPU_WORKER_HOSTNAMES, comma-separated, as GKE sets them) times its slices
+  (MEGASCALE_NUM_SLICES); 1 outside a cluster job."""
+  if 'OMPI_COMM_WORLD_SIZE' in environ:
+    return _count(environ, 'OMPI_COMM_WORLD_SIZE')
+  if 'SLURM_JOB_ID' in environ:
+    return _count(environ, 'SLURM_NTASKS')
+  hosts = environ.get('TPU_PROCESS_ADDRESSES', environ.get('TPU_WORKER_HOSTNAMES', ''))
+  return len([h for h in hosts.split(',') if h.strip()] or [None]) * _count(
+      environ, 'MEGASCALE_NUM_SLICES')
+
+
+def _count(environ: Mapping[str, str], name: str) -> int:
+  """The positive integer in `environ[name]` (1 when unset or empty)."""
+  value = environ.get(name, '').strip() or '1'
+  if not value.isdigit() or int(value) < 1:
+    raise ValueError(f'environment variable {name}={environ[name]!r} is not a positive integer')
+  return int(value)
+
+
 def keep_freed_memory() -> None:
   """Keeps freed memory in glibc malloc instead of returning it to the OS.
 
@@ -89,3 +140,24 @@ def keep_freed_memory() -> None:
     libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
   except (OSError, AttributeError):
     pass
+
+
+def app_usage_error(message: str):
+  """Prints `error: message` and leaves with status 2."""
+  print(f'error: {message}', file=sys.stderr)
+  sys.exit(USAGE_ERROR)
+
+
+@contextlib.contextmanager
+def one_line_errors():
+  """A user's mistake (a config field, a busy workdir, a bad or missing file) ends the
+  program with one line naming it and status 2, not a traceback. Set
+  SEQNETS_TRACEBACK=1 to see the traceback too."""
+  from seqnets.training import checkpoints, validation, workdir_lock
+  try:
+    yield
+  except (validation.ConfigError, workdir_lock.WorkdirBusyError, checkpoints.NoRestorableCheckpointError,
+          FileNotFoundError, ValueError) as e:
+    if os.environ.get('SEQNETS_TRACEBACK'):
+      raise
+    app_usage_error(str(e).splitlines()[0] if str(e) else type(e).__name__)

@@ -1,27 +1,21 @@
-"""`runtime.initialize_distributed` starts `jax.distributed` exactly when the flags or the
-cluster environment (Open MPI, SLURM, a Cloud TPU pod) name several processes."""
+"""`command_line.start_processes` starts `jax.distributed` exactly when the flags' values or
+the cluster environment (Open MPI, SLURM, a Cloud TPU pod) name several processes."""
 
 import jax
 import pytest
-from absl import flags
-from absl.testing import flagsaver
 
-from experiments import runtime
+from seqnets import command_line
 
 TPU_POD = {'TPU_WORKER_HOSTNAMES': 't1v-w-0,t1v-w-1,t1v-w-2,t1v-w-3', 'TPU_WORKER_ID': '2'}
+NO_FLAGS = (None, None, None)
 
 
 @pytest.fixture
 def started(monkeypatch):
-  """The calls `initialize_distributed` makes to `jax.distributed.initialize`, flags unset."""
+  """The calls `start_processes` makes to `jax.distributed.initialize`."""
   calls = []
   monkeypatch.setattr(jax.distributed, 'initialize', lambda *a, **k: calls.append((a, k)))
-  was_parsed = flags.FLAGS.is_parsed()
-  flags.FLAGS.mark_as_parsed()
-  with flagsaver.flagsaver(coordinator_address=None, num_processes=None, process_id=None):
-    yield calls
-  if not was_parsed:
-    flags.FLAGS.unparse_flags()
+  return calls
 
 
 @pytest.mark.parametrize('environ,processes', [
@@ -39,27 +33,34 @@ def started(monkeypatch):
     ({'TPU_WORKER_HOSTNAMES': ''}, 1),
 ])
 def test_cluster_processes(environ, processes):
-  assert runtime.cluster_processes(environ) == processes
+  assert command_line.cluster_processes(environ) == processes
 
 
 def test_a_bad_count_names_its_variable():
   with pytest.raises(ValueError, match='SLURM_NTASKS'):
-    runtime.cluster_processes({'SLURM_JOB_ID': '7', 'SLURM_NTASKS': 'four'})
+    command_line.cluster_processes({'SLURM_JOB_ID': '7', 'SLURM_NTASKS': 'four'})
 
 
 def test_a_tpu_pod_starts_jax_cluster_detection(started):
-  runtime.initialize_distributed(TPU_POD)
+  command_line.start_processes(*NO_FLAGS, TPU_POD)
   assert started == [((), {})]
 
 
 @pytest.mark.parametrize('environ', [{}, {'TPU_WORKER_HOSTNAMES': 'localhost', 'TPU_WORKER_ID': '0'},
                                      {'SLURM_JOB_ID': '7', 'SLURM_NTASKS': '1'}])
 def test_one_process_starts_nothing(started, environ):
-  runtime.initialize_distributed(environ)
+  command_line.start_processes(*NO_FLAGS, environ)
+  command_line.start_processes(None, 1, None, TPU_POD)   # --num_processes=1 alone
   assert started == []
 
 
 def test_the_flags_win_over_the_environment(started):
-  with flagsaver.flagsaver(coordinator_address='host0:1234', num_processes=2, process_id=1):
-    runtime.initialize_distributed(TPU_POD)
+  command_line.start_processes('host0:1234', 2, 1, TPU_POD)
   assert started == [(('host0:1234',), {'num_processes': 2, 'process_id': 1})]
+
+
+@pytest.mark.parametrize('given', [('host0:1234', 2, None), (None, 2, 0), ('host0:1234', None, None)])
+def test_flags_given_in_part_are_refused(started, given):
+  with pytest.raises(ValueError, match='go together'):
+    command_line.start_processes(*given, {})
+  assert started == []
