@@ -47,15 +47,15 @@ def test_two_biases_are_their_sum(name, fused):
   assert params['cell']['hidden_bias'].shape == ((4 if name == 'lstm' else 3 if 'gru' in name
                                                   else 1) * H,)
   one_params = {'cell': merged(params['cell'], name)}
-  np.testing.assert_allclose(two.apply({'params': params}, x, lengths=LENGTHS),
-                             one.apply({'params': one_params}, x, lengths=LENGTHS),
+  np.testing.assert_allclose(jax.jit(two.apply)({'params': params}, x, lengths=LENGTHS),
+                             jax.jit(one.apply)({'params': one_params}, x, lengths=LENGTHS),
                              rtol=1e-6, atol=1e-6)
 
   def loss(model, p):
     return jnp.sum(model.apply({'params': p}, x, lengths=LENGTHS) ** 2)
 
-  grads = jax.grad(lambda p: loss(two, p))(params)['cell']
-  one_grads = jax.grad(lambda p: loss(one, p))(one_params)['cell']
+  grads = jax.jit(jax.grad(lambda p: loss(two, p)))(params)['cell']
+  one_grads = jax.jit(jax.grad(lambda p: loss(one, p)))(one_params)['cell']
   np.testing.assert_allclose(grads['bias'], one_grads['bias'], rtol=1e-5, atol=1e-6)
   want_hidden = one_grads['bias']
   if name == 'gru_reset_after':
