@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(PY) -m experiments.ablate --config=configs/ablate_formal.py:demo --workdir=runs/demo
 
 test: $(STAMP)
-	$(PY) -m pytest -n 4 --durations=10 tests
+	$(PY) -m pytest -n 2 --durations=10 tests
 
 bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]' || echo "PyTorch not installable here: benchmarking without it"
