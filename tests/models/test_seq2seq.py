@@ -39,8 +39,13 @@ def make(cell=sn.LSTMCell, **kwargs):
 
 
 def init(model):
-  return model.init(jax.random.key(0), SOURCE, SOURCE_LENGTHS, TARGET_INPUTS, TARGET_LENGTHS,
-                    deterministic=True)
+  return jax.jit(functools.partial(model.init, deterministic=True))(
+      jax.random.key(0), SOURCE, SOURCE_LENGTHS, TARGET_INPUTS, TARGET_LENGTHS)
+
+
+def apply(model, *args, **static):
+  """`model.apply(*args, **static)` compiled as one program (keyword arguments fixed)."""
+  return jax.jit(functools.partial(model.apply, **static))(*args)
 
 
 @pytest.mark.parametrize('kwargs,cell', [(kwargs, sn.LSTMCell) for kwargs in VARIANTS]
@@ -48,11 +53,11 @@ def init(model):
 def test_teacher_forcing_equals_step_by_step_decoding(kwargs, cell):
   model = make(cell, **kwargs)
   variables = init(model)
-  logits = model.apply(variables, SOURCE, SOURCE_LENGTHS, TARGET_INPUTS, TARGET_LENGTHS,
+  logits = apply(model, variables, SOURCE, SOURCE_LENGTHS, TARGET_INPUTS, TARGET_LENGTHS,
                        deterministic=True)
   assert logits.shape == (B, T, V)
-  encoded = model.apply(variables, SOURCE, SOURCE_LENGTHS, method='encode')
-  carry = model.apply(variables, encoded, method='initial_carry')
+  encoded = apply(model, variables, SOURCE, SOURCE_LENGTHS, method='encode')
+  carry = apply(model, variables, encoded, method='initial_carry')
   step = jax.jit(lambda carry, tokens: model.apply(variables, encoded, carry, tokens, method='step'))
   for t in range(T):
     carry, log_probs, weights = step(carry, TARGET_INPUTS[:, t])
@@ -69,10 +74,10 @@ def test_teacher_forcing_equals_step_by_step_decoding(kwargs, cell):
 def test_padding_the_source_changes_nothing(kwargs):
   model = make(**kwargs)
   variables = init(model)
-  logits = model.apply(variables, SOURCE, SOURCE_LENGTHS, TARGET_INPUTS, TARGET_LENGTHS,
+  logits = apply(model, variables, SOURCE, SOURCE_LENGTHS, TARGET_INPUTS, TARGET_LENGTHS,
                        deterministic=True)
   padded = np.concatenate([SOURCE, RNG.integers(4, V, (B, 4), dtype=np.int32)], 1)
-  longer = model.apply(variables, padded, SOURCE_LENGTHS, TARGET_INPUTS, TARGET_LENGTHS,
+  longer = apply(model, variables, padded, SOURCE_LENGTHS, TARGET_INPUTS, TARGET_LENGTHS,
                        deterministic=True)
   np.testing.assert_allclose(longer, logits, rtol=1e-5, atol=1e-6)
 
@@ -80,12 +85,12 @@ def test_padding_the_source_changes_nothing(kwargs):
 def test_initial_context_sees_the_source_only_through_the_initial_state():
   model = make(context='initial')
   variables = init(model)
-  encoded = model.apply(variables, SOURCE, SOURCE_LENGTHS, method='encode')
-  carry = model.apply(variables, encoded, method='initial_carry')
+  encoded = apply(model, variables, SOURCE, SOURCE_LENGTHS, method='encode')
+  carry = apply(model, variables, encoded, method='initial_carry')
   other = jax.tree_util.tree_map(lambda a: a + 100.0, encoded)       # every source state changed
-  _, _, logits = model.apply(variables, other, carry, TARGET_INPUTS, TARGET_LENGTHS,
+  _, _, logits = apply(model, variables, other, carry, TARGET_INPUTS, TARGET_LENGTHS,
                              method='decode')
-  _, _, same = model.apply(variables, encoded, carry, TARGET_INPUTS, TARGET_LENGTHS,
+  _, _, same = apply(model, variables, encoded, carry, TARGET_INPUTS, TARGET_LENGTHS,
                            method='decode')
   np.testing.assert_array_equal(logits, same)
 
@@ -93,15 +98,15 @@ def test_initial_context_sees_the_source_only_through_the_initial_state():
 def test_scheduled_sampling_feeds_the_first_pass_predictions():
   model = make(context='attention')
   variables = init(model)
-  run = lambda p: model.apply(variables, SOURCE, SOURCE_LENGTHS, TARGET_INPUTS, TARGET_LENGTHS,
+  run = lambda p: apply(model, variables, SOURCE, SOURCE_LENGTHS, TARGET_INPUTS, TARGET_LENGTHS,
                               deterministic=False, sampling_probability=p,
                               rngs={'dropout': jax.random.key(3)})
-  teacher = model.apply(variables, SOURCE, SOURCE_LENGTHS, TARGET_INPUTS, TARGET_LENGTHS,
+  teacher = apply(model, variables, SOURCE, SOURCE_LENGTHS, TARGET_INPUTS, TARGET_LENGTHS,
                         deterministic=True)
   np.testing.assert_allclose(run(jnp.zeros((B, 1))), teacher, rtol=1e-6)
   predicted = np.asarray(jnp.argmax(teacher, -1))
   mixed = np.concatenate([TARGET_INPUTS[:, :1], predicted[:, :-1]], 1)
-  expected = model.apply(variables, SOURCE, SOURCE_LENGTHS, mixed, TARGET_LENGTHS,
+  expected = apply(model, variables, SOURCE, SOURCE_LENGTHS, mixed, TARGET_LENGTHS,
                          deterministic=True)
   np.testing.assert_allclose(run(jnp.ones((B, 1))), expected, rtol=1e-5, atol=1e-6)
 
