@@ -3,6 +3,7 @@ every file format, lowercasing, OOV rows, coverage, the vocabulary from the file
 static and multichannel variants (the static table bit-identical after training), and
 resuming without the file."""
 
+import functools
 import gzip
 import json
 
@@ -48,7 +49,8 @@ def model_params(name, settings, vocab=VOCAB, target_vocab=('<pad>', '<unk>', 'a
   model = factory.from_config(ml_collections.ConfigDict({'name': name, **settings}), info)
   tokens, lengths = np.array([[2, 3, 4, 5]]), np.array([4])
   args = (tokens, lengths, tokens % len(target_vocab), lengths) if seq2seq else (tokens, lengths)
-  seeds = [model.init(jax.random.key(seed), *args, deterministic=True)['params'] for seed in (0, 1)]
+  init = jax.jit(functools.partial(model.init, deterministic=True))
+  seeds = [init(jax.random.key(seed), *args)['params'] for seed in (0, 1)]
   params = jax.tree_util.tree_map(lambda *a: np.stack([np.asarray(x) for x in a]), *seeds)
   return resolved, params
 
