@@ -70,8 +70,8 @@ def test_gradients_through_pack_and_lstm_ref_equal_seqnets(num_layers, bidirecti
   seqnets_run = lambda p, x: model.apply({'params': p}, x, lengths=LENGTHS, return_carry=True,
                                          **kwargs)
   cudnn_run = lambda p, x: cudnn_lstm.lstm(p, x, LENGTHS)
-  want = jax.grad(functools.partial(loss, seqnets_run), argnums=(0, 1))(params, x)
-  got = jax.grad(functools.partial(loss, cudnn_run), argnums=(0, 1))(params, x)
+  want = jax.jit(jax.grad(functools.partial(loss, seqnets_run), argnums=(0, 1)))(params, x)
+  got = jax.jit(jax.grad(functools.partial(loss, cudnn_run), argnums=(0, 1)))(params, x)
   jax.tree_util.tree_map(close, got, want)
 
 
@@ -209,8 +209,8 @@ def test_the_rnn_through_cudnn_equals_the_fused_kernel(fake_gpu):
     fake_gpu.clear()
     model = bidirectional(implementation)
     jax.tree_util.tree_map(close, run(model, params, x), run(fused, params, x))
-    jax.tree_util.tree_map(close, jax.grad(functools.partial(loss, model), argnums=(0, 1))(
-        params, x), jax.grad(functools.partial(loss, fused), argnums=(0, 1))(params, x))
+    jax.tree_util.tree_map(close, jax.jit(jax.grad(functools.partial(loss, model), argnums=(0, 1)))(
+        params, x), jax.jit(jax.grad(functools.partial(loss, fused), argnums=(0, 1)))(params, x))
     assert fake_gpu, implementation
 
 
