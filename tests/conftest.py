@@ -18,10 +18,13 @@ import pytest
 # passes cost more time than they save (a compile-bound test runs about a quarter faster
 # without them), and so do XLA:CPU's newer fusion emitters (turning them off, XLA's
 # classic elemental emitters, took another third off the suite's CPU time; jaxlib 0.10.2).
-# Commands the tests start as subprocesses take the same flags from
-# SEQNETS_TEST_XLA_FLAGS (without the 8 devices, unless they ask for devices).
+# Splitting each program into several LLVM modules to compile them in parallel only adds
+# work when every core already runs a test worker (about 8 % of a compile-bound test file's
+# CPU time, measured back to back). Commands the tests start as subprocesses take the same
+# flags from SEQNETS_TEST_XLA_FLAGS (without the 8 devices, unless they ask for devices).
 os.environ.setdefault('SEQNETS_TEST_XLA_FLAGS',
-                      '--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false')
+                      '--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false '
+                      '--xla_cpu_parallel_codegen_split_count=1')
 os.environ['XLA_FLAGS'] = ' '.join([
     os.environ.get('XLA_FLAGS', ''), os.environ['SEQNETS_TEST_XLA_FLAGS'],
     '--xla_force_host_platform_device_count=8']).strip()
