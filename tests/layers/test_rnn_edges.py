@@ -40,11 +40,12 @@ def python_loop(cell, cell_params, x, lengths, reverse=False):
   (last to first with `reverse`), outputs 0 past each end."""
   outputs = np.zeros(x.shape[:2] + (H,), np.float32)
   finals = []
+  step = jax.jit(cell.apply)
   for b in range(x.shape[0]):
     c = cell.initialize_carry(None, (1, x.shape[-1]))
     steps = range(lengths[b])
     for t in (reversed(steps) if reverse else steps):
-      c, y = cell.apply({'params': cell_params}, c, x[b:b + 1, t])
+      c, y = step({'params': cell_params}, c, x[b:b + 1, t])
       outputs[b, t] = y[0]
     finals.append(c)
   return jax.tree_util.tree_map(lambda *rows: np.concatenate(rows), *finals), outputs
