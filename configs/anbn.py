@@ -36,6 +36,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       dropout_rate=0.0,
       unroll=1,
   )
+  config.model.dtype = 'float32'   # 'bfloat16' on a GPU or TPU: parameters stay float32
   config.optim = dict(
       name='adam',
       learning_rate=1e-2,

@@ -54,6 +54,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       name='recurrent_lm', cell=dict(name='lstm', hidden_size=512, forget_bias=1.0),
       num_layers=1, embedding_size=64, tie_embeddings=False, embedding_dropout_rate=0.0,
       dropout_rate=0.0, output_dropout_rate=0.2)
+  config.model.dtype = 'float32'   # 'bfloat16' on a GPU or TPU: parameters stay float32
   config.optim = dict(name='adam', learning_rate=2e-3, schedule='warmup_cosine', warmup_steps=200,
                       end_learning_rate_factor=0.05, clip_norm=1.0, clip_value=0.0, freeze=())
   config.train = dict(num_train_steps=2500, log_every_steps=50, checkpoint_every_steps=500,

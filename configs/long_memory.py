@@ -118,6 +118,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       dropout_rate=0.0,
       unroll=1,
   )
+  config.model.dtype = 'float32'   # 'bfloat16' on a GPU or TPU: parameters stay float32
   config.optim = dict(name='rmsprop', learning_rate=1e-3, decay=0.9, eps=1e-8, momentum=0.0,
                       schedule='constant', warmup_steps=0, end_learning_rate_factor=0.0,
                       clip_norm=1.0, clip_value=0.0,

@@ -57,6 +57,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       name='recurrent_seq2seq', cell=dict(name='gru', hidden_size=256), decoder_hidden_size=256,
       embedding_size=256, encoder_layers=1, bidirectional=True, context='attention',
       score='additive', placement='bahdanau', attention_size=256, bridge=True, dropout_rate=0.3)
+  config.model.dtype = 'float32'   # 'bfloat16' on a GPU or TPU: parameters stay float32
   config.optim = dict(name='adam', learning_rate=1e-3, schedule='warmup_cosine', warmup_steps=500,
                       end_learning_rate_factor=0.05, clip_norm=1.0, clip_value=0.0, freeze=())
   config.train = dict(num_train_steps=6000, log_every_steps=100, checkpoint_every_steps=500,
@@ -68,6 +69,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if arg == 'transformer':
     config.model = dict(name='transformer_seq2seq', model_size=256, num_heads=4, num_layers=3,
                         ff_size=1024, positions='sinusoidal', max_positions=256, dropout_rate=0.1)
+    config.model.dtype = 'float32'   # 'bfloat16' on a GPU or TPU: parameters stay float32
     config.optim.update(learning_rate=5e-4, warmup_steps=800)
     config.train.num_train_steps = 3600      # its steps cost about 0.85 s: the same hour
     config.evals.validation.every_steps = 1200

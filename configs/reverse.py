@@ -42,6 +42,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       name='recurrent_seq2seq', cell=dict(name='gru', hidden_size=128), decoder_hidden_size=0,
       embedding_size=32, encoder_layers=1, bidirectional=False, context='attention',
       score='additive', placement='bahdanau', attention_size=0, bridge=True, dropout_rate=0.0)
+  config.model.dtype = 'float32'   # 'bfloat16' on a GPU or TPU: parameters stay float32
   config.optim = dict(name='adam', learning_rate=3e-3, schedule='warmup_cosine', warmup_steps=100,
                       end_learning_rate_factor=0.05, clip_norm=1.0, clip_value=0.0, freeze=())
   config.train = dict(num_train_steps=3000, log_every_steps=100, checkpoint_every_steps=1000,

@@ -61,6 +61,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   )
   config.model = dict(name='text_cnn', embedding_size=300, filter_widths=(3, 4, 5), num_filters=100,
                       dropout_rate=0.5, channels=variant)
+  config.model.dtype = 'float32'   # 'bfloat16' on a GPU or TPU: parameters stay float32
   if variant != 'rand':
     config.data.update(vocabulary_from='train',   # train | pretrained (the file's words join)
                        pretrained_max_words=0)    # with 'pretrained': the file's first words

@@ -59,12 +59,16 @@ class MemoryKeys(nn.Module):
 
 
 def masked_softmax(scores: Array, mask: Array | None) -> Array:
-  """softmax over the last axis where `mask`; exactly 0 elsewhere (all 0 on a row with no True)."""
+  """softmax over the last axis where `mask`; exactly 0 elsewhere (all 0 on a row with no True).
+  Computed in float32 at least, returned in the scores' dtype."""
+  dtype = scores.dtype
+  scores = scores.astype(jnp.promote_types(dtype, jnp.float32))
   if mask is None:
-    return jax.nn.softmax(scores, axis=-1)
+    return jax.nn.softmax(scores, axis=-1).astype(dtype)
   scores = jnp.where(mask, scores, jnp.finfo(scores.dtype).min)
   weights = jnp.exp(scores - jnp.max(scores, axis=-1, keepdims=True)) * mask
-  return weights / jnp.maximum(jnp.sum(weights, axis=-1, keepdims=True), jnp.finfo(scores.dtype).tiny)
+  total = jnp.maximum(jnp.sum(weights, axis=-1, keepdims=True), jnp.finfo(scores.dtype).tiny)
+  return (weights / total).astype(dtype)
 
 
 class Attention(nn.Module):

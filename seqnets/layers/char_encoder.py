@@ -99,7 +99,9 @@ class CharWordEncoder(nn.Module):
 
     if self.kind == 'bilstm':
       # Unbound (parent=None) until Bidirectional adopts them: params bilstm/forward/cell/...
-      direction = lambda: rnn.RNN(lstm.LSTMCell(self.features, parent=None), parent=None)
+      # The cells compute in the embeddings' dtype (bfloat16 under a bfloat16 policy).
+      direction = lambda: rnn.RNN(lstm.LSTMCell(self.features, dtype=embedded.dtype,
+                                                parent=None), parent=None)
       encoder = bidirectional.Bidirectional(direction(), direction(), return_carry=True,
                                             name='bilstm')
       ((_, h_forward), (_, h_backward)), _ = encoder(embedded, lengths)

@@ -197,11 +197,23 @@ def input_gradients(params: Params, inputs: Array, dz: Array) -> tuple[Params, A
   `d_inputs [B, T, F]`).
   """
   dz2 = dz.reshape(-1, dz.shape[-1])                                  # [B·T, G]
-  grads = {'input_kernel': matmul_tn(inputs, dz), 'bias': jnp.sum(dz2, axis=0)}
+  grads = {'input_kernel': matmul_tn(inputs, dz), 'bias': sum_bt(dz)}
   d_inputs = (dz2 @ params['input_kernel'].T).reshape(inputs.shape)
   return grads, d_inputs
 
 
 def matmul_tn(a: Array, b: Array) -> Array:
-  """`Σ_{b,t} a[b, t]ᵀ b[b, t]` for `a [B, T, K]`, `b [B, T, N]` -> `[K, N]` (one matmul)."""
-  return a.reshape(-1, a.shape[-1]).T @ b.reshape(-1, b.shape[-1])
+  """`Σ_{b,t} a[b, t]ᵀ b[b, t]` for `a [B, T, K]`, `b [B, T, N]` -> `[K, N]` (one matmul),
+  accumulated and returned in float32 at least (a weight gradient sums B·T products:
+  bfloat16 accumulation would lose most of them)."""
+  return jnp.matmul(a.reshape(-1, a.shape[-1]).T, b.reshape(-1, b.shape[-1]),
+                    preferred_element_type=_accumulation_dtype(a, b))
+
+
+def sum_bt(a: Array) -> Array:
+  """`Σ_{b,t} a[b, t]` for `a [B, T, ...]` -> `[...]`, accumulated in float32 at least."""
+  return jnp.sum(a, axis=(0, 1), dtype=_accumulation_dtype(a))
+
+
+def _accumulation_dtype(*arrays: Array) -> Any:
+  return jnp.promote_types(jnp.result_type(*arrays), jnp.float32)

@@ -206,7 +206,7 @@ class _GRUKernel:
       dz_x = jnp.concatenate([dz_h[..., :2 * hidden], dz_n], axis=-1)   # [B, T, 3H]
       grads, d_inputs = fused_scan.input_gradients(params, inputs, dz_x)
       grads['recurrent_kernel'] = fused_scan.matmul_tn(h_prev, dz_h)
-      grads['recurrent_bias'] = jnp.sum(dz_h[..., 2 * hidden:], axis=(0, 1))
+      grads['recurrent_bias'] = fused_scan.sum_bt(dz_h[..., 2 * hidden:])
       return grads, d_inputs
     dz_rz, dz_n = dz
     dz_x = jnp.concatenate([dz_rz, dz_n], axis=-1)                    # [B, T, 3H]

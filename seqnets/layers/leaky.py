@@ -149,5 +149,5 @@ class _LeakyKernel:
     grads, d_inputs = fused_scan.input_gradients(params, inputs, d_a)
     grads['recurrent_kernel'] = fused_scan.matmul_tn(h_prev, d_a)
     if d_h is not None:
-      grads['leak'] = jnp.sum(d_h * (residuals - h_prev), axis=(0, 1))
+      grads['leak'] = fused_scan.sum_bt(d_h * (residuals - h_prev))
     return grads, d_inputs

@@ -230,7 +230,7 @@ class _LSTMKernel:
     grads['recurrent_kernel'] = fused_scan.matmul_tn(h_prev, dz)
     if self.use_peepholes:
       dz_i, dz_f, _, dz_o = jnp.split(dz, 4, axis=-1)                 # [B, T, H] each
-      grads['peephole_i'] = jnp.sum(dz_i * c_prev, axis=(0, 1))
-      grads['peephole_f'] = jnp.sum(dz_f * c_prev, axis=(0, 1))
-      grads['peephole_o'] = jnp.sum(dz_o * (f * c_prev + i * g), axis=(0, 1))
+      grads['peephole_i'] = fused_scan.sum_bt(dz_i * c_prev)
+      grads['peephole_f'] = fused_scan.sum_bt(dz_f * c_prev)
+      grads['peephole_o'] = fused_scan.sum_bt(dz_o * (f * c_prev + i * g))
     return grads, d_inputs

@@ -60,7 +60,8 @@ class MultiHeadAttention(nn.Module):
     dropout = self.dropout_rate > 0 and not deterministic
     weights = nn.dot_product_attention_weights(
         query, keys, mask=mask, dropout_rate=self.dropout_rate if dropout else 0.0,
-        dropout_rng=self.make_rng('dropout') if dropout else None, deterministic=not dropout)
+        dropout_rng=self.make_rng('dropout') if dropout else None, deterministic=not dropout,
+        force_fp32_for_softmax=True).astype(query.dtype)
     mixed = jnp.einsum('...hqk,...khd->...qhd', weights, values)
     return self.out(mixed), weights
 

@@ -220,7 +220,7 @@ class _OrthogonalKernel:
       dz, d_bias = dz
     grads, d_inputs = fused_scan.input_gradients(params, inputs, dz)
     if d_bias is not None:
-      grads['bias'] = jnp.sum(d_bias, axis=(0, 1))
+      grads['bias'] = fused_scan.sum_bt(d_bias)
     d_u = fused_scan.matmul_tn(h_prev, dz)
     _, skew_vjp = jax.vjp(lambda a: orthogonal_from_skew(a, self.parametrization),
                           params['recurrent_skew'])

@@ -13,6 +13,10 @@ nested entry, `model.cell` (see `seqnets.models.cells`). A key the model does no
 is an error naming it and listing the valid ones; so is a bad value. Rules across fields
 live in the modules (`__post_init__`), which run here too.
 
+Every model also takes `dtype` (the computation dtype: 'float32', 'bfloat16' or
+'float16') and `param_dtype` (the stored parameters'), both 'float32' by default: one
+policy for the whole model (`seqnets.models.precision`), its cells included.
+
 Init-time keys: a model with a word embedding (`Model.embeddings`) also takes
 `pretrained_embeddings` (a vectors file; seq2seq models: `source_pretrained_embeddings`
 and `target_pretrained_embeddings`), `pretrained_lowercase` and `pretrained_oov`. They
@@ -27,6 +31,7 @@ the model's keys); that layout is still read (`flat_cell`), strictly.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable, Literal
 
 from flax import linen as nn
@@ -35,6 +40,7 @@ from seqnets.layers import crf as crf_lib
 from seqnets.models import cells
 from seqnets.models import config_fields
 from seqnets.models import flat_cell
+from seqnets.models import precision
 from seqnets.models.alexnet import AlexNet
 from seqnets.models.cnn import ImageCNN
 from seqnets.models.image_to_sequence import ImageToSequence
@@ -79,6 +85,11 @@ def _two_embeddings(size: str = 'embedding_size') -> tuple[WordEmbedding, ...]:
           WordEmbedding('target_pretrained_embeddings', ('target_embed/embedding',), TARGET, size))
 
 
+# The keys of every model: its precision policy (`seqnets.models.precision`).
+_DTYPE = Literal['float32', 'bfloat16', 'float16']
+PRECISION = (config_fields.Field('dtype', _DTYPE, 'float32'),
+             config_fields.Field('param_dtype', _DTYPE, 'float32'))
+
 # The init-time keys every model with a word embedding takes besides its files' keys.
 PRETRAINED_OPTIONS = (config_fields.Field('pretrained_lowercase', bool, False),
                       config_fields.Field('pretrained_oov', PretrainedOov, 'random'))
@@ -108,7 +119,7 @@ class Model:
     fixed = (*self.cells,
              *self.from_data(_PLACEHOLDER_INFO, _PlaceholderSettings()))
     found = config_fields.settable_fields(self.cls, exclude=fixed)
-    found.update({field.name: field for field in self.extra})
+    found.update({field.name: field for field in (*self.extra, *PRECISION)})
     found.update(self.init_fields())
     return found
 
@@ -261,12 +272,17 @@ def from_config(model_cfg, data_info) -> nn.Module:
 
 
 def _build(model: Model, settings: dict, data_info) -> nn.Module:
-  extra = {field.name for field in model.extra} | set(model.init_fields())
+  extra = ({field.name for field in (*model.extra, *PRECISION)} | set(model.init_fields()))
   kwargs = {k: v for k, v in settings.items() if k not in ('name', CELL, *extra)}
+  policy = precision.Policy(settings.get('dtype', 'float32'),
+                            settings.get('param_dtype', 'float32'))
   for field, cell_settings in model.cells.items():
     kwargs[field] = cells.from_config(cell_settings(settings))
+    if not policy.is_default:
+      kwargs[field] = functools.partial(kwargs[field], dtype=precision.DTYPES[policy.dtype],
+                                        param_dtype=precision.DTYPES[policy.param_dtype])
   kwargs.update(model.from_data(data_info, settings))
   try:
-    return model.cls(**kwargs)
+    return precision.with_policy(model.cls, policy)(**kwargs)
   except ValueError as e:
     raise ValueError(f'model.{e}') from None

@@ -123,7 +123,9 @@ class ImageToSequence(RecurrentDecoding):
     batch, height, width = source.shape[:3]
     used = jnp.asarray(source_lengths)[:, None] * height                       # [B, 1] columns
     columns = jnp.arange(width)[None, :] < used                                 # [B, W]
-    images = jnp.where(columns[:, None, :, None], source, 0).astype(jnp.float32)
+    images = jnp.where(columns[:, None, :, None], source, 0)
+    if not jnp.issubdtype(images.dtype, jnp.floating):                        # e.g. uint8
+      images = images.astype(jnp.float32)
     features = self.encoder(images, deterministic=deterministic)              # [B, H', W', D]
     rows, cols, size = features.shape[1:]
     starts = jnp.arange(cols) * (width // cols)                                 # first column

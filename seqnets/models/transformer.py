@@ -49,6 +49,21 @@ Positions = Literal['sinusoidal', 'learned']
 POSITIONS = typing.get_args(Positions)
 
 
+def softmax_in_float32(query: Array, key: Array, value: Array, bias: Array | None = None,
+                       mask: Array | None = None, broadcast_dropout: bool = True,
+                       dropout_rng: Array | None = None, dropout_rate: float = 0.0,
+                       deterministic: bool = False, dtype: Any = None, precision: Any = None,
+                       module: nn.Module | None = None) -> Array:
+  """`nn.dot_product_attention` (the same arguments) with its softmax in float32 and the
+  weights then in the values' dtype: flax's own `force_fp32_for_softmax` leaves them in
+  float32, which makes the weighted sum, and all that follows, float32 under bfloat16."""
+  weights = nn.dot_product_attention_weights(
+      query, key, bias, mask, broadcast_dropout, dropout_rng, dropout_rate, deterministic,
+      dtype, precision, module, force_fp32_for_softmax=True)
+  return jnp.einsum('...hqk,...khd->...qhd', weights.astype(value.dtype), value,
+                    precision=precision)
+
+
 def sinusoidal_positions(length: int, d: int) -> Array:
   """`[length, d]` float32: `P[pos, 2i] = sin(pos / 10000^(2i/d))`,
   `P[pos, 2i+1] = cos(pos / 10000^(2i/d))` (odd d: the last cos is dropped)."""
@@ -93,6 +108,7 @@ class EncoderLayer(nn.Module):
     drop = lambda y: nn.Dropout(self.dropout_rate)(y, deterministic=deterministic)
     h = nn.LayerNorm(name='attention_norm')(x)
     h = nn.MultiHeadDotProductAttention(self.num_heads, dropout_rate=self.dropout_rate,
+                                        attention_fn=softmax_in_float32,
                                         name='attention')(h, mask=mask,
                                                           deterministic=deterministic)
     x = x + drop(h)
@@ -224,7 +240,8 @@ class TransformerSeq2Seq(nn.Module):
     length = ids.shape[1]
     self._check_length(length, f'a {side}')
     embed = self.source_embed if side == 'source' else self.target_embed
-    x = embed(ids) * math.sqrt(self.model_size) + self._positions(side, length)[None]
+    x = embed(ids) * math.sqrt(self.model_size)
+    x = x + self._positions(side, length)[None].astype(x.dtype)
     return self.dropout(x, deterministic=deterministic)
 
   def encode(self, source: Array, source_lengths: Array, *,
