@@ -325,8 +325,10 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
     keeper.after_save(ckpt.all_steps())
 
   steps = range(start, total if not (all_failed or early_stopped) else start)
-  # The prefetching thread loads and places the batches after the current one while it runs;
-  # ending the loop early drops the batches loaded ahead.
+  agree_to_stop = parallel.StopAgreement(mesh)
+  # Nothing in a step reads the devices except at log, checkpoint and evaluation steps, so
+  # the host queues step k + 1 while the devices run step k and the prefetching thread loads
+  # and places the batches after it. Ending the loop early drops the batches loaded ahead.
   with ckpt.stop_requests() as stop, \
        periodic.progress_bar(start, total, str(workdir), primary) as bar, \
        prefetch.prefetch_to_mesh(_host_batches(iterators, len(steps)), mesh,
@@ -338,7 +340,7 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
       window = metrics_lib.merge(window, sums)
       for hook in hooks:
         hook(done, state)
-      stopping = parallel.any_process(stop.requested)
+      stopping = agree_to_stop(stop.requested)
       log = periodic.due(done, every('log_every_steps'), total)
       save = periodic.due(done, every('checkpoint_every_steps'), total) or stopping
       if (log or save) and health.check(state):

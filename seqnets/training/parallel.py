@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
@@ -158,3 +159,30 @@ def any_process(flag: bool) -> bool:
     return bool(flag)
   from jax.experimental import multihost_utils
   return bool(np.any(multihost_utils.process_allgather(np.asarray([flag], np.int32))))
+
+
+class StopAgreement:
+  """A stop request agreed by every process without waiting for the devices every step.
+
+  Called once per step on every process as `agreement(flag)`, it returns the same answer on
+  every process at the same step: True once `flag` was true on any of them. With one process
+  that is the step of the flag itself. With several (or `lagged=True`) it is the next step:
+  each call starts an `any` over every process's flag on the mesh and reads the one the
+  previous call started, which the devices finish right after the previous step while the
+  host dispatches this one (`any_process` would wait for the step every time).
+  """
+
+  def __init__(self, mesh: Mesh, lagged: bool | None = None):
+    self.mesh = mesh
+    self.lagged = jax.process_count() > 1 if lagged is None else lagged
+    self._any = jax.jit(jnp.any, out_shardings=NamedSharding(mesh, P()))
+    self._pending: jax.Array | None = None
+
+  def __call__(self, flag: bool) -> bool:
+    if not self.lagged:
+      return bool(flag)
+    local = np.full(len(self.mesh.local_devices), bool(flag))
+    votes = jax.make_array_from_process_local_data(NamedSharding(self.mesh, P('data')), local,
+                                                   (self.mesh.size,))
+    pending, self._pending = self._pending, self._any(votes)
+    return pending is not None and bool(np.asarray(pending.addressable_data(0)))

@@ -1,8 +1,9 @@
 """Prefetching: the same batches in the same order, loaded while the step runs; errors and
-early ends."""
+early ends; the stop agreement that waits for no step."""
 
 import threading
 
+import jax
 import numpy as np
 import pytest
 
@@ -121,3 +122,12 @@ def test_closing_early_stops_the_thread_and_pulls_nothing_more():
 def test_size_must_be_positive():
   with pytest.raises(ValueError, match='size=0'):
     prefetch.Prefetcher(iter(()), size=0)
+
+
+def test_lagged_stop_agreement_answers_one_step_later():
+  mesh = parallel.create_mesh()
+  flags = [False, False, True, False, False]
+  assert [parallel.StopAgreement(mesh, lagged=False)(f) for f in flags] == flags
+  agree = parallel.StopAgreement(mesh, lagged=True)
+  assert [agree(f) for f in flags] == [False, False, False, True, False]
+  assert jax.process_count() == 1 and not parallel.StopAgreement(mesh).lagged
