@@ -160,21 +160,39 @@ def test_other_dtypes_and_mixed_stacks_are_refused():
 # reported as 'gpu' and cuDNN's call replaced by lstm_ref, the plumbing is checked.
 
 
+class Calls(list):
+  """The shapes of the inputs cuDNN's forward half was traced with; `runs` names each half
+  as it runs (on the host, from a callback that refuses `vmap` as cuDNN's primitives do)."""
+  runs: list
+
+
+def refusing_vmap(x, name, runs):
+  """`x`, through a callback that records `name` in `runs` and has no batching rule."""
+  def record(value):
+    runs.append(name)
+    return value
+  return jax.pure_callback(record, jax.ShapeDtypeStruct(x.shape, x.dtype), x)
+
+
 @pytest.fixture
 def fake_gpu(monkeypatch):
-  """`jax.default_backend()` says 'gpu'; `rnn.lstm` runs `lstm_ref`. Yields its calls."""
-  calls = []
+  """`jax.default_backend()` says 'gpu'; cuDNN's halves (`rnn.lstm_fwd`, `rnn.lstm_bwd`) run
+  `lstm_ref` and refuse `vmap`. Yields their `Calls`."""
+  calls = Calls()
+  calls.runs = []
 
-  def lstm(x, h_0, c_0, weights, lengths, input_size, hidden_size, num_layers, dropout,
-           bidirectional, precision=None):
+  def lstm_fwd(x, *args, **kwargs):
     calls.append(x.shape)
-    unpacked = jax.experimental.rnn.unpack_lstm_weights(weights, input_size, hidden_size,
-                                                         num_layers, bidirectional)
-    return jax.experimental.rnn.lstm_ref(x, h_0, c_0, *unpacked, lengths, input_size,
-                                         hidden_size, num_layers, dropout, bidirectional)
+    return cudnn_lstm._reference_fwd(refusing_vmap(x, 'forward', calls.runs), *args, **kwargs)
+
+  def lstm_bwd(*args):
+    *statics, (x, *residuals), gradients = args
+    x = refusing_vmap(x, 'backward', calls.runs)
+    return cudnn_lstm._reference_bwd(*statics, (x, *residuals), gradients)
 
   monkeypatch.setattr(jax, 'default_backend', lambda: 'gpu')
-  monkeypatch.setattr(cudnn_lstm.rnn, 'lstm', lstm)
+  monkeypatch.setattr(cudnn_lstm.rnn, 'lstm_fwd', lstm_fwd)
+  monkeypatch.setattr(cudnn_lstm.rnn, 'lstm_bwd', lstm_bwd)
   yield calls
 
 
@@ -266,3 +284,36 @@ def test_scan_is_fused_false():
   for implementation in ('fused', 'auto'):
     jax.jvp(lambda x: scan.clone(implementation=implementation, fused=False).apply(params, x),
             (x,), (x,))
+
+
+# Under vmap (seeds side by side) cuDNN's call runs once per seed: the CPU route is wrapped
+# the same way, and the fake GPU's halves refuse vmap as cuDNN's primitives do.
+
+
+def outputs_and_gradients(run):
+  """jit(vmap) of `(params, x) -> (gradients of a loss, (carry, outputs))` for `run`."""
+  def loss(p, x):
+    results = run(p, x)
+    return sum(jnp.sum(jnp.sin(a)) for a in jax.tree_util.tree_leaves(results)), results
+  return jax.jit(jax.grad(loss, argnums=(0, 1), has_aux=True))
+
+
+def two_seeds(params):
+  """Params of two seeds stacked `[2, ...]`, with inputs `[2, B, T, F]`."""
+  stacked = jax.tree_util.tree_map(lambda a, b: jnp.stack([a, b]), params,
+                                   random_tree(params, seed=5))
+  return stacked, jnp.stack([inputs(2), inputs(6)])
+
+
+def test_vmap_over_seeds_equals_each_seed_alone_and_the_fused_kernel():
+  model, params, kwargs = seqnets_model(2, False)
+  seeds, xs = two_seeds(params)
+  cudnn_run = lambda p, x: cudnn_lstm.lstm(p, x, LENGTHS)
+  fused_run = lambda p, x: model.apply({'params': p}, x, lengths=LENGTHS, return_carry=True,
+                                       **kwargs)
+  got = jax.vmap(outputs_and_gradients(cudnn_run))(seeds, xs)
+  jax.tree_util.tree_map(close, got, jax.vmap(outputs_and_gradients(fused_run))(seeds, xs))
+  alone = outputs_and_gradients(cudnn_run)
+  for s in range(2):
+    seed = lambda tree: jax.tree_util.tree_map(lambda a: a[s], tree)
+    jax.tree_util.tree_map(close, seed(got), alone(seed(seeds), xs[s]))
