@@ -242,8 +242,7 @@ def test_weight_drop_through_cudnn_uses_the_same_mask(fake_gpu):
   assert fake_gpu
 
 
-@pytest.mark.parametrize('case', ['peepholes', 'bfloat16', 'vmap', 'vmap_params',
-                                  'all_carries'])
+@pytest.mark.parametrize('case', ['peepholes', 'bfloat16', 'all_carries'])
 def test_auto_keeps_the_fused_kernel_where_cudnn_cannot_run(fake_gpu, case):
   cell_kwargs = dict(use_peepholes=True) if case == 'peepholes' else (
       dict(dtype=jnp.bfloat16) if case == 'bfloat16' else {})
@@ -254,24 +253,13 @@ def test_auto_keeps_the_fused_kernel_where_cudnn_cannot_run(fake_gpu, case):
     model = sn.RNN(sn.LSTMCell(H, **cell_kwargs), implementation=implementation, **kwargs)
     params = model.init(jax.random.key(0), x)
     fake_gpu.clear()
-    results[implementation] = apply(model, params, x, case)
+    results[implementation] = model.apply(params, x)
     assert not fake_gpu, implementation
   jax.tree_util.tree_map(close, results['auto'], results['fused'])
-  reason = {'peepholes': 'use_peepholes', 'bfloat16': 'float32 only', 'vmap': 'vmap',
-            'vmap_params': 'vmap', 'all_carries': 'return_all_carries'}[case]
+  reason = {'peepholes': 'use_peepholes', 'bfloat16': 'float32 only',
+            'all_carries': 'return_all_carries'}[case]
   with pytest.raises(ValueError, match=reason):
-    apply(model.clone(implementation='cudnn'), params, x, case)
-
-
-def apply(model, params, x, case):
-  """`model.apply(params, x)`, vmapped over a leading axis of size 1 of the inputs ('vmap')
-  or of the params ('vmap_params', as seeds side by side)."""
-  if case == 'vmap':
-    return jax.vmap(lambda x: model.apply(params, x))(x[None])
-  if case == 'vmap_params':
-    stacked = jax.tree_util.tree_map(lambda a: a[None], params)
-    return jax.vmap(lambda p: model.apply(p, x))(stacked)
-  return model.apply(params, x)
+    model.clone(implementation='cudnn').apply(params, x)
 
 
 def test_scan_is_fused_false():
@@ -317,3 +305,19 @@ def test_vmap_over_seeds_equals_each_seed_alone_and_the_fused_kernel():
   for s in range(2):
     seed = lambda tree: jax.tree_util.tree_map(lambda a: a[s], tree)
     jax.tree_util.tree_map(close, seed(got), alone(seed(seeds), xs[s]))
+
+
+def test_under_vmap_the_rnn_runs_cudnn_once_per_seed(fake_gpu):
+  fused = bidirectional('fused')
+  params = fused.init(jax.random.key(0), inputs(), lengths=LENGTHS)['params']
+  seeds, xs = two_seeds(params)
+  run = lambda model: lambda p, x: model.apply({'params': p}, x, lengths=LENGTHS)
+  got = jax.vmap(outputs_and_gradients(run(bidirectional('auto'))))(seeds, xs)
+  assert fake_gpu and sorted(fake_gpu.runs) == ['backward'] * 4 + ['forward'] * 4  # 2 × 2 seeds
+  jax.tree_util.tree_map(close, got, jax.vmap(outputs_and_gradients(run(fused)))(seeds, xs))
+  # Inputs mapped, params shared: 'cudnn' runs each direction once per row of the map.
+  fake_gpu.runs.clear()
+  one_seed = jax.tree_util.tree_map(lambda a: a[0], seeds)
+  shared = jax.jit(jax.vmap(run(bidirectional('cudnn')), in_axes=(None, 0)))(one_seed, xs)
+  assert fake_gpu.runs == ['forward'] * 4
+  jax.tree_util.tree_map(close, shared, jax.vmap(run(fused), in_axes=(None, 0))(one_seed, xs))
