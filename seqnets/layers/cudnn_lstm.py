@@ -34,11 +34,13 @@ one after the other (`sequential`): its primitives have no batching rule.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
 from jax.experimental import rnn
+from jax.sharding import PartitionSpec as P
 
 from seqnets.layers import masking
 from seqnets.layers import param_trees
@@ -113,7 +115,8 @@ def lstm(params: Mapping[str, Any], inputs: Array, lengths: Array | None = None,
   `[B, T, D·H]`, 0 past each end; the final carry `(c, h)` per direction and layer in
   the layer's structure (what `initial_carry` takes; None: zeros). A row of length 0
   keeps its initial carry, and so does every row when T = 0. Under `vmap` (e.g. over the
-  seeds' params) both routes run once per element of the mapped axis (`sequential`).
+  seeds' params) both routes run once per element of the mapped axis (`sequential`); with
+  a mesh in context (`jax.set_mesh`), each device runs its rows (`_split_over_batch`).
   """
   cells, bidirectional = layer_cells(params)
   if inputs.ndim != 3:
@@ -148,7 +151,7 @@ def lstm(params: Mapping[str, Any], inputs: Array, lengths: Array | None = None,
       functools.partial(forward, input_size=features, hidden_size=hidden, num_layers=num_layers,
                         dropout=0.0, bidirectional=bidirectional, precision=precision),
       functools.partial(backward, features, hidden, num_layers, 0.0, bidirectional, precision))
-  y, h_n, c_n = run(inputs, h_0, c_0, weights, run_lengths)
+  y, h_n, c_n = _split_over_batch(run, batch)(inputs, h_0, c_0, weights, run_lengths)
   nonempty = (lengths > 0)[None, :, None]
   c_n, h_n = jnp.where(nonempty, c_n, c_0), jnp.where(nonempty, h_n, h_0)
   y = jnp.where(masking.sequence_mask(lengths, steps)[..., None], y, 0)
@@ -172,6 +175,25 @@ def sequential(forward: Callable, backward: Callable) -> Callable:
 
   run.defvjp(forward, backward)
   return run
+
+
+def _split_over_batch(run: Callable, batch: int) -> Callable:
+  """`run(x [B, T, F], h_0 [L, B, H], c_0 [L, B, H], weights [P], lengths [B])`, with the
+  batch axis split over every axis of the mesh in context (`jax.set_mesh`; manual axes, as
+  inside a `shard_map`, excepted) when those hold several devices and divide `batch`; else
+  `run` itself. cuDNN's primitives have no sharding rule, so XLA's partitioner cannot
+  split the call by itself. The weights' gradient is summed over the devices.
+  """
+  mesh = jax.sharding.get_abstract_mesh()
+  axes = tuple(name for name, kind in zip(mesh.axis_names, mesh.axis_types)
+               if kind != jax.sharding.AxisType.Manual)
+  devices = math.prod(mesh.shape[name] for name in axes)
+  if devices == 1 or batch % devices:
+    return run
+  rows, carries = P(axes), P(None, axes)
+  # check_vma=False: cuDNN's primitives do not say how their results vary over the mesh.
+  return jax.shard_map(run, mesh=mesh, in_specs=(rows, carries, carries, P(), rows),
+                       out_specs=(rows, carries, carries), check_vma=False)
 
 
 def _reference(x, h_0, c_0, w, seq_lengths, input_size, hidden_size, num_layers, dropout,

@@ -125,7 +125,9 @@ def make_train_step(model, tx, task, mesh: Mesh, state: state_lib.TrainState,
   """jit(vmap(train_step)) over seeds; state donated, batch sharded.
 
   The result is called as `step(state, batch, controls=None)`: `controls` holds
-  `[S]` arrays (`steps.train_step`; None: every seed trains).
+  `[S]` arrays (`steps.train_step`; None: every seed trains). It runs with `mesh` in
+  context (`jax.set_mesh`), so layers that cannot be partitioned by XLA split the batch
+  themselves (`cudnn_lstm.lstm`).
   """
   step = functools.partial(steps.train_step, model=model, tx=tx, task=task, ema_decay=ema_decay)
   shardings = state_shardings(state, mesh)
@@ -136,7 +138,8 @@ def make_train_step(model, tx, task, mesh: Mesh, state: state_lib.TrainState,
   every_seed = {'active': np.ones(state.step.shape[0], bool)}
 
   def run(state, batch, controls=None):
-    return jitted(state, batch, every_seed if controls is None else controls)
+    with jax.set_mesh(mesh):
+      return jitted(state, batch, every_seed if controls is None else controls)
   return run
 
 
@@ -146,11 +149,17 @@ def shared_model_state(model_state: dict) -> dict:
 
 
 def make_eval_step(model, task, extra_sums, mesh: Mesh):
-  """jit(vmap(eval_step)) over seeds: (params [S], model state [S], batch [S, B]) -> Sums [S]."""
+  """jit(vmap(eval_step)) over seeds: (params [S], model state [S], batch [S, B]) -> Sums [S],
+  run with `mesh` in context (as `make_train_step`)."""
   step = functools.partial(steps.eval_step, model=model, task=task, extra_sums=extra_sums)
   replicated = NamedSharding(mesh, P())
-  return jax.jit(jax.vmap(step), in_shardings=(replicated, replicated, NamedSharding(mesh, BATCH_SPEC)),
-                 out_shardings=replicated)
+  jitted = jax.jit(jax.vmap(step), out_shardings=replicated,
+                   in_shardings=(replicated, replicated, NamedSharding(mesh, BATCH_SPEC)))
+
+  def run(params, model_state, batch):
+    with jax.set_mesh(mesh):
+      return jitted(params, model_state, batch)
+  return run
 
 
 def any_process(flag: bool) -> bool:

@@ -321,3 +321,19 @@ def test_under_vmap_the_rnn_runs_cudnn_once_per_seed(fake_gpu):
   shared = jax.jit(jax.vmap(run(bidirectional('cudnn')), in_axes=(None, 0)))(one_seed, xs)
   assert fake_gpu.runs == ['forward'] * 4
   jax.tree_util.tree_map(close, shared, jax.vmap(run(fused), in_axes=(None, 0))(one_seed, xs))
+
+
+def test_with_a_mesh_in_context_each_device_runs_its_rows():
+  """jit over 8 devices, batch sharded: with the mesh set the call is a shard_map over the
+  batch, and values and gradients (the weights' summed over the devices) are unchanged."""
+  _, params, _ = seqnets_model(1, False)
+  mesh = jax.sharding.Mesh(np.asarray(jax.devices()), ('data',))
+  rows = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('data'))
+  x = jax.device_put(jnp.concatenate([inputs(2), inputs(6)]), rows)       # [8, T, F]
+  lengths = jax.device_put(np.concatenate([LENGTHS, LENGTHS[::-1]]), rows)
+  step = lambda: outputs_and_gradients(lambda p, x: cudnn_lstm.lstm(p, x, lengths))
+  with jax.set_mesh(mesh):
+    assert 'shard_map' in str(jax.make_jaxpr(step())(params, x))
+    split = step()(params, x)
+  assert 'shard_map' not in str(jax.make_jaxpr(step())(params, x))
+  jax.tree_util.tree_map(close, split, step()(params, x))
