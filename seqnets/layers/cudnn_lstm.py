@@ -24,18 +24,23 @@ What cuDNN cannot serve (the cell's fused kernel or plain scan does):
     layers. Weight drop works on params whose `recurrent_kernel` is already M ⊙ U.
   * dtypes other than float32 (`lstm` raises naming the dtype); on GPU its matmuls use
     TF32 unless `precision='highest'` (or `jax_default_matmul_precision`) says otherwise.
-  * `vmap` (cuDNN's primitive has no batching rule: e.g. seeds trained side by side),
-    forward-mode autodiff (`jvp`), the carries after every step, a `Bidirectional`
+  * forward-mode autodiff (`jvp`), the carries after every step, a `Bidirectional`
     merge other than 'concat', cells of different sizes in one stack.
+
+Under `vmap` (seeds trained side by side) cuDNN runs once per element of the mapped axis,
+one after the other (`sequential`): its primitives have no batching rule.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+import functools
+import math
+from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
 from jax.experimental import rnn
+from jax.sharding import PartitionSpec as P
 
 from seqnets.layers import masking
 from seqnets.layers import param_trees
@@ -109,7 +114,9 @@ def lstm(params: Mapping[str, Any], inputs: Array, lengths: Array | None = None,
   Returns `(final_carry, outputs)` as the layer with `return_carry=True`: outputs
   `[B, T, D·H]`, 0 past each end; the final carry `(c, h)` per direction and layer in
   the layer's structure (what `initial_carry` takes; None: zeros). A row of length 0
-  keeps its initial carry, and so does every row when T = 0.
+  keeps its initial carry, and so does every row when T = 0. Under `vmap` (e.g. over the
+  seeds' params) both routes run once per element of the mapped axis (`sequential`); with
+  a mesh in context (`jax.set_mesh`), each device runs its rows (`_split_over_batch`).
   """
   cells, bidirectional = layer_cells(params)
   if inputs.ndim != 3:
@@ -137,18 +144,86 @@ def lstm(params: Mapping[str, Any], inputs: Array, lengths: Array | None = None,
   # Rows of length 0 run one step whose results are dropped below: lstm_ref would read
   # the carry at index lengths - 1 = -1, and cuDNN is not asked for empty sequences.
   run_lengths = jnp.maximum(lengths, 1)
-  if (platform or jax.default_backend()) == 'gpu':
-    y, h_n, c_n = rnn.lstm(inputs, h_0, c_0, weights, run_lengths, features, hidden,
-                           num_layers, 0.0, bidirectional, precision)
-  else:
-    w_ih, w_hh, b_ih, b_hh = rnn.unpack_lstm_weights(weights, features, hidden, num_layers,
-                                                     bidirectional)
-    y, h_n, c_n = rnn.lstm_ref(inputs, h_0, c_0, w_ih, w_hh, b_ih, b_hh, run_lengths,
-                               features, hidden, num_layers, 0.0, bidirectional)
+  on_gpu = (platform or jax.default_backend()) == 'gpu'
+  forward, backward = (rnn.lstm_fwd, rnn.lstm_bwd) if on_gpu else (_reference_fwd,
+                                                                  _reference_bwd)
+  run = sequential(
+      functools.partial(forward, input_size=features, hidden_size=hidden, num_layers=num_layers,
+                        dropout=0.0, bidirectional=bidirectional, precision=precision),
+      functools.partial(backward, features, hidden, num_layers, 0.0, bidirectional, precision))
+  y, h_n, c_n = _split_over_batch(run, batch)(inputs, h_0, c_0, weights, run_lengths)
   nonempty = (lengths > 0)[None, :, None]
   c_n, h_n = jnp.where(nonempty, c_n, c_0), jnp.where(nonempty, h_n, h_0)
   y = jnp.where(masking.sequence_mask(lengths, steps)[..., None], y, 0)
   return _structured([(c_n[k], h_n[k]) for k in range(len(cells))], params), y
+
+
+def sequential(forward: Callable, backward: Callable) -> Callable:
+  """`run(x, h_0, c_0, weights, lengths) -> (y, h_n, c_n)`, the value of `forward(...)[0]`,
+  with the gradient `backward(residuals, (dy, dh_n, dc_n))` (the cotangents of the five
+  arguments) where `forward` returns `((y, h_n, c_n), residuals)`: the contract of
+  `jax.experimental.rnn.lstm_fwd` and `lstm_bwd`. Under `vmap` each half runs once per
+  element of the mapped axis (`jax.custom_batching.sequential_vmap`), since cuDNN's
+  primitives have no batching rule; the seeds trained side by side run one after the other.
+  """
+  forward = jax.custom_batching.sequential_vmap(forward)
+  backward = jax.custom_batching.sequential_vmap(backward)
+
+  @jax.custom_vjp
+  def run(x, h_0, c_0, weights, lengths):
+    return forward(x, h_0, c_0, weights, lengths)[0]
+
+  run.defvjp(forward, backward)
+  return run
+
+
+def _split_over_batch(run: Callable, batch: int) -> Callable:
+  """`run(x [B, T, F], h_0 [L, B, H], c_0 [L, B, H], weights [P], lengths [B])`, with the
+  batch axis split over every axis of the mesh in context (`jax.set_mesh`; manual axes, as
+  inside a `shard_map`, excepted) when those hold several devices and divide `batch`; else
+  `run` itself. cuDNN's primitives have no sharding rule, so XLA's partitioner cannot
+  split the call by itself. The weights' gradient is summed over the devices.
+  """
+  mesh = jax.sharding.get_abstract_mesh()
+  axes = tuple(name for name, kind in zip(mesh.axis_names, mesh.axis_types)
+               if kind != jax.sharding.AxisType.Manual)
+  devices = math.prod(mesh.shape[name] for name in axes)
+  if devices == 1 or batch % devices:
+    return run
+  rows, carries = P(axes), P(None, axes)
+  # check_vma=False: cuDNN's primitives do not say how their results vary over the mesh.
+  return jax.shard_map(run, mesh=mesh, in_specs=(rows, carries, carries, P(), rows),
+                       out_specs=(rows, carries, carries), check_vma=False)
+
+
+def _reference(x, h_0, c_0, w, seq_lengths, input_size, hidden_size, num_layers, dropout,
+               bidirectional):
+  """`rnn.lstm_ref` of the flat weights `w [P]`: `(y, h_n, c_n)` as `rnn.lstm` gives them."""
+  w_ih, w_hh, b_ih, b_hh = rnn.unpack_lstm_weights(w, input_size, hidden_size, num_layers,
+                                                   bidirectional)
+  return rnn.lstm_ref(x, h_0, c_0, w_ih, w_hh, b_ih, b_hh, seq_lengths, input_size,
+                      hidden_size, num_layers, dropout, bidirectional)
+
+
+def _reference_fwd(x, h_0, c_0, w, seq_lengths, input_size, hidden_size, num_layers, dropout,
+                   bidirectional, precision):
+  """`rnn.lstm_fwd` (same arguments and results) through `lstm_ref`; the residuals are the
+  inputs, from which `_reference_bwd` runs it again."""
+  del precision
+  outputs = _reference(x, h_0, c_0, w, seq_lengths, input_size, hidden_size, num_layers,
+                       dropout, bidirectional)
+  return outputs, (x, h_0, c_0, w, seq_lengths)
+
+
+def _reference_bwd(input_size, hidden_size, num_layers, dropout, bidirectional, precision,
+                   residuals, gradients):
+  """`rnn.lstm_bwd` (same arguments and results) of `_reference_fwd`."""
+  del precision
+  x, h_0, c_0, w, seq_lengths = residuals
+  run = lambda *args: _reference(*args, seq_lengths, input_size, hidden_size, num_layers,
+                                 dropout, bidirectional)
+  _, vjp = jax.vjp(run, x, h_0, c_0, w)
+  return (*vjp(tuple(gradients)), jnp.zeros_like(seq_lengths))
 
 
 def _check_cell(cell: Params, index: int, hidden: int | None, features: int | None) -> int:

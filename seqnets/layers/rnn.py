@@ -80,23 +80,14 @@ def _has_forward_mode_tangent(tree: Any) -> bool:
   return any(is_jvp(leaf) for leaf in jax.tree_util.tree_leaves(tree))
 
 
-def _is_batched(tree: Any) -> bool:
-  """True when a leaf of `tree` is being `vmap`-ped."""
-  try:
-    from jax._src.interpreters import batching
-  except ImportError:
-    return False
-  return any(isinstance(leaf, batching.BatchTracer) for leaf in jax.tree_util.tree_leaves(tree))
-
-
 def cudnn_refusal(cell: nn.RNNCellBase, carry: Carry, inputs: Array,
                   masks: dict[str, Array], all_carries: bool,
                   deterministic: bool | None = None) -> str | None:
   """Why `RNN` cannot run this call through cuDNN's LSTM (`cudnn_lstm`), or None when it
   can: a plain `LSTMCell` (no peepholes; regularisers only where its fused kernel is exact,
   no variational state dropout), float32 throughout, no `return_all_carries`, neither
-  params nor carry nor inputs under `vmap` or forward-mode autodiff. `cell` is bound
-  (its params are read)."""
+  params nor carry nor inputs under forward-mode autodiff (under `vmap` cuDNN runs once
+  per element, `cudnn_lstm.sequential`). `cell` is bound (its params are read)."""
   if type(cell) is not LSTMCell:
     return f'{type(cell).__name__} is not an LSTMCell'
   if cell.use_peepholes:
@@ -112,8 +103,6 @@ def cudnn_refusal(cell: nn.RNNCellBase, carry: Carry, inputs: Array,
   if all_carries:
     return 'return_all_carries is on'
   values = (cell.cell_params(jnp.shape(inputs)[-1]), carry, inputs, masks)
-  if _is_batched(values):
-    return 'the call is vmap-ped (cuDNN has no batching rule)'
   if _has_forward_mode_tangent(values):
     return 'forward-mode autodiff (jvp) is not supported by cuDNN'
   return None
@@ -218,9 +207,9 @@ class RNN(nn.Module):
   `LSTMCell` through cuDNN's LSTM (`cudnn_lstm`, same parameters; weight drop too) and
   raises a ValueError naming the platform off a GPU, or the reason
   (`cudnn_refusal`: peepholes, a regulariser, a dtype other than float32,
-  `return_all_carries`, `vmap`, `jvp`); 'auto' takes cuDNN on a GPU when
-  `cudnn_refusal` finds nothing, else 'fused'. Seeds trained side by side are
-  vmapped, so 'auto' keeps them on the fused kernel.
+  `return_all_carries`, `jvp`); 'auto' takes cuDNN on a GPU when
+  `cudnn_refusal` finds nothing, else 'fused'. Under `vmap` (seeds trained side by
+  side) cuDNN runs once per element of the mapped axis.
   `make bench` (benchmarks/rnn_bench.py) measures the cells against
   `flax.linen.RNN` and PyTorch; benchmarks/conv_lstm_bench.py the ConvLSTM.
 

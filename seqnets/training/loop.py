@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import pathlib
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import jax
 import ml_collections
@@ -40,6 +41,7 @@ from seqnets.training import metrics as metrics_lib
 from seqnets.training import optimizers
 from seqnets.training import parallel
 from seqnets.training import periodic
+from seqnets.training import prefetch
 from seqnets.training import pretrained
 from seqnets.training import resume
 from seqnets.training import state as state_lib
@@ -50,6 +52,7 @@ from seqnets.training import writers
 
 Hook = Callable[[int, state_lib.TrainState], None]
 FAILURE_CAUSE = 'non-finite loss, gradient or update'
+PREFETCH_BATCHES = 2    # train batches loaded and placed on the devices ahead of the step
 
 
 @dataclasses.dataclass
@@ -71,6 +74,11 @@ def _stack_seeds(batches: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarr
     widest = np.max([a.shape for a in arrays], axis=0)
     return np.stack([np.pad(a, [(0, w - n) for n, w in zip(a.shape, widest)]) for a in arrays])
   return {k: stack([b[k] for b in batches]) for k in batches[0]}
+
+
+def _host_batches(iterators: Sequence[Iterator[dict]], steps: int) -> Iterator[dict]:
+  """The next `steps` training batches `[S, B, ...]`: one from each seed's iterator, stacked."""
+  return (_stack_seeds(batches) for batches in itertools.islice(zip(*iterators), steps))
 
 
 def _check_freeze_patterns(config, params) -> None:
@@ -220,7 +228,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     config: see `configs/anbn.py` for the fields. Never modified.
     workdir: output directory; an existing one is resumed.
     num_devices: local devices to shard the batch over (all by default).
-    hooks: called as `hook(steps_done, state)` after every step.
+    hooks: called as `hook(steps_done, state)` after every step (a hook that reads
+      `state` makes the host wait for that step before it queues the next).
   Raises:
     ConfigError: a bad config value, or a resume with a changed config (before
       any data load or compile, and before anything is written).
@@ -315,15 +324,23 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
     ckpt.save(step, state, config_dict)
     keeper.after_save(ckpt.all_steps())
 
-  with ckpt.stop_requests() as stop, periodic.progress_bar(start, total, str(workdir), primary) as bar:
-    for step in range(start, total if not (all_failed or early_stopped) else start):
-      batch = parallel.shard_batch(_stack_seeds([next(it) for it in iterators]), mesh)
+  steps = range(start, total if not (all_failed or early_stopped) else start)
+  agree_to_stop = parallel.StopAgreement(mesh)
+  # Nothing in a step reads the devices except at log, checkpoint and evaluation steps, so
+  # the host queues step k + 1 while the devices run step k and the prefetching thread loads
+  # and places the batches after it. Ending the loop early drops the batches loaded ahead.
+  with ckpt.stop_requests() as stop, \
+       periodic.progress_bar(start, total, str(workdir), primary) as bar, \
+       prefetch.prefetch_to_mesh(_host_batches(iterators, len(steps)), mesh,
+                                 PREFETCH_BATCHES) as batches:
+    for step in steps:
+      batch = next(batches)
       state, sums = train_step(state, batch, keeper.controls(step))
       done = step + 1
       window = metrics_lib.merge(window, sums)
       for hook in hooks:
         hook(done, state)
-      stopping = parallel.any_process(stop.requested)
+      stopping = agree_to_stop(stop.requested)
       log = periodic.due(done, every('log_every_steps'), total)
       save = periodic.due(done, every('checkpoint_every_steps'), total) or stopping
       if (log or save) and health.check(state):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
@@ -124,7 +125,9 @@ def make_train_step(model, tx, task, mesh: Mesh, state: state_lib.TrainState,
   """jit(vmap(train_step)) over seeds; state donated, batch sharded.
 
   The result is called as `step(state, batch, controls=None)`: `controls` holds
-  `[S]` arrays (`steps.train_step`; None: every seed trains).
+  `[S]` arrays (`steps.train_step`; None: every seed trains). It runs with `mesh` in
+  context (`jax.set_mesh`), so layers that cannot be partitioned by XLA split the batch
+  themselves (`cudnn_lstm.lstm`).
   """
   step = functools.partial(steps.train_step, model=model, tx=tx, task=task, ema_decay=ema_decay)
   shardings = state_shardings(state, mesh)
@@ -135,7 +138,8 @@ def make_train_step(model, tx, task, mesh: Mesh, state: state_lib.TrainState,
   every_seed = {'active': np.ones(state.step.shape[0], bool)}
 
   def run(state, batch, controls=None):
-    return jitted(state, batch, every_seed if controls is None else controls)
+    with jax.set_mesh(mesh):
+      return jitted(state, batch, every_seed if controls is None else controls)
   return run
 
 
@@ -145,11 +149,17 @@ def shared_model_state(model_state: dict) -> dict:
 
 
 def make_eval_step(model, task, extra_sums, mesh: Mesh):
-  """jit(vmap(eval_step)) over seeds: (params [S], model state [S], batch [S, B]) -> Sums [S]."""
+  """jit(vmap(eval_step)) over seeds: (params [S], model state [S], batch [S, B]) -> Sums [S],
+  run with `mesh` in context (as `make_train_step`)."""
   step = functools.partial(steps.eval_step, model=model, task=task, extra_sums=extra_sums)
   replicated = NamedSharding(mesh, P())
-  return jax.jit(jax.vmap(step), in_shardings=(replicated, replicated, NamedSharding(mesh, BATCH_SPEC)),
-                 out_shardings=replicated)
+  jitted = jax.jit(jax.vmap(step), out_shardings=replicated,
+                   in_shardings=(replicated, replicated, NamedSharding(mesh, BATCH_SPEC)))
+
+  def run(params, model_state, batch):
+    with jax.set_mesh(mesh):
+      return jitted(params, model_state, batch)
+  return run
 
 
 def any_process(flag: bool) -> bool:
@@ -158,3 +168,30 @@ def any_process(flag: bool) -> bool:
     return bool(flag)
   from jax.experimental import multihost_utils
   return bool(np.any(multihost_utils.process_allgather(np.asarray([flag], np.int32))))
+
+
+class StopAgreement:
+  """A stop request agreed by every process without waiting for the devices every step.
+
+  Called once per step on every process as `agreement(flag)`, it returns the same answer on
+  every process at the same step: True once `flag` was true on any of them. With one process
+  that is the step of the flag itself. With several (or `lagged=True`) it is the next step:
+  each call starts an `any` over every process's flag on the mesh and reads the one the
+  previous call started, which the devices finish right after the previous step while the
+  host dispatches this one (`any_process` would wait for the step every time).
+  """
+
+  def __init__(self, mesh: Mesh, lagged: bool | None = None):
+    self.mesh = mesh
+    self.lagged = jax.process_count() > 1 if lagged is None else lagged
+    self._any = jax.jit(jnp.any, out_shardings=NamedSharding(mesh, P()))
+    self._pending: jax.Array | None = None
+
+  def __call__(self, flag: bool) -> bool:
+    if not self.lagged:
+      return bool(flag)
+    local = np.full(len(self.mesh.local_devices), bool(flag))
+    votes = jax.make_array_from_process_local_data(NamedSharding(self.mesh, P('data')), local,
+                                                   (self.mesh.size,))
+    pending, self._pending = self._pending, self._any(votes)
+    return pending is not None and bool(np.asarray(pending.addressable_data(0)))

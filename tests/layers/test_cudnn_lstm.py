@@ -160,21 +160,39 @@ def test_other_dtypes_and_mixed_stacks_are_refused():
 # reported as 'gpu' and cuDNN's call replaced by lstm_ref, the plumbing is checked.
 
 
+class Calls(list):
+  """The shapes of the inputs cuDNN's forward half was traced with; `runs` names each half
+  as it runs (on the host, from a callback that refuses `vmap` as cuDNN's primitives do)."""
+  runs: list
+
+
+def refusing_vmap(x, name, runs):
+  """`x`, through a callback that records `name` in `runs` and has no batching rule."""
+  def record(value):
+    runs.append(name)
+    return value
+  return jax.pure_callback(record, jax.ShapeDtypeStruct(x.shape, x.dtype), x)
+
+
 @pytest.fixture
 def fake_gpu(monkeypatch):
-  """`jax.default_backend()` says 'gpu'; `rnn.lstm` runs `lstm_ref`. Yields its calls."""
-  calls = []
+  """`jax.default_backend()` says 'gpu'; cuDNN's halves (`rnn.lstm_fwd`, `rnn.lstm_bwd`) run
+  `lstm_ref` and refuse `vmap`. Yields their `Calls`."""
+  calls = Calls()
+  calls.runs = []
 
-  def lstm(x, h_0, c_0, weights, lengths, input_size, hidden_size, num_layers, dropout,
-           bidirectional, precision=None):
+  def lstm_fwd(x, *args, **kwargs):
     calls.append(x.shape)
-    unpacked = jax.experimental.rnn.unpack_lstm_weights(weights, input_size, hidden_size,
-                                                         num_layers, bidirectional)
-    return jax.experimental.rnn.lstm_ref(x, h_0, c_0, *unpacked, lengths, input_size,
-                                         hidden_size, num_layers, dropout, bidirectional)
+    return cudnn_lstm._reference_fwd(refusing_vmap(x, 'forward', calls.runs), *args, **kwargs)
+
+  def lstm_bwd(*args):
+    *statics, (x, *residuals), gradients = args
+    x = refusing_vmap(x, 'backward', calls.runs)
+    return cudnn_lstm._reference_bwd(*statics, (x, *residuals), gradients)
 
   monkeypatch.setattr(jax, 'default_backend', lambda: 'gpu')
-  monkeypatch.setattr(cudnn_lstm.rnn, 'lstm', lstm)
+  monkeypatch.setattr(cudnn_lstm.rnn, 'lstm_fwd', lstm_fwd)
+  monkeypatch.setattr(cudnn_lstm.rnn, 'lstm_bwd', lstm_bwd)
   yield calls
 
 
@@ -224,8 +242,7 @@ def test_weight_drop_through_cudnn_uses_the_same_mask(fake_gpu):
   assert fake_gpu
 
 
-@pytest.mark.parametrize('case', ['peepholes', 'bfloat16', 'vmap', 'vmap_params',
-                                  'all_carries'])
+@pytest.mark.parametrize('case', ['peepholes', 'bfloat16', 'all_carries'])
 def test_auto_keeps_the_fused_kernel_where_cudnn_cannot_run(fake_gpu, case):
   cell_kwargs = dict(use_peepholes=True) if case == 'peepholes' else (
       dict(dtype=jnp.bfloat16) if case == 'bfloat16' else {})
@@ -236,24 +253,13 @@ def test_auto_keeps_the_fused_kernel_where_cudnn_cannot_run(fake_gpu, case):
     model = sn.RNN(sn.LSTMCell(H, **cell_kwargs), implementation=implementation, **kwargs)
     params = model.init(jax.random.key(0), x)
     fake_gpu.clear()
-    results[implementation] = apply(model, params, x, case)
+    results[implementation] = model.apply(params, x)
     assert not fake_gpu, implementation
   jax.tree_util.tree_map(close, results['auto'], results['fused'])
-  reason = {'peepholes': 'use_peepholes', 'bfloat16': 'float32 only', 'vmap': 'vmap',
-            'vmap_params': 'vmap', 'all_carries': 'return_all_carries'}[case]
+  reason = {'peepholes': 'use_peepholes', 'bfloat16': 'float32 only',
+            'all_carries': 'return_all_carries'}[case]
   with pytest.raises(ValueError, match=reason):
-    apply(model.clone(implementation='cudnn'), params, x, case)
-
-
-def apply(model, params, x, case):
-  """`model.apply(params, x)`, vmapped over a leading axis of size 1 of the inputs ('vmap')
-  or of the params ('vmap_params', as seeds side by side)."""
-  if case == 'vmap':
-    return jax.vmap(lambda x: model.apply(params, x))(x[None])
-  if case == 'vmap_params':
-    stacked = jax.tree_util.tree_map(lambda a: a[None], params)
-    return jax.vmap(lambda p: model.apply(p, x))(stacked)
-  return model.apply(params, x)
+    model.clone(implementation='cudnn').apply(params, x)
 
 
 def test_scan_is_fused_false():
@@ -266,3 +272,68 @@ def test_scan_is_fused_false():
   for implementation in ('fused', 'auto'):
     jax.jvp(lambda x: scan.clone(implementation=implementation, fused=False).apply(params, x),
             (x,), (x,))
+
+
+# Under vmap (seeds side by side) cuDNN's call runs once per seed: the CPU route is wrapped
+# the same way, and the fake GPU's halves refuse vmap as cuDNN's primitives do.
+
+
+def outputs_and_gradients(run):
+  """jit(vmap) of `(params, x) -> (gradients of a loss, (carry, outputs))` for `run`."""
+  def loss(p, x):
+    results = run(p, x)
+    return sum(jnp.sum(jnp.sin(a)) for a in jax.tree_util.tree_leaves(results)), results
+  return jax.jit(jax.grad(loss, argnums=(0, 1), has_aux=True))
+
+
+def two_seeds(params):
+  """Params of two seeds stacked `[2, ...]`, with inputs `[2, B, T, F]`."""
+  stacked = jax.tree_util.tree_map(lambda a, b: jnp.stack([a, b]), params,
+                                   random_tree(params, seed=5))
+  return stacked, jnp.stack([inputs(2), inputs(6)])
+
+
+def test_vmap_over_seeds_equals_each_seed_alone_and_the_fused_kernel():
+  model, params, kwargs = seqnets_model(2, False)
+  seeds, xs = two_seeds(params)
+  cudnn_run = lambda p, x: cudnn_lstm.lstm(p, x, LENGTHS)
+  fused_run = lambda p, x: model.apply({'params': p}, x, lengths=LENGTHS, return_carry=True,
+                                       **kwargs)
+  got = jax.vmap(outputs_and_gradients(cudnn_run))(seeds, xs)
+  jax.tree_util.tree_map(close, got, jax.vmap(outputs_and_gradients(fused_run))(seeds, xs))
+  alone = outputs_and_gradients(cudnn_run)
+  for s in range(2):
+    seed = lambda tree: jax.tree_util.tree_map(lambda a: a[s], tree)
+    jax.tree_util.tree_map(close, seed(got), alone(seed(seeds), xs[s]))
+
+
+def test_under_vmap_the_rnn_runs_cudnn_once_per_seed(fake_gpu):
+  fused = bidirectional('fused')
+  params = fused.init(jax.random.key(0), inputs(), lengths=LENGTHS)['params']
+  seeds, xs = two_seeds(params)
+  run = lambda model: lambda p, x: model.apply({'params': p}, x, lengths=LENGTHS)
+  got = jax.vmap(outputs_and_gradients(run(bidirectional('auto'))))(seeds, xs)
+  assert fake_gpu and sorted(fake_gpu.runs) == ['backward'] * 4 + ['forward'] * 4  # 2 × 2 seeds
+  jax.tree_util.tree_map(close, got, jax.vmap(outputs_and_gradients(run(fused)))(seeds, xs))
+  # Inputs mapped, params shared: 'cudnn' runs each direction once per row of the map.
+  fake_gpu.runs.clear()
+  one_seed = jax.tree_util.tree_map(lambda a: a[0], seeds)
+  shared = jax.jit(jax.vmap(run(bidirectional('cudnn')), in_axes=(None, 0)))(one_seed, xs)
+  assert fake_gpu.runs == ['forward'] * 4
+  jax.tree_util.tree_map(close, shared, jax.vmap(run(fused), in_axes=(None, 0))(one_seed, xs))
+
+
+def test_with_a_mesh_in_context_each_device_runs_its_rows():
+  """jit over 8 devices, batch sharded: with the mesh set the call is a shard_map over the
+  batch, and values and gradients (the weights' summed over the devices) are unchanged."""
+  _, params, _ = seqnets_model(1, False)
+  mesh = jax.sharding.Mesh(np.asarray(jax.devices()), ('data',))
+  rows = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('data'))
+  x = jax.device_put(jnp.concatenate([inputs(2), inputs(6)]), rows)       # [8, T, F]
+  lengths = jax.device_put(np.concatenate([LENGTHS, LENGTHS[::-1]]), rows)
+  step = lambda: outputs_and_gradients(lambda p, x: cudnn_lstm.lstm(p, x, lengths))
+  with jax.set_mesh(mesh):
+    assert 'shard_map' in str(jax.make_jaxpr(step())(params, x))
+    split = step()(params, x)
+  assert 'shard_map' not in str(jax.make_jaxpr(step())(params, x))
+  jax.tree_util.tree_map(close, split, step()(params, x))

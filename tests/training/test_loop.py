@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import threading
 
 import jax
 import numpy as np
@@ -88,6 +89,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
 
   stopped = loop.train_and_evaluate(small_config(), tmp_path / 'resumed', hooks=[sigterm_at_step_7])
   assert stopped.interrupted and stopped.step == 7
+  assert not [t for t in threading.enumerate() if t.name == 'seqnets-prefetch']
   assert '7' in os.listdir(tmp_path / 'resumed' / 'checkpoints')
   resumed = loop.train_and_evaluate(small_config(), tmp_path / 'resumed')
   assert resumed.step == 12 and not resumed.interrupted
