@@ -10,7 +10,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 3
 # The data root the configs name their files under (docs/data.md); elsewhere ~/seqnets_data.
 export SEQNETS_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench device-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --durations=10 tests
+
+# On a machine with a GPU: install the extra first (.venv/bin/pip install -e '.[cuda12]').
+device-check: $(STAMP)
+	$(PY) -m benchmarks.device_check --out=device_check_results
 
 bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]' || echo "PyTorch not installable here: benchmarking without it"
