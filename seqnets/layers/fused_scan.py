@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Array = jax.Array
 Carry = Any
@@ -61,8 +62,8 @@ class ScanKernel(Protocol):
 
 
 def fused_scan(kernel: ScanKernel, params: Params, carry: Carry, inputs: Array,
-               mask: Array | None, unroll: int = 1,
-               all_carries: bool = False) -> tuple[Carry, Array] | tuple[Carry, Array, Carry]:
+               mask: Array | None, unroll: int = 1, all_carries: bool = False,
+               remat: int | None = None) -> tuple[Carry, Array] | tuple[Carry, Array, Carry]:
   """Runs `kernel` over `inputs [B, T, F]` with a hand-written backward pass.
 
   `mask [B, T] bool` (True on real steps, a *prefix* of each row, as
@@ -84,8 +85,46 @@ def fused_scan(kernel: ScanKernel, params: Params, carry: Carry, inputs: Array,
   arrays directly (`x[:, t]`), which saved the transposes to and from
   time-major (5–10 % of an Elman forward pass). Reverse-mode only: for
   forward-mode autodiff scan the cell's step (`sn.RNN(cell, fused=False)`).
+
+  `remat = k` (an int ≥ 1; None or 0: off) trades compute for memory: the
+  forward pass keeps only the carry entering each segment of k steps
+  (`⌈T/k⌉` carries) instead of every step's residuals and outputs; the
+  backward pass walks the segments last to first, runs each segment's
+  forward again (with residuals), its reverse loop, and its weight and input
+  gradients (matmuls over the segment's `B·k` rows, summed over segments).
+  Memory for the backward pass: `⌈T/k⌉` carries plus one segment's
+  residuals, outputs and dz, O(T/k + k) steps (k ≈ √T is the least); time:
+  one forward pass more. Same results as without, to rounding. A T that k
+  does not divide is padded with masked steps to `⌈T/k⌉·k`.
   """
-  return _fused_scan(kernel, unroll, all_carries, params, carry, inputs, mask)
+  segment = check_remat(remat)
+  steps = inputs.shape[1]
+  if not segment or steps == 0:
+    return _fused_scan(kernel, unroll, all_carries, params, carry, inputs, mask)
+  segment = min(segment, steps)
+  pad = -steps % segment
+  if pad:
+    if mask is None:
+      mask = jnp.ones(inputs.shape[:2], bool)
+    mask = jnp.pad(mask, ((0, 0), (0, pad)))                            # padding: masked steps
+    inputs = jnp.pad(inputs, ((0, 0), (0, pad)) + ((0, 0),) * (inputs.ndim - 2))
+  results = _fused_scan_remat(kernel, unroll, all_carries, segment, params, carry, inputs, mask)
+  if not pad:
+    return results
+  trim = lambda a: a[:, :steps]
+  return (results[0], trim(results[1])) + tuple(
+      jax.tree_util.tree_map(trim, c) for c in results[2:])
+
+
+def check_remat(remat: Any) -> int:
+  """`remat` as a segment length: 0 when off (None, 0, False), else the int k ≥ 1;
+  ValueError naming `remat` for anything else (a negative or non-integer value)."""
+  if remat is None or remat is False:
+    return 0
+  if isinstance(remat, bool) or not isinstance(remat, (int, np.integer)) or remat < 0:
+    raise ValueError(f'remat must be None or an int >= 0 (steps per recomputed segment; '
+                     f'0 or None: off), got {remat!r}')
+  return int(remat)
 
 
 def _at(stacked: Array | None, t: Array) -> Array | None:
@@ -104,8 +143,16 @@ def _put(buffers: Any, values: Any, t: Array) -> Any:
       lambda buf, v: jax.lax.dynamic_update_index_in_dim(buf, v, t, 1), buffers, values)
 
 
-def _forward_loop(kernel, unroll, all_carries, params, carry, inputs, mask, keep_residuals):
-  consts = kernel.prepare(params)
+def _segment(stacked: Array | None, index: Array, length: int) -> Array | None:
+  """`stacked[:, index·length : (index + 1)·length]` (None passes through)."""
+  if stacked is None:
+    return None
+  return jax.lax.dynamic_slice_in_dim(stacked, index * length, length, 1)
+
+
+def _loop(kernel, consts, unroll, all_carries, carry, inputs, mask, keep_residuals):
+  """The kernel's step over `inputs [B, T, F]` from `carry`: `(final_carry,
+  outputs [B, T, H], carries [B, T, ...] or None, residuals [B, T, ...] or None)`."""
   steps = inputs.shape[1]
 
   def step(carry, t):
@@ -126,29 +173,21 @@ def _forward_loop(kernel, unroll, all_carries, params, carry, inputs, mask, keep
   stacked = _stack_buffers(jax.eval_shape(step, carry, 0)[1], steps)
   carry, (outputs, residuals, carries) = jax.lax.fori_loop(0, steps, body, (carry, stacked),
                                                            unroll=unroll)
-  return carry, outputs, carries, residuals, consts
+  return carry, outputs, carries, residuals
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
-def _fused_scan(kernel, unroll, all_carries, params, carry, inputs, mask):
-  carry, outputs, carries, _, _ = _forward_loop(kernel, unroll, all_carries, params, carry,
-                                                inputs, mask, False)
-  return (carry, outputs, carries) if all_carries else (carry, outputs)
+def _forward_loop(kernel, unroll, all_carries, params, carry, inputs, mask, keep_residuals):
+  consts = kernel.prepare(params)
+  return _loop(kernel, consts, unroll, all_carries, carry, inputs, mask, keep_residuals) + (
+      consts,)
 
 
-def _fused_scan_fwd(kernel, unroll, all_carries, params, carry, inputs, mask):
-  final, outputs, carries, residuals, consts = _forward_loop(kernel, unroll, all_carries, params,
-                                                             carry, inputs, mask, True)
-  h0 = kernel.hidden(carry)
-  primal_out = (final, outputs, carries) if all_carries else (final, outputs)
-  return primal_out, (params, consts, inputs, mask, h0, outputs, residuals)
-
-
-def _fused_scan_bwd(kernel, unroll, all_carries, saved, cotangents):
-  params, consts, inputs, mask, h0, outputs, residuals = saved
-  d_final, d_outputs = cotangents[:2]
-  d_carries = cotangents[2] if all_carries else None
-  steps = inputs.shape[1]
+def _reverse_loop(kernel, consts, unroll, d_final, d_outputs, d_carries, mask, residuals,
+                  outputs, h0):
+  """The kernel's reverse step from the last step to the first: `(d_initial_carry,
+  dz [B, T, ...])`, given the cotangents of the final carry, the outputs and (or None)
+  the stacked carries, and the forward's residuals, outputs and initial hidden state."""
+  steps = outputs.shape[1]
 
   def step(d_carry, t):
     if d_carries is not None:
@@ -177,17 +216,124 @@ def _fused_scan_bwd(kernel, unroll, all_carries, saved, cotangents):
     return d_carry, _put(dz_stacked, dz, t)
 
   dz_example = jax.eval_shape(step, d_final, 0)[1]
-  d_carry0, dz = jax.lax.fori_loop(0, steps, body, (d_final, _stack_buffers(dz_example, steps)),
-                                   unroll=unroll)
-  h_prev = jnp.concatenate([h0[:, None], outputs[:, :-1]], axis=1)   # [B, T, H]
-  d_params, d_inputs = kernel.gradients(params, consts, inputs, residuals, h_prev, dz)
+  return jax.lax.fori_loop(0, steps, body, (d_final, _stack_buffers(dz_example, steps)),
+                           unroll=unroll)
+
+
+def _previous_hidden(h0: Array, outputs: Array) -> Array:
+  """`h_{t-1}` for every step, `[B, T, H]`: h0, then the outputs but the last."""
+  return jnp.concatenate([h0[:, None], outputs[:, :-1]], axis=1)
+
+
+def _in_primal_dtypes(d_params: Params, params: Params) -> Params:
   # Cotangents in the primal dtypes (e.g. bfloat16 params with float32 inputs and carry;
   # the carry's is already: the loops keep its dtype).
-  d_params = jax.tree_util.tree_map(lambda d, p: d.astype(p.dtype), d_params, params)
-  return d_params, d_carry0, d_inputs.astype(inputs.dtype), None
+  return jax.tree_util.tree_map(lambda d, p: d.astype(p.dtype), d_params, params)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
+def _fused_scan(kernel, unroll, all_carries, params, carry, inputs, mask):
+  carry, outputs, carries, _, _ = _forward_loop(kernel, unroll, all_carries, params, carry,
+                                                inputs, mask, False)
+  return (carry, outputs, carries) if all_carries else (carry, outputs)
+
+
+def _fused_scan_fwd(kernel, unroll, all_carries, params, carry, inputs, mask):
+  final, outputs, carries, residuals, consts = _forward_loop(kernel, unroll, all_carries, params,
+                                                             carry, inputs, mask, True)
+  h0 = kernel.hidden(carry)
+  primal_out = (final, outputs, carries) if all_carries else (final, outputs)
+  return primal_out, (params, consts, inputs, mask, h0, outputs, residuals)
+
+
+def _fused_scan_bwd(kernel, unroll, all_carries, saved, cotangents):
+  params, consts, inputs, mask, h0, outputs, residuals = saved
+  d_final, d_outputs = cotangents[:2]
+  d_carries = cotangents[2] if all_carries else None
+  d_carry0, dz = _reverse_loop(kernel, consts, unroll, d_final, d_outputs, d_carries, mask,
+                               residuals, outputs, h0)
+  d_params, d_inputs = kernel.gradients(params, consts, inputs, residuals,
+                                        _previous_hidden(h0, outputs), dz)
+  return (_in_primal_dtypes(d_params, params), d_carry0, d_inputs.astype(inputs.dtype), None)
 
 
 _fused_scan.defvjp(_fused_scan_fwd, _fused_scan_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2, 3))
+def _fused_scan_remat(kernel, unroll, all_carries, segment, params, carry, inputs, mask):
+  """`_fused_scan` for `T` a multiple of `segment`, keeping only the segments' first carries."""
+  carry, outputs, carries, _, _ = _forward_loop(kernel, unroll, all_carries, params, carry,
+                                                inputs, mask, False)
+  return (carry, outputs, carries) if all_carries else (carry, outputs)
+
+
+def _fused_scan_remat_fwd(kernel, unroll, all_carries, segment, params, carry, inputs, mask):
+  consts = kernel.prepare(params)
+  segments = inputs.shape[1] // segment
+  example = jax.eval_shape(lambda: _loop(kernel, consts, unroll, all_carries, carry,
+                                         _segment(inputs, 0, segment), _segment(mask, 0, segment),
+                                         False)[1:3])
+  outputs, carries = jax.tree_util.tree_map(
+      lambda a: jnp.zeros((a.shape[0], inputs.shape[1]) + a.shape[2:], a.dtype), example)
+  starts = jax.tree_util.tree_map(lambda a: jnp.zeros((segments,) + a.shape, a.dtype), carry)
+
+  def body(s, state):
+    carry, starts, outputs, carries = state
+    starts = jax.tree_util.tree_map(
+        lambda buf, c: jax.lax.dynamic_update_index_in_dim(buf, c, s, 0), starts, carry)
+    carry, y, c, _ = _loop(kernel, consts, unroll, all_carries, carry,
+                           _segment(inputs, s, segment), _segment(mask, s, segment), False)
+    put = lambda buf, v: jax.lax.dynamic_update_slice_in_dim(buf, v, s * segment, 1)
+    return carry, starts, put(outputs, y), jax.tree_util.tree_map(put, carries, c)
+
+  final, starts, outputs, carries = jax.lax.fori_loop(0, segments, body,
+                                                      (carry, starts, outputs, carries))
+  primal_out = (final, outputs, carries) if all_carries else (final, outputs)
+  return primal_out, (params, consts, inputs, mask, starts)
+
+
+def _fused_scan_remat_bwd(kernel, unroll, all_carries, segment, saved, cotangents):
+  params, consts, inputs, mask, starts = saved
+  d_final, d_outputs = cotangents[:2]
+  d_carries = cotangents[2] if all_carries else None
+  segments = inputs.shape[1] // segment
+
+  def segment_gradients(s, d_carry):
+    """Recomputes segment s from its first carry, then runs its reverse loop and gradients."""
+    start = jax.tree_util.tree_map(lambda a: jax.lax.dynamic_index_in_dim(a, s, 0, False),
+                                   starts)
+    x, m = _segment(inputs, s, segment), _segment(mask, s, segment)
+    _, outputs, _, residuals = _loop(kernel, consts, unroll, False, start, x, m, True)
+    h0 = kernel.hidden(start)
+    d_carry, dz = _reverse_loop(
+        kernel, consts, unroll, d_carry, _segment(d_outputs, s, segment),
+        jax.tree_util.tree_map(lambda d: _segment(d, s, segment), d_carries), m, residuals,
+        outputs, h0)
+    d_params, d_x = kernel.gradients(params, consts, x, residuals,
+                                     _previous_hidden(h0, outputs), dz)
+    return d_carry, d_params, d_x
+
+  def body(i, state):
+    d_carry, d_params, d_inputs = state
+    s = segments - 1 - i
+    d_carry, d_params_s, d_x = segment_gradients(s, d_carry)
+    d_params = jax.tree_util.tree_map(lambda total, d: total + d.astype(total.dtype), d_params,
+                                      d_params_s)
+    d_inputs = jax.lax.dynamic_update_slice_in_dim(d_inputs, d_x.astype(d_inputs.dtype),
+                                                   s * segment, 1)
+    return d_carry, d_params, d_inputs
+
+  _, d_params_example, _ = jax.eval_shape(segment_gradients, 0, d_final)
+  # Summed over segments in at least float32.
+  d_params = jax.tree_util.tree_map(
+      lambda a: jnp.zeros(a.shape, jnp.promote_types(a.dtype, jnp.float32)), d_params_example)
+  d_carry0, d_params, d_inputs = jax.lax.fori_loop(
+      0, segments, body, (d_final, d_params, jnp.zeros(inputs.shape, inputs.dtype)))
+  return _in_primal_dtypes(d_params, params), d_carry0, d_inputs, None
+
+
+_fused_scan_remat.defvjp(_fused_scan_remat_fwd, _fused_scan_remat_bwd)
 
 
 def input_gradients(params: Params, inputs: Array, dz: Array) -> tuple[Params, Array]:
