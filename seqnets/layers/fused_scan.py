@@ -13,6 +13,7 @@ kernels' `gradients` share `input_gradients` and `matmul_tn`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any, Protocol
 
@@ -94,26 +95,14 @@ def fused_scan(kernel: ScanKernel, params: Params, carry: Carry, inputs: Array,
   gradients (matmuls over the segment's `B·k` rows, summed over segments).
   Memory for the backward pass: `⌈T/k⌉` carries plus one segment's
   residuals, outputs and dz, O(T/k + k) steps (k ≈ √T is the least); time:
-  one forward pass more. Same results as without, to rounding. A T that k
-  does not divide is padded with masked steps to `⌈T/k⌉·k`.
+  one forward pass more. Same results as without, to rounding. When k does
+  not divide T, the last segment has `T mod k` steps.
   """
   segment = check_remat(remat)
-  steps = inputs.shape[1]
-  if not segment or steps == 0:
+  if not segment or inputs.shape[1] == 0:
     return _fused_scan(kernel, unroll, all_carries, params, carry, inputs, mask)
-  segment = min(segment, steps)
-  pad = -steps % segment
-  if pad:
-    if mask is None:
-      mask = jnp.ones(inputs.shape[:2], bool)
-    mask = jnp.pad(mask, ((0, 0), (0, pad)))                            # padding: masked steps
-    inputs = jnp.pad(inputs, ((0, 0), (0, pad)) + ((0, 0),) * (inputs.ndim - 2))
-  results = _fused_scan_remat(kernel, unroll, all_carries, segment, params, carry, inputs, mask)
-  if not pad:
-    return results
-  trim = lambda a: a[:, :steps]
-  return (results[0], trim(results[1])) + tuple(
-      jax.tree_util.tree_map(trim, c) for c in results[2:])
+  return _fused_scan_remat(kernel, unroll, all_carries, min(segment, inputs.shape[1]), params,
+                           carry, inputs, mask)
 
 
 def check_remat(remat: Any) -> int:
@@ -143,11 +132,11 @@ def _put(buffers: Any, values: Any, t: Array) -> Any:
       lambda buf, v: jax.lax.dynamic_update_index_in_dim(buf, v, t, 1), buffers, values)
 
 
-def _segment(stacked: Array | None, index: Array, length: int) -> Array | None:
-  """`stacked[:, index·length : (index + 1)·length]` (None passes through)."""
+def _slice(stacked: Array | None, start: Array | int, length: int) -> Array | None:
+  """`stacked[:, start : start + length]` (None passes through)."""
   if stacked is None:
     return None
-  return jax.lax.dynamic_slice_in_dim(stacked, index * length, length, 1)
+  return jax.lax.dynamic_slice_in_dim(stacked, start, length, 1)
 
 
 def _loop(kernel, consts, unroll, all_carries, carry, inputs, mask, keep_residuals):
@@ -262,78 +251,115 @@ _fused_scan.defvjp(_fused_scan_fwd, _fused_scan_bwd)
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2, 3))
 def _fused_scan_remat(kernel, unroll, all_carries, segment, params, carry, inputs, mask):
-  """`_fused_scan` for `T` a multiple of `segment`, keeping only the segments' first carries."""
+  """`_fused_scan` keeping only the carry entering each `segment` steps (the last
+  segment has `T mod segment` steps when that is not 0)."""
   carry, outputs, carries, _, _ = _forward_loop(kernel, unroll, all_carries, params, carry,
                                                 inputs, mask, False)
   return (carry, outputs, carries) if all_carries else (carry, outputs)
 
 
-def _fused_scan_remat_fwd(kernel, unroll, all_carries, segment, params, carry, inputs, mask):
-  consts = kernel.prepare(params)
-  segments = inputs.shape[1] // segment
-  example = jax.eval_shape(lambda: _loop(kernel, consts, unroll, all_carries, carry,
-                                         _segment(inputs, 0, segment), _segment(mask, 0, segment),
-                                         False)[1:3])
-  outputs, carries = jax.tree_util.tree_map(
-      lambda a: jnp.zeros((a.shape[0], inputs.shape[1]) + a.shape[2:], a.dtype), example)
-  starts = jax.tree_util.tree_map(lambda a: jnp.zeros((segments,) + a.shape, a.dtype), carry)
+def _segment_starts(steps: int, segment: int) -> tuple[int, int]:
+  """`(full, tail)`: the number of whole segments and the length of the last, short one."""
+  return divmod(steps, segment)
 
-  def body(s, state):
+
+def _fused_scan_remat_fwd(kernel, unroll, all_carries, segment, params, carry, inputs, mask):
+  # With symbolic zeros, each argument comes with whether it is differentiated: the input
+  # gradient is built in the segment loop, where XLA would keep it even when unused.
+  wants_d_inputs = _Static(inputs.perturbed)
+  params, carry, inputs, mask = jax.tree_util.tree_map(
+      lambda a: a.value, (params, carry, inputs, mask),
+      is_leaf=lambda a: isinstance(a, jax.custom_derivatives.CustomVJPPrimal))
+  consts = kernel.prepare(params)
+  steps = inputs.shape[1]
+  full, tail = _segment_starts(steps, segment)
+
+  def run(carry, start, length):
+    return _loop(kernel, consts, unroll, all_carries, carry, _slice(inputs, start, length),
+                 _slice(mask, start, length), False)
+
+  def advance(state, index, start, length):
     carry, starts, outputs, carries = state
     starts = jax.tree_util.tree_map(
-        lambda buf, c: jax.lax.dynamic_update_index_in_dim(buf, c, s, 0), starts, carry)
-    carry, y, c, _ = _loop(kernel, consts, unroll, all_carries, carry,
-                           _segment(inputs, s, segment), _segment(mask, s, segment), False)
-    put = lambda buf, v: jax.lax.dynamic_update_slice_in_dim(buf, v, s * segment, 1)
+        lambda buf, c: jax.lax.dynamic_update_index_in_dim(buf, c, index, 0), starts, carry)
+    carry, y, c, _ = run(carry, start, length)
+    put = lambda buf, v: jax.lax.dynamic_update_slice_in_dim(buf, v, start, 1)
     return carry, starts, put(outputs, y), jax.tree_util.tree_map(put, carries, c)
 
-  final, starts, outputs, carries = jax.lax.fori_loop(0, segments, body,
-                                                      (carry, starts, outputs, carries))
+  outputs, carries = jax.tree_util.tree_map(     # [B, T, ...] buffers from one step's shapes
+      lambda a: jnp.zeros((a.shape[0], steps) + a.shape[2:], a.dtype),
+      jax.eval_shape(lambda: run(carry, 0, 1)[1:3]))
+  starts = jax.tree_util.tree_map(                # the carry entering each segment: [S, ...]
+      lambda a: jnp.zeros((full + (tail > 0),) + a.shape, a.dtype), carry)
+  state = jax.lax.fori_loop(
+      0, full, lambda s, state: advance(state, s, s * segment, segment),
+      (carry, starts, outputs, carries))
+  if tail:
+    state = advance(state, full, full * segment, tail)
+  final, starts, outputs, carries = state
   primal_out = (final, outputs, carries) if all_carries else (final, outputs)
-  return primal_out, (params, consts, inputs, mask, starts)
+  return primal_out, (params, consts, inputs, mask, starts, wants_d_inputs)
 
 
 def _fused_scan_remat_bwd(kernel, unroll, all_carries, segment, saved, cotangents):
-  params, consts, inputs, mask, starts = saved
+  params, consts, inputs, mask, starts, wants_d_inputs = saved
+  cotangents = _instantiate_zeros(cotangents)
   d_final, d_outputs = cotangents[:2]
   d_carries = cotangents[2] if all_carries else None
-  segments = inputs.shape[1] // segment
+  full, tail = _segment_starts(inputs.shape[1], segment)
 
-  def segment_gradients(s, d_carry):
-    """Recomputes segment s from its first carry, then runs its reverse loop and gradients."""
-    start = jax.tree_util.tree_map(lambda a: jax.lax.dynamic_index_in_dim(a, s, 0, False),
-                                   starts)
-    x, m = _segment(inputs, s, segment), _segment(mask, s, segment)
-    _, outputs, _, residuals = _loop(kernel, consts, unroll, False, start, x, m, True)
-    h0 = kernel.hidden(start)
-    d_carry, dz = _reverse_loop(
-        kernel, consts, unroll, d_carry, _segment(d_outputs, s, segment),
-        jax.tree_util.tree_map(lambda d: _segment(d, s, segment), d_carries), m, residuals,
-        outputs, h0)
-    d_params, d_x = kernel.gradients(params, consts, x, residuals,
-                                     _previous_hidden(h0, outputs), dz)
-    return d_carry, d_params, d_x
-
-  def body(i, state):
+  def segment_gradients(state, index, start, length):
+    """Runs segment `index` again from its first carry (with residuals), then its reverse
+    loop; adds its parameter gradients to the sums and writes its input gradients."""
     d_carry, d_params, d_inputs = state
-    s = segments - 1 - i
-    d_carry, d_params_s, d_x = segment_gradients(s, d_carry)
+    first = jax.tree_util.tree_map(lambda a: jax.lax.dynamic_index_in_dim(a, index, 0, False),
+                                   starts)
+    piece = lambda a: _slice(a, start, length)
+    x, m = piece(inputs), piece(mask)
+    _, outputs, _, residuals = _loop(kernel, consts, unroll, False, first, x, m, True)
+    h0 = kernel.hidden(first)
+    d_carry, dz = _reverse_loop(kernel, consts, unroll, d_carry, piece(d_outputs),
+                                jax.tree_util.tree_map(piece, d_carries), m, residuals,
+                                outputs, h0)
+    d_params_s, d_x = kernel.gradients(params, consts, x, residuals,
+                                       _previous_hidden(h0, outputs), dz)
     d_params = jax.tree_util.tree_map(lambda total, d: total + d.astype(total.dtype), d_params,
                                       d_params_s)
-    d_inputs = jax.lax.dynamic_update_slice_in_dim(d_inputs, d_x.astype(d_inputs.dtype),
-                                                   s * segment, 1)
+    if d_inputs is not None:
+      d_inputs = jax.lax.dynamic_update_slice_in_dim(d_inputs, d_x.astype(d_inputs.dtype),
+                                                     start, 1)
     return d_carry, d_params, d_inputs
 
-  _, d_params_example, _ = jax.eval_shape(segment_gradients, 0, d_final)
-  # Summed over segments in at least float32.
+  # Parameter gradients are summed over segments in at least float32.
   d_params = jax.tree_util.tree_map(
-      lambda a: jnp.zeros(a.shape, jnp.promote_types(a.dtype, jnp.float32)), d_params_example)
-  d_carry0, d_params, d_inputs = jax.lax.fori_loop(
-      0, segments, body, (d_final, d_params, jnp.zeros(inputs.shape, inputs.dtype)))
+      lambda p: jnp.zeros(p.shape, jnp.promote_types(p.dtype, jnp.float32)), params)
+  d_inputs = jnp.zeros(inputs.shape, inputs.dtype) if wants_d_inputs.value else None
+  state = (d_final, d_params, d_inputs)
+  if tail:
+    state = segment_gradients(state, full, full * segment, tail)
+
+  def body(i, state):
+    index = full - 1 - i
+    return segment_gradients(state, index, index * segment, segment)
+
+  d_carry0, d_params, d_inputs = jax.lax.fori_loop(0, full, body, state)
   return _in_primal_dtypes(d_params, params), d_carry0, d_inputs, None
 
 
-_fused_scan_remat.defvjp(_fused_scan_remat_fwd, _fused_scan_remat_bwd)
+@jax.tree_util.register_static
+@dataclasses.dataclass(frozen=True)
+class _Static:
+  """A Python value carried as pytree structure (no leaves), e.g. among residuals."""
+  value: Any
+
+
+def _instantiate_zeros(cotangents: Any) -> Any:
+  is_zero = lambda c: isinstance(c, jax.custom_derivatives.SymbolicZero)
+  return jax.tree_util.tree_map(lambda c: jnp.zeros(c.shape, c.dtype) if is_zero(c) else c,
+                                cotangents, is_leaf=is_zero)
+
+
+_fused_scan_remat.defvjp(_fused_scan_remat_fwd, _fused_scan_remat_bwd, symbolic_zeros=True)
 
 
 def input_gradients(params: Params, inputs: Array, dz: Array) -> tuple[Params, Array]:
