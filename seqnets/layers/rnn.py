@@ -223,6 +223,8 @@ class RNN(nn.Module):
   `return_all_carries`, `vmap`, `jvp`); 'auto' takes cuDNN on a GPU when
   `cudnn_refusal` finds nothing, else 'fused'. Seeds trained side by side are
   vmapped, so 'auto' keeps them on the fused kernel.
+  `make bench` (benchmarks/rnn_bench.py) measures the cells against
+  `flax.linen.RNN` and PyTorch; benchmarks/conv_lstm_bench.py the ConvLSTM.
 
   Memory: training keeps every step's residuals for the backward pass, O(T)
   (for an LSTM 6 `[B, H]` arrays a step: i, f, g, o, c_{t-1} and h_t).
@@ -232,12 +234,11 @@ class RNN(nn.Module):
   100-step segment instead of 10,000 steps), for one forward pass more.
   Outputs and gradients are those without remat, to rounding. On the fused
   path `fused_scan` walks the segments itself; the plain scan is an outer
-  scan over segments of `jax.checkpoint`-ed k-step scans. A T that k does not
-  divide is padded with masked steps. `seqnets.analysis.memory.
-  rnn_activation_bytes` gives the bytes; cuDNN has no remat ('auto' keeps the
-  fused kernel, 'cudnn' raises a ValueError).
-  `make bench` (benchmarks/rnn_bench.py) measures the cells against
-  `flax.linen.RNN` and PyTorch; benchmarks/conv_lstm_bench.py the ConvLSTM.
+  scan over segments of `jax.checkpoint`-ed k-step scans. When k does not
+  divide T, the fused kernel's last segment is shorter and the plain scan pads
+  masked steps. `seqnets.analysis.memory.rnn_activation_bytes` gives the
+  bytes (benchmarks/remat_memory.py compares them with XLA's); cuDNN has no
+  remat ('auto' keeps the fused kernel, 'cudnn' raises a ValueError).
 
   Regularisers: variational dropout (Gal & Ghahramani 2016) is this layer's,
   since it owns the sequence: one mask per sequence on the inputs,
@@ -276,8 +277,8 @@ class RNN(nn.Module):
     remat: None or 0 (default): keep every step's residuals for the backward
       pass; an int k ≥ 1: keep the carry every k steps and recompute the steps
       in between (see Memory above). Anything else is a ValueError naming `remat`.
-      Per-step values the cell sows into 'intermediates' are then stacked
-      `[⌈T/k⌉, k, ...]` (padding steps included) instead of `[T, ...]`.
+      Per-step values the cell sows into 'intermediates' (on the plain scan) are
+      then stacked `[⌈T/k⌉, k, ...]`, padding steps included, instead of `[T, ...]`.
   """
 
   cell: nn.RNNCellBase
