@@ -13,11 +13,13 @@ kernels' `gradients` share `input_gradients` and `matmul_tn`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Array = jax.Array
 Carry = Any
@@ -61,8 +63,8 @@ class ScanKernel(Protocol):
 
 
 def fused_scan(kernel: ScanKernel, params: Params, carry: Carry, inputs: Array,
-               mask: Array | None, unroll: int = 1,
-               all_carries: bool = False) -> tuple[Carry, Array] | tuple[Carry, Array, Carry]:
+               mask: Array | None, unroll: int = 1, all_carries: bool = False,
+               remat: int | None = None) -> tuple[Carry, Array] | tuple[Carry, Array, Carry]:
   """Runs `kernel` over `inputs [B, T, F]` with a hand-written backward pass.
 
   `mask [B, T] bool` (True on real steps, a *prefix* of each row, as
@@ -84,8 +86,34 @@ def fused_scan(kernel: ScanKernel, params: Params, carry: Carry, inputs: Array,
   arrays directly (`x[:, t]`), which saved the transposes to and from
   time-major (5–10 % of an Elman forward pass). Reverse-mode only: for
   forward-mode autodiff scan the cell's step (`sn.RNN(cell, fused=False)`).
+
+  `remat = k` (an int ≥ 1; None or 0: off) trades compute for memory: the
+  forward pass keeps only the carry entering each segment of k steps
+  (`⌈T/k⌉` carries) instead of every step's residuals and outputs; the
+  backward pass walks the segments last to first, runs each segment's
+  forward again (with residuals), its reverse loop, and its weight and input
+  gradients (matmuls over the segment's `B·k` rows, summed over segments).
+  Memory for the backward pass: `⌈T/k⌉` carries plus one segment's
+  residuals, outputs and dz, O(T/k + k) steps (k ≈ √T is the least); time:
+  one forward pass more. Same results as without, to rounding. When k does
+  not divide T, the last segment has `T mod k` steps.
   """
-  return _fused_scan(kernel, unroll, all_carries, params, carry, inputs, mask)
+  segment = check_remat(remat)
+  if not segment or inputs.shape[1] == 0:
+    return _fused_scan(kernel, unroll, all_carries, params, carry, inputs, mask)
+  return _fused_scan_remat(kernel, unroll, all_carries, min(segment, inputs.shape[1]), params,
+                           carry, inputs, mask)
+
+
+def check_remat(remat: Any) -> int:
+  """`remat` as a segment length: 0 when off (None, 0, False), else the int k ≥ 1;
+  ValueError naming `remat` for anything else (a negative or non-integer value)."""
+  if remat is None or remat is False:
+    return 0
+  if isinstance(remat, bool) or not isinstance(remat, (int, np.integer)) or remat < 0:
+    raise ValueError(f'remat must be None or an int >= 0 (steps per recomputed segment; '
+                     f'0 or None: off), got {remat!r}')
+  return int(remat)
 
 
 def _at(stacked: Array | None, t: Array) -> Array | None:
@@ -104,8 +132,16 @@ def _put(buffers: Any, values: Any, t: Array) -> Any:
       lambda buf, v: jax.lax.dynamic_update_index_in_dim(buf, v, t, 1), buffers, values)
 
 
-def _forward_loop(kernel, unroll, all_carries, params, carry, inputs, mask, keep_residuals):
-  consts = kernel.prepare(params)
+def _slice(stacked: Array | None, start: Array | int, length: int) -> Array | None:
+  """`stacked[:, start : start + length]` (None passes through)."""
+  if stacked is None:
+    return None
+  return jax.lax.dynamic_slice_in_dim(stacked, start, length, 1)
+
+
+def _loop(kernel, consts, unroll, all_carries, carry, inputs, mask, keep_residuals):
+  """The kernel's step over `inputs [B, T, F]` from `carry`: `(final_carry,
+  outputs [B, T, H], carries [B, T, ...] or None, residuals [B, T, ...] or None)`."""
   steps = inputs.shape[1]
 
   def step(carry, t):
@@ -126,29 +162,21 @@ def _forward_loop(kernel, unroll, all_carries, params, carry, inputs, mask, keep
   stacked = _stack_buffers(jax.eval_shape(step, carry, 0)[1], steps)
   carry, (outputs, residuals, carries) = jax.lax.fori_loop(0, steps, body, (carry, stacked),
                                                            unroll=unroll)
-  return carry, outputs, carries, residuals, consts
+  return carry, outputs, carries, residuals
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
-def _fused_scan(kernel, unroll, all_carries, params, carry, inputs, mask):
-  carry, outputs, carries, _, _ = _forward_loop(kernel, unroll, all_carries, params, carry,
-                                                inputs, mask, False)
-  return (carry, outputs, carries) if all_carries else (carry, outputs)
+def _forward_loop(kernel, unroll, all_carries, params, carry, inputs, mask, keep_residuals):
+  consts = kernel.prepare(params)
+  return _loop(kernel, consts, unroll, all_carries, carry, inputs, mask, keep_residuals) + (
+      consts,)
 
 
-def _fused_scan_fwd(kernel, unroll, all_carries, params, carry, inputs, mask):
-  final, outputs, carries, residuals, consts = _forward_loop(kernel, unroll, all_carries, params,
-                                                             carry, inputs, mask, True)
-  h0 = kernel.hidden(carry)
-  primal_out = (final, outputs, carries) if all_carries else (final, outputs)
-  return primal_out, (params, consts, inputs, mask, h0, outputs, residuals)
-
-
-def _fused_scan_bwd(kernel, unroll, all_carries, saved, cotangents):
-  params, consts, inputs, mask, h0, outputs, residuals = saved
-  d_final, d_outputs = cotangents[:2]
-  d_carries = cotangents[2] if all_carries else None
-  steps = inputs.shape[1]
+def _reverse_loop(kernel, consts, unroll, d_final, d_outputs, d_carries, mask, residuals,
+                  outputs, h0):
+  """The kernel's reverse step from the last step to the first: `(d_initial_carry,
+  dz [B, T, ...])`, given the cotangents of the final carry, the outputs and (or None)
+  the stacked carries, and the forward's residuals, outputs and initial hidden state."""
+  steps = outputs.shape[1]
 
   def step(d_carry, t):
     if d_carries is not None:
@@ -177,17 +205,161 @@ def _fused_scan_bwd(kernel, unroll, all_carries, saved, cotangents):
     return d_carry, _put(dz_stacked, dz, t)
 
   dz_example = jax.eval_shape(step, d_final, 0)[1]
-  d_carry0, dz = jax.lax.fori_loop(0, steps, body, (d_final, _stack_buffers(dz_example, steps)),
-                                   unroll=unroll)
-  h_prev = jnp.concatenate([h0[:, None], outputs[:, :-1]], axis=1)   # [B, T, H]
-  d_params, d_inputs = kernel.gradients(params, consts, inputs, residuals, h_prev, dz)
+  return jax.lax.fori_loop(0, steps, body, (d_final, _stack_buffers(dz_example, steps)),
+                           unroll=unroll)
+
+
+def _previous_hidden(h0: Array, outputs: Array) -> Array:
+  """`h_{t-1}` for every step, `[B, T, H]`: h0, then the outputs but the last."""
+  return jnp.concatenate([h0[:, None], outputs[:, :-1]], axis=1)
+
+
+def _in_primal_dtypes(d_params: Params, params: Params) -> Params:
   # Cotangents in the primal dtypes (e.g. bfloat16 params with float32 inputs and carry;
   # the carry's is already: the loops keep its dtype).
-  d_params = jax.tree_util.tree_map(lambda d, p: d.astype(p.dtype), d_params, params)
-  return d_params, d_carry0, d_inputs.astype(inputs.dtype), None
+  return jax.tree_util.tree_map(lambda d, p: d.astype(p.dtype), d_params, params)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
+def _fused_scan(kernel, unroll, all_carries, params, carry, inputs, mask):
+  carry, outputs, carries, _, _ = _forward_loop(kernel, unroll, all_carries, params, carry,
+                                                inputs, mask, False)
+  return (carry, outputs, carries) if all_carries else (carry, outputs)
+
+
+def _fused_scan_fwd(kernel, unroll, all_carries, params, carry, inputs, mask):
+  final, outputs, carries, residuals, consts = _forward_loop(kernel, unroll, all_carries, params,
+                                                             carry, inputs, mask, True)
+  h0 = kernel.hidden(carry)
+  primal_out = (final, outputs, carries) if all_carries else (final, outputs)
+  return primal_out, (params, consts, inputs, mask, h0, outputs, residuals)
+
+
+def _fused_scan_bwd(kernel, unroll, all_carries, saved, cotangents):
+  params, consts, inputs, mask, h0, outputs, residuals = saved
+  d_final, d_outputs = cotangents[:2]
+  d_carries = cotangents[2] if all_carries else None
+  d_carry0, dz = _reverse_loop(kernel, consts, unroll, d_final, d_outputs, d_carries, mask,
+                               residuals, outputs, h0)
+  d_params, d_inputs = kernel.gradients(params, consts, inputs, residuals,
+                                        _previous_hidden(h0, outputs), dz)
+  return (_in_primal_dtypes(d_params, params), d_carry0, d_inputs.astype(inputs.dtype), None)
 
 
 _fused_scan.defvjp(_fused_scan_fwd, _fused_scan_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2, 3))
+def _fused_scan_remat(kernel, unroll, all_carries, segment, params, carry, inputs, mask):
+  """`_fused_scan` keeping only the carry entering each `segment` steps (the last
+  segment has `T mod segment` steps when that is not 0)."""
+  carry, outputs, carries, _, _ = _forward_loop(kernel, unroll, all_carries, params, carry,
+                                                inputs, mask, False)
+  return (carry, outputs, carries) if all_carries else (carry, outputs)
+
+
+def _segment_starts(steps: int, segment: int) -> tuple[int, int]:
+  """`(full, tail)`: the number of whole segments and the length of the last, short one."""
+  return divmod(steps, segment)
+
+
+def _fused_scan_remat_fwd(kernel, unroll, all_carries, segment, params, carry, inputs, mask):
+  # With symbolic zeros, each argument comes with whether it is differentiated: the input
+  # gradient is built in the segment loop, where XLA would keep it even when unused.
+  wants_d_inputs = _Static(inputs.perturbed)
+  params, carry, inputs, mask = jax.tree_util.tree_map(
+      lambda a: a.value, (params, carry, inputs, mask),
+      is_leaf=lambda a: isinstance(a, jax.custom_derivatives.CustomVJPPrimal))
+  consts = kernel.prepare(params)
+  steps = inputs.shape[1]
+  full, tail = _segment_starts(steps, segment)
+
+  def run(carry, start, length):
+    return _loop(kernel, consts, unroll, all_carries, carry, _slice(inputs, start, length),
+                 _slice(mask, start, length), False)
+
+  def advance(state, index, start, length):
+    carry, starts, outputs, carries = state
+    starts = jax.tree_util.tree_map(
+        lambda buf, c: jax.lax.dynamic_update_index_in_dim(buf, c, index, 0), starts, carry)
+    carry, y, c, _ = run(carry, start, length)
+    put = lambda buf, v: jax.lax.dynamic_update_slice_in_dim(buf, v, start, 1)
+    return carry, starts, put(outputs, y), jax.tree_util.tree_map(put, carries, c)
+
+  outputs, carries = jax.tree_util.tree_map(     # [B, T, ...] buffers from one step's shapes
+      lambda a: jnp.zeros((a.shape[0], steps) + a.shape[2:], a.dtype),
+      jax.eval_shape(lambda: run(carry, 0, 1)[1:3]))
+  starts = jax.tree_util.tree_map(                # the carry entering each segment: [S, ...]
+      lambda a: jnp.zeros((full + (tail > 0),) + a.shape, a.dtype), carry)
+  state = jax.lax.fori_loop(
+      0, full, lambda s, state: advance(state, s, s * segment, segment),
+      (carry, starts, outputs, carries))
+  if tail:
+    state = advance(state, full, full * segment, tail)
+  final, starts, outputs, carries = state
+  primal_out = (final, outputs, carries) if all_carries else (final, outputs)
+  return primal_out, (params, consts, inputs, mask, starts, wants_d_inputs)
+
+
+def _fused_scan_remat_bwd(kernel, unroll, all_carries, segment, saved, cotangents):
+  params, consts, inputs, mask, starts, wants_d_inputs = saved
+  cotangents = _instantiate_zeros(cotangents)
+  d_final, d_outputs = cotangents[:2]
+  d_carries = cotangents[2] if all_carries else None
+  full, tail = _segment_starts(inputs.shape[1], segment)
+
+  def segment_gradients(state, index, start, length):
+    """Runs segment `index` again from its first carry (with residuals), then its reverse
+    loop; adds its parameter gradients to the sums and writes its input gradients."""
+    d_carry, d_params, d_inputs = state
+    first = jax.tree_util.tree_map(lambda a: jax.lax.dynamic_index_in_dim(a, index, 0, False),
+                                   starts)
+    piece = lambda a: _slice(a, start, length)
+    x, m = piece(inputs), piece(mask)
+    _, outputs, _, residuals = _loop(kernel, consts, unroll, False, first, x, m, True)
+    h0 = kernel.hidden(first)
+    d_carry, dz = _reverse_loop(kernel, consts, unroll, d_carry, piece(d_outputs),
+                                jax.tree_util.tree_map(piece, d_carries), m, residuals,
+                                outputs, h0)
+    d_params_s, d_x = kernel.gradients(params, consts, x, residuals,
+                                       _previous_hidden(h0, outputs), dz)
+    d_params = jax.tree_util.tree_map(lambda total, d: total + d.astype(total.dtype), d_params,
+                                      d_params_s)
+    if d_inputs is not None:
+      d_inputs = jax.lax.dynamic_update_slice_in_dim(d_inputs, d_x.astype(d_inputs.dtype),
+                                                     start, 1)
+    return d_carry, d_params, d_inputs
+
+  # Parameter gradients are summed over segments in at least float32.
+  d_params = jax.tree_util.tree_map(
+      lambda p: jnp.zeros(p.shape, jnp.promote_types(p.dtype, jnp.float32)), params)
+  d_inputs = jnp.zeros(inputs.shape, inputs.dtype) if wants_d_inputs.value else None
+  state = (d_final, d_params, d_inputs)
+  if tail:
+    state = segment_gradients(state, full, full * segment, tail)
+
+  def body(i, state):
+    index = full - 1 - i
+    return segment_gradients(state, index, index * segment, segment)
+
+  d_carry0, d_params, d_inputs = jax.lax.fori_loop(0, full, body, state)
+  return _in_primal_dtypes(d_params, params), d_carry0, d_inputs, None
+
+
+@jax.tree_util.register_static
+@dataclasses.dataclass(frozen=True)
+class _Static:
+  """A Python value carried as pytree structure (no leaves), e.g. among residuals."""
+  value: Any
+
+
+def _instantiate_zeros(cotangents: Any) -> Any:
+  is_zero = lambda c: isinstance(c, jax.custom_derivatives.SymbolicZero)
+  return jax.tree_util.tree_map(lambda c: jnp.zeros(c.shape, c.dtype) if is_zero(c) else c,
+                                cotangents, is_leaf=is_zero)
+
+
+_fused_scan_remat.defvjp(_fused_scan_remat_fwd, _fused_scan_remat_bwd, symbolic_zeros=True)
 
 
 def input_gradients(params: Params, inputs: Array, dz: Array) -> tuple[Params, Array]:

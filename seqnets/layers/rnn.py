@@ -10,10 +10,12 @@ Synopsis:
       params, x, deterministic=False, rngs={'dropout': key})  # one mask per sequence
   flax.linen.Bidirectional(sn.RNN(a), sn.RNN(b))        # flax's keywords are understood
   sn.RNN(ConvLSTMCell(32)).apply(params, frames)        # [B, T, H, W, C] -> [B, T, H, W, 32]
+  sn.RNN(cell, remat=100)                               # T = 10,000 in O(√T) training memory
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any
 
@@ -25,7 +27,7 @@ from seqnets.layers import cell_regularizers
 from seqnets.layers import cudnn_lstm
 from seqnets.layers import masking
 from seqnets.layers.fused_cell import FusedCell, cast_like, promote, step_takes_masks
-from seqnets.layers.fused_scan import fused_scan
+from seqnets.layers.fused_scan import check_remat, fused_scan
 from seqnets.layers.lstm import LSTMCell
 # Importable from here as before the move:
 from seqnets.layers.fused_cell import carry_dtype, zero_carry  # noqa: F401
@@ -213,6 +215,20 @@ class RNN(nn.Module):
   `make bench` (benchmarks/rnn_bench.py) measures the cells against
   `flax.linen.RNN` and PyTorch; benchmarks/conv_lstm_bench.py the ConvLSTM.
 
+  Memory: training keeps every step's residuals for the backward pass, O(T)
+  (for an LSTM 6 `[B, H]` arrays a step: i, f, g, o, c_{t-1} and h_t).
+  `remat = k` keeps only the carry entering each segment of k steps and
+  recomputes a segment's steps when the backward pass reaches it: memory
+  O(T/k + k), least at k ≈ √T (T = 10,000, k = 100: ~100 carries and one
+  100-step segment instead of 10,000 steps), for one forward pass more.
+  Outputs and gradients are those without remat, to rounding. On the fused
+  path `fused_scan` walks the segments itself; the plain scan is an outer
+  scan over segments of `jax.checkpoint`-ed k-step scans. When k does not
+  divide T, the fused kernel's last segment is shorter and the plain scan pads
+  masked steps. `seqnets.analysis.memory.rnn_activation_bytes` gives the
+  bytes (benchmarks/remat_memory.py compares them with XLA's); cuDNN has no
+  remat ('auto' keeps the fused kernel, 'cudnn' raises a ValueError).
+
   Regularisers: variational dropout (Gal & Ghahramani 2016) is this layer's,
   since it owns the sequence: one mask per sequence on the inputs,
   `x̃_t = m_x ⊙ x_t` (applied before the loop, so any cell and the fused kernel
@@ -247,6 +263,11 @@ class RNN(nn.Module):
     return_all_carries: also return the carry after every step (see above).
     variational_input_rate / variational_state_rate: variational dropout rates.
     deterministic: evaluation mode for the regularisers (or pass it to the call).
+    remat: None or 0 (default): keep every step's residuals for the backward
+      pass; an int k ≥ 1: keep the carry every k steps and recompute the steps
+      in between (see Memory above). Anything else is a ValueError naming `remat`.
+      Per-step values the cell sows into 'intermediates' (on the plain scan) are
+      then stacked `[⌈T/k⌉, k, ...]`, padding steps included, instead of `[T, ...]`.
   """
 
   cell: nn.RNNCellBase
@@ -259,6 +280,7 @@ class RNN(nn.Module):
   variational_state_rate: float = 0.0
   deterministic: bool | None = None
   implementation: str = 'fused'
+  remat: int | None = None
 
   @nn.compact
   def __call__(
@@ -287,6 +309,7 @@ class RNN(nn.Module):
       deterministic = self.deterministic
     elif self.deterministic is not None:
       nn.merge_param('deterministic', self.deterministic, deterministic)   # raises: given twice
+    check_remat(self.remat)
     reverse = self.reverse if reverse is None else reverse
     return_carry = self.return_carry if return_carry is None else return_carry
     if return_all_carries is None:
@@ -366,6 +389,11 @@ class RNN(nn.Module):
                        'another loop')
     if self.implementation not in ('cudnn', 'auto') or not self.fused:
       return False
+    if check_remat(self.remat):
+      if self.implementation == 'cudnn':
+        raise ValueError(f"RNN implementation='cudnn' keeps every step for the backward pass; "
+                         f'remat={self.remat} asks for the fused kernel or the scan')
+      return False
     platform = jax.default_backend()
     if platform != 'gpu':
       if self.implementation == 'cudnn':
@@ -431,7 +459,7 @@ class RNN(nn.Module):
     # A jvp of a jit-ted apply (or jax.linearize) fails below with JAX's own message;
     # the cure is RNN(..., fused=False) too.
     results = fused_scan(self.cell.scan_kernel(), params, carry, inputs, mask, self.unroll,
-                         all_carries)
+                         all_carries, self.remat)
     # As in the step: the carry keeps its given dtype, outputs the computed one.
     return ((cast_like(results[0], given_carry), results[1])
             + tuple(cast_like(c, given_carry) for c in results[2:]))
@@ -444,7 +472,15 @@ class RNN(nn.Module):
       kwargs = {} if deterministic is None else dict(deterministic=deterministic)
       return cell(carry, x_t, masks=masks, **kwargs)
 
-    if lengths is None:
+    steps = inputs.shape[1]
+    mask = None if lengths is None else masking.sequence_mask(lengths, steps)
+    segment = min(check_remat(self.remat), steps)
+    if segment and steps % segment:
+      if mask is None:
+        mask = jnp.ones(inputs.shape[:2], bool)
+      inputs, mask = _pad_steps(inputs, -steps % segment), _pad_steps(mask, -steps % segment)
+
+    if mask is None:
       def step(cell, carry, x_t, masks):
         new_carry, y_t = call(cell, carry, x_t, masks)
         new_carry = cast_like(new_carry, carry)
@@ -459,22 +495,36 @@ class RNN(nn.Module):
         new_carry = cast_like(jax.tree_util.tree_map(keep, new_carry, carry), carry)
         y_t = jnp.where(rows(y_t), y_t, 0)
         return new_carry, ((y_t, new_carry) if all_carries else y_t)
-      xs = (inputs, masking.sequence_mask(lengths, inputs.shape[1]))
+      xs = (inputs, mask)
 
-    scan = nn.scan(
-        step,
+    scan = functools.partial(
+        nn.scan,
         variable_broadcast='params',
         variable_axes={'intermediates': 0},            # per-step masks sown by the cell: [T, ...]
         split_rngs={'params': False, cell_regularizers.RNG_STREAM: True},
         in_axes=(1, nn.broadcast),
-        out_axes=1,
-        unroll=self.unroll,
-    )
-    carry, ys = scan(self.cell, carry, xs, masks or {})
+        out_axes=1)
+    if not segment:
+      carry, ys = scan(step, unroll=self.unroll)(self.cell, carry, xs, masks or {})
+    else:
+      # An outer scan over the segments, time-major [T/k, k, B, ...]; each segment's k-step
+      # scan is checkpointed, so the outer scan keeps only the carry entering each segment.
+      time_major = dict(in_axes=(0, nn.broadcast), out_axes=0)
+      segment_scan = nn.remat(scan(step, unroll=self.unroll, **time_major), prevent_cse=False)
+      split = lambda a: jnp.moveaxis(a, 1, 0).reshape((-1, segment) + a.shape[:1] + a.shape[2:])
+      carry, ys = scan(segment_scan, **time_major)(self.cell, carry,
+                                                   jax.tree_util.tree_map(split, xs), masks or {})
+      ys = jax.tree_util.tree_map(
+          lambda a: jnp.moveaxis(a.reshape((-1,) + a.shape[2:]), 0, 1)[:, :steps], ys)
     if all_carries:
       outputs, carries = ys
       return carry, outputs, carries
     return carry, ys
+
+
+def _pad_steps(stacked: Array, pad: int) -> Array:
+  """`stacked [B, T, ...]` with `pad` zero (False) steps appended: `[B, T + pad, ...]`."""
+  return jnp.pad(stacked, ((0, 0), (0, pad)) + ((0, 0),) * (stacked.ndim - 2))
 
 
 def call_recurrent(layer: nn.Module, inputs: Array, lengths: Array | None,
