@@ -36,6 +36,8 @@ class RecurrentLM(nn.Module):
     dropout_rate: dropout between recurrent layers.
     output_dropout_rate: dropout on the top layer's outputs.
     unroll: scan unroll factor.
+    remat: k > 0 keeps the carry of every k-th step only and recomputes the rest in the
+      backward pass (`sn.RNN`): O(T/k + k) activation memory for long windows; 0: off.
     variational_input_rate / variational_state_rate: variational dropout in every layer
       (with `carry_steps` shorter than the window, each part of the window draws its own).
     carry_steps: truncated BPTT's k₁, the steps after which the state is stored
@@ -51,6 +53,7 @@ class RecurrentLM(nn.Module):
   dropout_rate: float = 0.0
   output_dropout_rate: float = 0.0
   unroll: int = 1
+  remat: int = 0
   variational_input_rate: float = 0.0
   variational_state_rate: float = 0.0
   carry_steps: int = 0
@@ -69,7 +72,8 @@ class RecurrentLM(nn.Module):
     x = nn.Dropout(self.embedding_dropout_rate)(x, deterministic=deterministic)
     stack = recurrent_stack(self.cell_fn, self.num_layers, dropout_rate=self.dropout_rate,
                             unroll=self.unroll, variational_input_rate=self.variational_input_rate,
-                            variational_state_rate=self.variational_state_rate)
+                            variational_state_rate=self.variational_state_rate,
+                            remat=self.remat)
     run = lambda x, lengths, carry: stack(x, lengths, carry, deterministic=deterministic,
                                           return_carry=True)
     if reset is not None:

@@ -56,7 +56,8 @@ class RecurrentClassifier(nn.Module):
     embedding_size: E. num_layers, bidirectional: the recurrent stack.
     pooling: 'final' | 'mean' | 'max' | 'attention'. attention_size: of W (attention).
     embedding_dropout_rate: dropout on the embeddings; dropout_rate: between layers and on z.
-    unroll, variational_input_rate, variational_state_rate: as in `sn.RNN`.
+    unroll, remat, variational_input_rate, variational_state_rate: as in `sn.RNN`
+      (remat 0: off).
   """
   cell_fn: Callable[..., nn.RNNCellBase]
   vocab_size: int
@@ -69,6 +70,7 @@ class RecurrentClassifier(nn.Module):
   embedding_dropout_rate: float = 0.0
   dropout_rate: float = 0.0
   unroll: int = 1
+  remat: int = 0
   variational_input_rate: float = 0.0
   variational_state_rate: float = 0.0
 
@@ -80,7 +82,7 @@ class RecurrentClassifier(nn.Module):
     x = nn.Dropout(self.embedding_dropout_rate)(x, deterministic=deterministic)
     stack = recurrent_stack(self.cell_fn, self.num_layers, self.bidirectional, self.dropout_rate,
                             self.unroll, self.variational_input_rate,
-                            self.variational_state_rate)
+                            self.variational_state_rate, remat=self.remat)
     h = stack(x, lengths, deterministic=deterministic)                           # [B, T, H]
     if self.pooling == 'final':
       z = final_states(h, lengths, self.bidirectional)

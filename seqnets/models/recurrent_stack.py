@@ -7,7 +7,7 @@ Layer i's forward cell is `<prefix>{i}_cell` and, when bidirectional, its backwa
 `<prefix>{i}_backward_cell` (`prefix` 'layer', or 'encoder' for an encoder-decoder's
 encoder), so a parameter path says which layer and direction it belongs to, and a language
 model's recurrence transfers by name into a tagger's forward cells. Dropout between layers
-is `StackedRNN`'s; variational dropout and `unroll` are every `sn.RNN`'s. Call it inside a
+is `StackedRNN`'s; variational dropout, `unroll` and `remat` are every `sn.RNN`'s. Call it inside a
 compact method or `setup`: the cells are scoped to the calling module.
 """
 
@@ -25,9 +25,9 @@ from seqnets.layers.stacked import StackedRNN
 def recurrent_stack(cell_fn: Callable[..., nn.RNNCellBase], num_layers: int,
                     bidirectional: bool = False, dropout_rate: float = 0.0, unroll: int = 1,
                     variational_input_rate: float = 0.0, variational_state_rate: float = 0.0,
-                    prefix: str = 'layer') -> StackedRNN:
+                    prefix: str = 'layer', remat: int = 0) -> StackedRNN:
   """`num_layers` recurrent layers of cells from `cell_fn` (see the module docstring)."""
-  rnn = lambda name: RNN(cell_fn(name=name), unroll=unroll,
+  rnn = lambda name: RNN(cell_fn(name=name), unroll=unroll, remat=remat,
                          variational_input_rate=variational_input_rate,
                          variational_state_rate=variational_state_rate)
   layers = [Bidirectional(rnn(f'{prefix}{i}_cell'), rnn(f'{prefix}{i}_backward_cell'))

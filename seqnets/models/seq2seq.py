@@ -63,6 +63,7 @@ class RecurrentDecoder(nn.Module):
   placement: Placement = 'bahdanau'
   attention_size: int = 0
   unroll: int = 1
+  remat: int = 0
 
   def _make_cell(self, encoded: dict[str, Array], bound: bool = True) -> nn.RNNCellBase:
     """The decoder's cell, wrapped with attention when `context='attention'`;
@@ -83,7 +84,8 @@ class RecurrentDecoder(nn.Module):
       summary = jnp.broadcast_to(encoded['summary'][:, None, :],
                                  inputs.shape[:2] + encoded['summary'].shape[-1:])
       inputs = jnp.concatenate([inputs, summary.astype(inputs.dtype)], -1)
-    layer = RNN(self._make_cell(encoded), unroll=self.unroll, return_carry=True,
+    layer = RNN(self._make_cell(encoded), unroll=self.unroll, remat=self.remat,
+                return_carry=True,
                 return_all_carries=self.context == 'attention')
     results = layer(inputs, lengths, carry, deterministic=deterministic)
     if self.context == 'attention':
@@ -189,6 +191,8 @@ class RecurrentSeq2Seq(RecurrentDecoding):
     dropout_rate: dropout on the embeddings, between encoder layers and on the
       decoder outputs.
     unroll: scan unroll factor.
+    remat: k > 0 keeps the carry of every k-th step only, in the encoder and the decoder,
+      and recomputes the rest in the backward pass (`sn.RNN`); 0: off.
   """
   encoder_cell_fn: Callable[..., nn.RNNCellBase]
   decoder_cell_fn: Callable[..., nn.RNNCellBase]
@@ -204,6 +208,7 @@ class RecurrentSeq2Seq(RecurrentDecoding):
   bridge: bool = True
   dropout_rate: float = 0.0
   unroll: int = 1
+  remat: int = 0
 
   def __post_init__(self):
     if self.context == 'attention' and self.score == 'dot':
@@ -223,9 +228,10 @@ class RecurrentSeq2Seq(RecurrentDecoding):
     self.encoder = recurrent_stack(self.encoder_cell_fn, self.encoder_layers,
                                    bidirectional=self.bidirectional,
                                    dropout_rate=self.dropout_rate, unroll=self.unroll,
-                                   prefix='encoder')
+                                   prefix='encoder', remat=self.remat)
     self.decoder = RecurrentDecoder(self.decoder_cell_fn, self.context, self.score,
-                                    self.placement, self.attention_size, self.unroll)
+                                    self.placement, self.attention_size, self.unroll,
+                                    remat=self.remat)
     if self.context == 'attention':
       decoder_size = self.decoder_cell_fn(parent=None).features
       self.memory_keys = attention_lib.MemoryKeys(self.score, decoder_size,

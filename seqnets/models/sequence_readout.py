@@ -66,7 +66,8 @@ class SequenceReadout(nn.Module):
       readout would see the backward direction after one step).
     readout: 'every_step' or 'final'.
     dropout_rate: dropout between recurrent layers.
-    unroll, variational_input_rate, variational_state_rate: as in `sn.RNN`.
+    unroll, remat, variational_input_rate, variational_state_rate: as in `sn.RNN`
+      (remat 0: off).
   """
   cell_fn: Callable[..., nn.RNNCellBase]
   num_outputs: int
@@ -78,6 +79,7 @@ class SequenceReadout(nn.Module):
   readout: Readout = 'final'
   dropout_rate: float = 0.0
   unroll: int = 1
+  remat: int = 0
   variational_input_rate: float = 0.0
   variational_state_rate: float = 0.0
 
@@ -111,7 +113,7 @@ class SequenceReadout(nn.Module):
       x = inputs.astype(jnp.result_type(inputs, jnp.float32))
     stack = recurrent_stack(self.cell_fn, self.num_layers, self.bidirectional,
                             self.dropout_rate, self.unroll, self.variational_input_rate,
-                            self.variational_state_rate)
+                            self.variational_state_rate, remat=self.remat)
     h = stack(x, lengths, deterministic=deterministic)                           # [B, T, H']
     if self.readout == 'final':
       h = last_outputs(h, lengths)                                               # [B, H']

@@ -53,7 +53,8 @@ class SequenceTagger(nn.Module):
     crf: a linear-chain CRF output layer instead of per-word softmax.
     crf_constraints: `(start [K], transitions [K, K], end [K])` allowed moves (nested
       tuples of bools, e.g. from `sn.layers.crf.bio_constraints`), or None.
-    unroll, variational_input_rate, variational_state_rate: as in `sn.RNN`.
+    unroll, remat, variational_input_rate, variational_state_rate: as in `sn.RNN`
+      (remat 0: off).
   """
   cell_fn: Callable[..., nn.RNNCellBase]
   vocab_size: int
@@ -71,6 +72,7 @@ class SequenceTagger(nn.Module):
   crf: bool = False
   crf_constraints: tuple | None = None
   unroll: int = 1
+  remat: int = 0
   variational_input_rate: float = 0.0
   variational_state_rate: float = 0.0
 
@@ -91,7 +93,7 @@ class SequenceTagger(nn.Module):
     x = nn.Dropout(self.embedding_dropout_rate)(x, deterministic=deterministic)
     stack = recurrent_stack(self.cell_fn, self.num_layers, self.bidirectional, self.dropout_rate,
                             self.unroll, self.variational_input_rate,
-                            self.variational_state_rate)
+                            self.variational_state_rate, remat=self.remat)
     h = stack(x, lengths, deterministic=deterministic)                         # [B, T, H]
     h = nn.Dropout(self.dropout_rate)(h, deterministic=deterministic)
     logits = nn.Dense(self.num_tags, name='output')(h)                         # [B, T, K]
