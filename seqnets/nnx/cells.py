@@ -15,7 +15,6 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
-from flax import linen as nn
 from flax import nnx
 
 from seqnets.layers import elman
@@ -104,9 +103,9 @@ class ElmanCell(FusedCell):
 
   def __init__(self, in_features: int, hidden_features: int, *,
                activation_fn: Callable[[Array], Array] = jnp.tanh,
-               kernel_init: Initializer = nn.initializers.lecun_normal(),
-               recurrent_kernel_init: Initializer = nn.initializers.orthogonal(),
-               bias_init: Initializer = nn.initializers.zeros_init(),
+               kernel_init: Initializer = elman.ElmanCell.kernel_init,
+               recurrent_kernel_init: Initializer = elman.ElmanCell.recurrent_kernel_init,
+               bias_init: Initializer = elman.ElmanCell.bias_init,
                hidden_bias: bool = False, dtype: Any = None, param_dtype: Any = jnp.float32,
                rngs: nnx.Rngs):
     super().__init__(in_features, elman.ElmanCell(
@@ -126,10 +125,10 @@ class LSTMCell(FusedCell):
 
   def __init__(self, in_features: int, hidden_features: int, *,
                use_peepholes: bool = False, forget_bias: float = 1.0,
-               kernel_init: Initializer = nn.initializers.lecun_normal(),
-               recurrent_kernel_init: Initializer = nn.initializers.orthogonal(),
+               kernel_init: Initializer = lstm.LSTMCell.kernel_init,
+               recurrent_kernel_init: Initializer = lstm.LSTMCell.recurrent_kernel_init,
                bias_init: Initializer | None = None,
-               peephole_init: Initializer = nn.initializers.zeros_init(),
+               peephole_init: Initializer = lstm.LSTMCell.peephole_init,
                hidden_bias: bool = False, dtype: Any = None, param_dtype: Any = jnp.float32,
                rngs: nnx.Rngs):
     super().__init__(in_features, lstm.LSTMCell(
@@ -150,9 +149,9 @@ class GRUCell(FusedCell):
 
   def __init__(self, in_features: int, hidden_features: int, *, reset_after: bool = False,
                hidden_bias: bool = False,
-               kernel_init: Initializer = nn.initializers.lecun_normal(),
-               recurrent_kernel_init: Initializer = nn.initializers.orthogonal(),
-               bias_init: Initializer = nn.initializers.zeros_init(),
+               kernel_init: Initializer = gru.GRUCell.kernel_init,
+               recurrent_kernel_init: Initializer = gru.GRUCell.recurrent_kernel_init,
+               bias_init: Initializer = gru.GRUCell.bias_init,
                dtype: Any = None, param_dtype: Any = jnp.float32, rngs: nnx.Rngs):
     super().__init__(in_features, gru.GRUCell(
         hidden_features, reset_after=reset_after, hidden_bias=hidden_bias,

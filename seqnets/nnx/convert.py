@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 from flax import traverse_util
 
@@ -37,11 +38,16 @@ def linen_path(path: tuple[Any, ...]) -> tuple[str, ...]:
   return tuple(names)
 
 
-def to_linen(module: nnx.Module) -> dict[str, Any]:
+def to_linen(module: nnx.Module | nnx.State) -> dict[str, Any]:
   """The linen variables `{'params': {...}}` of `module`'s `nnx.Param`s (the same arrays,
-  nested by `linen_path`), as `linen_module.init` returns them for the linen twin."""
-  flat = {linen_path(path): variable[...]
-          for path, variable in nnx.to_flat_state(nnx.state(module, nnx.Param))}
+  nested by `linen_path`), as `linen_module.init` returns them for the linen twin.
+
+  `module` may also be a state of params, e.g. the gradients `nnx.grad` returns (then the
+  result holds the gradients in the linen layout)."""
+  state = module if isinstance(module, nnx.State) else nnx.state(module, nnx.Param)
+  flat = {linen_path(path): (variable.get_value() if isinstance(variable, nnx.Variable)
+                             else variable)
+          for path, variable in nnx.to_flat_state(state)}
   return {'params': traverse_util.unflatten_dict(flat)}
 
 
@@ -49,15 +55,19 @@ def from_linen(module: nnx.Module | Callable[[], nnx.Module],
                variables: Variables) -> nnx.Module:
   """`module` with every `nnx.Param` set to the linen param at its `linen_path`; returns it.
 
-  `module` is an NNX module (updated in place) or a function making one (called once,
-  e.g. `lambda: snx.RNN(snx.LSTMCell(F, H, rngs=nnx.Rngs(0)))`). `variables` are linen
+  `module` is an NNX module (updated in place; also an abstract one, from `nnx.eval_shape`)
+  or a function making one, e.g. `lambda: snx.RNN(snx.LSTMCell(F, H, rngs=nnx.Rngs(0)))`:
+  traced with `nnx.eval_shape` (nothing initialised) when params are all its state, else
+  called once (e.g. a dropout's rng stream must be made). `variables` are linen
   variables (`{'params': ...}`, as `init` returns and checkpoints hold) or the params tree
   itself. Each array is copied as it is: a param missing on either side, or one of another
-  shape or dtype, is a ValueError naming its path. Only params move (the seqnets layers
-  have no other state).
+  shape or dtype, is a ValueError naming its path. Only params move (rng streams and any
+  other state stay the module's).
   """
   if not isinstance(module, nnx.Module):
-    module = module()
+    abstract = nnx.eval_shape(module)
+    has_other_state = jax.tree_util.tree_leaves(nnx.state(abstract, nnx.Not(nnx.Param)))
+    module = module() if has_other_state else abstract
   params = _params_of(variables)
   linen_flat = traverse_util.flatten_dict(params) if params else {}
   state = nnx.state(module, nnx.Param)
@@ -68,11 +78,13 @@ def from_linen(module: nnx.Module | Callable[[], nnx.Module],
     if name not in linen_flat:
       problems.append(f'{"/".join(name)}: not in the linen params')
       continue
-    given, own = jnp.asarray(linen_flat.pop(name)), variable[...]
-    if given.shape != own.shape or given.dtype != own.dtype:
-      problems.append(f'{"/".join(name)}: linen {given.dtype}{list(given.shape)}, NNX '
+    given, own = linen_flat.pop(name), variable.get_value()
+    # The dtype as given: jnp.asarray would narrow float64 to float32 without a word.
+    given_dtype = given.dtype if hasattr(given, 'dtype') else np.asarray(given).dtype
+    if np.shape(given) != own.shape or given_dtype != own.dtype:
+      problems.append(f'{"/".join(name)}: linen {given_dtype}{list(np.shape(given))}, NNX '
                       f'{own.dtype}{list(own.shape)}')
-    values[path] = given
+    values[path] = jnp.asarray(given)
   problems += [f'{"/".join(name)}: no NNX param' for name in sorted(linen_flat)]
   if problems:
     raise ValueError(f'from_linen: the params of {type(module).__name__} and the linen '
