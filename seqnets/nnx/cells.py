@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from seqnets.layers import cell_regularizers
 from seqnets.layers import elman
 from seqnets.layers import fused_cell
 from seqnets.layers import fused_scan
@@ -33,9 +34,11 @@ Initializer = initializers.Initializer
 class FusedCell(nnx.RNNCellBase):
   """An NNX cell over a linen `fused_cell.FusedCell` (its twin, `linen_cell`).
 
-  Subclasses take the linen cell's settings as keywords after `in_features` (F) and
-  `hidden_features` (H, the linen cell's `features`), with NNX's `rngs` (its 'params'
-  stream draws the parameters, with the linen initialisers), and build the twin from them.
+  `FusedCell(F, linen_cell, rngs=rngs)` wraps any linen `FusedCell` without regularisers
+  (they are linen-only: a ValueError otherwise); the subclasses take the linen cell's
+  settings as keywords after `in_features` (F) and `hidden_features` (H, the linen cell's
+  `features`) and build the twin. The 'params' stream of `rngs` draws the parameters with
+  the linen initialisers.
 
   State: one `nnx.Param` per linen parameter, same name, shape and dtype
   (`input_kernel [F, G·H]`, `recurrent_kernel [H, G·H]`, `bias [G·H]`, ...); no other state.
@@ -44,6 +47,10 @@ class FusedCell(nnx.RNNCellBase):
   """
 
   def __init__(self, in_features: int, linen_cell: fused_cell.FusedCell, *, rngs: nnx.Rngs):
+    if linen_cell.has_regularizers and cell_regularizers.is_active(linen_cell):
+      raise ValueError(f'{type(linen_cell).__name__} with regularisers (update dropout, '
+                       'zoneout, weight drop, layer norm) runs in the linen front end only '
+                       '(seqnets.RNN)')
     self.in_features = in_features
     self.linen_cell = linen_cell
     params = linen_cell.init({'params': rngs.params()}, in_features,
@@ -72,10 +79,12 @@ class FusedCell(nnx.RNNCellBase):
     return {name: value[...] for name, value in vars(self).items()
             if isinstance(value, nnx.Param)}
 
-  def step_params(self) -> Params:
+  def step_params(self, num_features: int | None = None) -> Params:
     """The arrays the step and the scan kernel read (`cell_params`: the parameters and what
-    the linen cell derives from them, e.g. `bias + hidden_bias`)."""
-    return self.linen_cell.apply({'params': self.linen_params()}, self.in_features,
+    the linen cell derives from them, e.g. `bias + hidden_bias`), for inputs of
+    `num_features` (default `in_features`; another F is linen's error naming the param)."""
+    return self.linen_cell.apply({'params': self.linen_params()},
+                                 num_features or self.in_features,
                                  method=type(self.linen_cell).cell_params)
 
   def scan_kernel(self) -> fused_scan.ScanKernel:

@@ -154,7 +154,8 @@ class RNN(nnx.Module):
 
   def _fused(self, carry: Carry, inputs: Array, mask: Array | None, all_carries: bool):
     given_carry = carry
-    params, carry, inputs = promote(self.cell.step_params(), carry, inputs, self.cell.dtype)
+    params, carry, inputs = promote(self.cell.step_params(inputs.shape[-1]), carry, inputs,
+                                   self.cell.dtype)
     if linen_rnn._has_forward_mode_tangent((params, carry, inputs)):
       raise TypeError(
           f'snx.RNN runs {type(self.cell).__name__} through its fused kernel, whose '

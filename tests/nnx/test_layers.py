@@ -7,6 +7,7 @@ import dataclasses
 import inspect
 from typing import Any, Callable
 
+import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -195,3 +196,7 @@ def test_edges_empty_sequences_jvp_and_errors():
     snx.RNN(rnn.cell, remat=-1)
   with pytest.raises(ValueError, match='merge'):
     snx.Bidirectional(rnn, rnn, merge='max')
+  with pytest.raises(flax.errors.ScopeParamShapeError, match='input_kernel'):
+    rnn(np.ones((B, T, F + 1), np.float32))
+  with pytest.raises(ValueError, match='linen front end only'):
+    snx.FusedCell(F, sn.GRUCell(H, zoneout_rate=0.1), rngs=nnx.Rngs(0))
