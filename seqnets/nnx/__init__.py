@@ -13,6 +13,8 @@ Synopsis:
   snx.Bidirectional(snx.RNN(snx.GRUCell(3, 8, rngs=rngs)),
                     snx.RNN(snx.GRUCell(3, 8, rngs=rngs)))            # [B, T, 16]
   snx.StackedRNN([snx.RNN(...), snx.RNN(...)], dropout_rate=0.1, rngs=rngs)
+  snx.LeakyRNNCell(3, 8, leak=0.1, rngs=rngs); snx.OrthogonalRNNCell(3, 8, rngs=rngs)
+  snx.FusedCell(3, sn.ElmanCell(8), rngs=rngs)        # any linen FusedCell, no regulariser
   flax.nnx.RNN(snx.ElmanCell(3, 8, rngs=rngs))        # the cells are nnx.RNNCellBase
   snx.RNN(nnx.OptimizedLSTMCell(3, 8, rngs=rngs))     # flax's cells: a plain scan
   model = snx.from_linen(lambda: snx.RNN(snx.LSTMCell(3, 16, rngs=nnx.Rngs(0))), variables)
@@ -21,7 +23,8 @@ Synopsis:
 See docs/nnx.md.
 """
 
-from seqnets.nnx.cells import ElmanCell, FusedCell, GRUCell, LSTMCell
+from seqnets.nnx.cells import (ElmanCell, FusedCell, GRUCell, LeakyRNNCell, LSTMCell,
+                               OrthogonalRNNCell)
 from seqnets.nnx.convert import from_linen, linen_path, to_linen
 from seqnets.nnx.rnn import RNN, Bidirectional, StackedRNN, call_recurrent
 
@@ -31,6 +34,8 @@ __all__ = [
     'FusedCell',
     'GRUCell',
     'LSTMCell',
+    'LeakyRNNCell',
+    'OrthogonalRNNCell',
     'RNN',
     'StackedRNN',
     'call_recurrent',

@@ -11,7 +11,7 @@ through `fused_scan`.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -23,7 +23,9 @@ from seqnets.layers import fused_cell
 from seqnets.layers import fused_scan
 from seqnets.layers import gru
 from seqnets.layers import initializers
+from seqnets.layers import leaky
 from seqnets.layers import lstm
+from seqnets.layers import orthogonal
 
 Array = jax.Array
 Carry = Any
@@ -166,3 +168,51 @@ class GRUCell(FusedCell):
         hidden_features, reset_after=reset_after, hidden_bias=hidden_bias,
         kernel_init=kernel_init, recurrent_kernel_init=recurrent_kernel_init,
         bias_init=bias_init, dtype=dtype, param_dtype=param_dtype), rngs=rngs)
+
+
+class LeakyRNNCell(FusedCell):
+  """Leaky-integrator cell `h_t = (1 − α) ⊙ h_{t-1} + α ⊙ tanh(W x_t + U h_{t-1} + b)`
+  (see `seqnets.LeakyRNNCell`).
+
+  Params: `input_kernel [F, H]`, `recurrent_kernel [H, H]`, `bias [H]`, and with
+  `learn_leak` `leak_logit [H]` (α = sigmoid(leak_logit)). `leak`: α, a float or H floats
+  (kept as a tuple). Carry h `[*batch, H]`.
+  """
+
+  def __init__(self, in_features: int, hidden_features: int, *,
+               leak: float | Sequence[float] = 1.0, learn_leak: bool = False,
+               kernel_init: Initializer = leaky.LeakyRNNCell.kernel_init,
+               recurrent_kernel_init: Initializer = leaky.LeakyRNNCell.recurrent_kernel_init,
+               bias_init: Initializer = leaky.LeakyRNNCell.bias_init,
+               dtype: Any = None, param_dtype: Any = jnp.float32, rngs: nnx.Rngs):
+    # A tuple, not a list: the twin is part of the module's static structure (hashed).
+    leak = leak if isinstance(leak, (int, float)) else tuple(float(a) for a in leak)
+    super().__init__(in_features, leaky.LeakyRNNCell(
+        hidden_features, leak=leak, learn_leak=learn_leak, kernel_init=kernel_init,
+        recurrent_kernel_init=recurrent_kernel_init, bias_init=bias_init, dtype=dtype,
+        param_dtype=param_dtype), rngs=rngs)
+
+
+class OrthogonalRNNCell(FusedCell):
+  """Orthogonal RNN cell `h_t = φ(W x_t + U h_{t-1}; b)`, U orthogonal through its
+  parametrisation by A (`'expm'`: U = expm(A − Aᵀ), `'cayley'`); see
+  `seqnets.OrthogonalRNNCell`.
+
+  Params: `input_kernel [F, H]`, `recurrent_skew` A `[H, H]`, `bias [H]`. Carry
+  h `[*batch, H]`. Inside `snx.RNN` U is computed once per call, outside the time loop.
+  """
+
+  def __init__(self, in_features: int, hidden_features: int, *,
+               parametrization: str = 'expm', activation: str = 'modrelu',
+               kernel_init: Initializer = orthogonal.OrthogonalRNNCell.kernel_init,
+               recurrent_skew_init: Initializer | None = None,
+               bias_init: Initializer = orthogonal.OrthogonalRNNCell.bias_init,
+               dtype: Any = None, param_dtype: Any = jnp.float32, rngs: nnx.Rngs):
+    super().__init__(in_features, orthogonal.OrthogonalRNNCell(
+        hidden_features, parametrization=parametrization, activation=activation,
+        kernel_init=kernel_init, recurrent_skew_init=recurrent_skew_init,
+        bias_init=bias_init, dtype=dtype, param_dtype=param_dtype), rngs=rngs)
+
+  def recurrent_kernel(self) -> Array:
+    """U `[H, H]` from the current `recurrent_skew`."""
+    return self.linen_cell.recurrent_kernel(self.linen_params())

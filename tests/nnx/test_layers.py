@@ -121,6 +121,40 @@ def test_outputs_and_gradients_equal_linen(name):
   assert np.all(np.asarray(y)[1] == 0) and np.all(np.asarray(y)[0, 3:] == 0)
 
 
+def test_long_memory_cells_equal_linen():
+  """Leaky (learned per-unit α) forward, orthogonal (Cayley, tanh) backward, one jit each."""
+  x = np.random.default_rng(0).normal(size=(B, T, F)).astype(np.float32)
+  leak = (0.2, 0.5, 0.7, 0.9)
+  model = nnx.eval_shape(lambda: snx.Bidirectional(
+      snx.RNN(snx.LeakyRNNCell(F, H, leak=list(leak), learn_leak=True, rngs=nnx.Rngs(0))),
+      snx.RNN(snx.OrthogonalRNNCell(F, H, parametrization='cayley', activation='tanh',
+                                    rngs=nnx.Rngs(0))), return_carry=True))
+  linen = sn.Bidirectional(
+      sn.RNN(sn.LeakyRNNCell(H, leak=leak, learn_leak=True)),
+      sn.RNN(sn.OrthogonalRNNCell(H, parametrization='cayley', activation='tanh')),
+      return_carry=True)
+  variables = random_tree(snx.to_linen(model), seed=5)
+  snx.from_linen(model, variables)
+
+  @nnx.jit
+  def nnx_run(model, x):
+    (_, outputs), grads = nnx.value_and_grad(
+        lambda m, x: (weighted_sum(m(x, LENGTHS)), m(x, LENGTHS)), argnums=(0, 1),
+        has_aux=True)(model, x)
+    return outputs, (snx.to_linen(grads[0]), grads[1])
+
+  @jax.jit
+  def linen_run(variables, x):
+    (_, outputs), grads = jax.value_and_grad(
+        lambda v, x: (weighted_sum(linen.apply(v, x, LENGTHS)), linen.apply(v, x, LENGTHS)),
+        argnums=(0, 1), has_aux=True)(variables, x)
+    return outputs, grads
+
+  assert_trees_equal(nnx_run(model, x), linen_run(variables, x))
+  u = model.backward.cell.recurrent_kernel()
+  np.testing.assert_allclose(u @ u.T, np.eye(H), atol=1e-5)
+
+
 def test_weights_move_both_ways_bit_for_bit():
   linen_stack = sn.StackedRNN([sn.Bidirectional(sn.RNN(sn.GRUCell(H)), sn.RNN(sn.GRUCell(H))),
                                sn.RNN(sn.LSTMCell(H, hidden_bias=True))])
@@ -159,7 +193,9 @@ def test_from_linen_names_what_differs():
 
 @pytest.mark.parametrize('nnx_type,linen_type', [(snx.ElmanCell, sn.ElmanCell),
                                                  (snx.LSTMCell, sn.LSTMCell),
-                                                 (snx.GRUCell, sn.GRUCell)])
+                                                 (snx.GRUCell, sn.GRUCell),
+                                                 (snx.LeakyRNNCell, sn.LeakyRNNCell),
+                                                 (snx.OrthogonalRNNCell, sn.OrthogonalRNNCell)])
 def test_constructors_take_the_linen_settings_and_defaults(nnx_type, linen_type):
   parameters = inspect.signature(nnx_type.__init__).parameters
   fields = {f.name: f for f in dataclasses.fields(linen_type)}
