@@ -1,7 +1,7 @@
-"""`seqnets.nnx` against the linen layers: the same weights give the same outputs, carries
-and gradients (lengths with a 0, initial and all carries, bidirectional with remat in its
-reverse layer, a 2-layer stack) inside `nnx.jit` and `nnx.grad`; the weights move both ways bit for bit;
-the constructors take the linen cells' settings and defaults."""
+"""`seqnets.nnx` against the linen layers: the same weights give bit-identical outputs,
+carries and gradients (lengths with a 0, initial and all carries, bidirectional with remat in
+its reverse layer, a 2-layer stack) inside `nnx.jit` and `nnx.grad`; the weights move both
+ways bit for bit; the constructors take the linen cells' settings and defaults."""
 
 import dataclasses
 import inspect
