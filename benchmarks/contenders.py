@@ -26,10 +26,12 @@ def _contenders() -> dict[str, Contender]:
       Contender('sn_gru', 'seqnets', 'gru', 'sn.GRUCell(reset_after=False)', in_targets=False),
       Contender('sn_gru_ra', 'seqnets', 'gru', 'sn.GRUCell(reset_after=True)'),
       Contender('sn_elman', 'seqnets', 'elman', 'sn.ElmanCell'),
+      Contender('snx_lstm', 'seqnets', 'lstm', 'snx.LSTMCell (NNX)', in_targets=False),
       Contender('flax_lstm', 'flax', 'lstm', 'nn.LSTMCell'),
       Contender('flax_optlstm', 'flax', 'lstm', 'nn.OptimizedLSTMCell'),
       Contender('flax_gru', 'flax', 'gru', 'nn.GRUCell'),
       Contender('flax_simple', 'flax', 'elman', 'nn.SimpleCell'),
+      Contender('nnx_optlstm', 'flax', 'lstm', 'nnx.OptimizedLSTMCell (NNX)'),
       Contender('torch_lstm', 'torch', 'lstm', 'torch.nn.LSTM'),
       Contender('torch_gru', 'torch', 'gru', 'torch.nn.GRU'),
       Contender('torch_rnn', 'torch', 'elman', 'torch.nn.RNN(tanh)'),
@@ -42,6 +44,9 @@ CONTENDERS = _contenders()
 FLAX_REFERENCES = {'lstm': ('flax_lstm', 'flax_optlstm'), 'gru': ('flax_gru',),
                    'elman': ('flax_simple',)}
 TORCH_REFERENCES = {'lstm': 'torch_lstm', 'gru': 'torch_gru', 'elman': 'torch_rnn'}
+# Flax NNX modules (`build_nnx_module`), measured through `nnx.split` / `nnx.merge`; the
+# others are linen modules.
+NNX_CONTENDERS = ('snx_lstm', 'nnx_optlstm')
 
 
 def build_flax_module(name: str, hidden: int):
@@ -58,6 +63,18 @@ def build_flax_module(name: str, hidden: int):
       'flax_optlstm': lambda: nn.RNN(nn.OptimizedLSTMCell(hidden)),
       'flax_gru': lambda: nn.RNN(nn.GRUCell(hidden)),
       'flax_simple': lambda: nn.RNN(nn.SimpleCell(hidden)),
+  }
+  return builders[name]()
+
+
+def build_nnx_module(name: str, features: int, hidden: int):
+  """The `[B, T, E] -> [B, T, H]` Flax NNX module of an NNX contender."""
+  from flax import nnx
+  import seqnets.nnx as snx
+  rngs = nnx.Rngs(0)
+  builders = {
+      'snx_lstm': lambda: snx.RNN(snx.LSTMCell(features, hidden, rngs=rngs)),
+      'nnx_optlstm': lambda: nnx.RNN(nnx.OptimizedLSTMCell(features, hidden, rngs=rngs)),
   }
   return builders[name]()
 

@@ -1,4 +1,5 @@
-"""Timing one train step and one inference call, in JAX (any flax module) and PyTorch.
+"""Timing one train step and one inference call, in JAX (any flax linen or NNX module) and
+PyTorch.
 
 Train step: forward, backward and an SGD update of loss = mean(outputs²).
 Inference: forward only. Each timed call blocks until its results are ready.
@@ -48,18 +49,44 @@ def _inputs(shape: tuple[int, int, int, int]):
 
 
 def measure_jax(module, shape: tuple[int, int, int, int], reps: int, warmup: int) -> dict:
-  """Times one train step and one inference call of a flax `module` (AOT-compiled)."""
+  """Times one train step and one inference call of a flax linen `module` (AOT-compiled)."""
+  import jax
+  import jax.numpy as jnp
+
+  x = jnp.asarray(_inputs(shape))
+  return _measure_functional(module.apply, jax.jit(module.init)(jax.random.key(0), x), x, reps,
+                             warmup)
+
+
+def measure_nnx(module, shape: tuple[int, int, int, int], reps: int, warmup: int) -> dict:
+  """Times one train step and one inference call of a Flax NNX `module`, as a pure function
+  of its params (`nnx.split`, `nnx.merge` inside `jax.jit`: no per-call graph traversal);
+  other state (`nnx.RNN`'s carry rng stream) is a constant."""
+  import jax
+  import jax.numpy as jnp
+  from flax import nnx
+
+  graphdef, params, rest = nnx.split(module, nnx.Param, ...)
+
+  def apply(p, inputs):
+    # Fresh copies of the other state inside the trace, which the call may update.
+    return nnx.merge(graphdef, p, jax.tree_util.tree_map(jnp.asarray, rest))(inputs)
+
+  return _measure_functional(apply, params, jnp.asarray(_inputs(shape)), reps, warmup)
+
+
+def _measure_functional(apply: Callable[[Any, Any], Any], params: Any, x: Any, reps: int,
+                        warmup: int) -> dict:
+  """Times `apply(params, x)`'s train step (SGD on mean(outputs²)) and inference."""
   import jax
   import jax.numpy as jnp
   import optax
 
-  x = jnp.asarray(_inputs(shape))
-  params = jax.jit(module.init)(jax.random.key(0), x)
   tx = optax.sgd(LEARNING_RATE)
   opt_state = tx.init(params)
 
   def loss_fn(p, inputs):
-    return jnp.mean(module.apply(p, inputs) ** 2)
+    return jnp.mean(apply(p, inputs) ** 2)
 
   def train_step(p, state, inputs):
     loss, grads = jax.value_and_grad(loss_fn)(p, inputs)
@@ -84,7 +111,7 @@ def measure_jax(module, shape: tuple[int, int, int, int], reps: int, warmup: int
 
   params = state['params']
   start = time.perf_counter()
-  lowered = jax.jit(module.apply).lower(params, x)
+  lowered = jax.jit(apply).lower(params, x)
   lowered_at = time.perf_counter()
   infer = lowered.compile()
   compiled_at = time.perf_counter()

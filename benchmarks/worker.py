@@ -66,8 +66,12 @@ def run_worker(name: str, shape: tuple[int, int, int, int], reps: int, warmup: i
     import flax
     import jax
     probe_before = speed_probe('jax')
-    result = measure.measure_jax(contenders.build_flax_module(name, shape[3]), shape, reps,
-                                 warmup)
+    if name in contenders.NNX_CONTENDERS:
+      result = measure.measure_nnx(contenders.build_nnx_module(name, shape[2], shape[3]), shape,
+                                   reps, warmup)
+    else:
+      result = measure.measure_jax(contenders.build_flax_module(name, shape[3]), shape, reps,
+                                   warmup)
     result['versions'] = {'jax': jax.__version__, 'flax': flax.__version__}
   result['speed_probe_gflops'] = [probe_before, speed_probe(contender.framework)]
   result.update(contender=name, shape=list(shape), peak_rss_mb=_peak_rss_mb(),

@@ -18,8 +18,9 @@ EXPECTED = json.loads(pathlib.Path(__file__).with_name('rnn_bench_structure.json
 
 CONTENDER_FRAMEWORKS = {
     'sn_lstm': 'seqnets', 'sn_lstm_peep': 'seqnets', 'sn_gru': 'seqnets', 'sn_gru_ra': 'seqnets',
-    'sn_elman': 'seqnets', 'flax_lstm': 'flax', 'flax_optlstm': 'flax', 'flax_gru': 'flax',
-    'flax_simple': 'flax', 'torch_lstm': 'torch', 'torch_gru': 'torch', 'torch_rnn': 'torch',
+    'sn_elman': 'seqnets', 'snx_lstm': 'seqnets', 'flax_lstm': 'flax', 'flax_optlstm': 'flax',
+    'flax_gru': 'flax', 'flax_simple': 'flax', 'nnx_optlstm': 'flax', 'torch_lstm': 'torch',
+    'torch_gru': 'torch', 'torch_rnn': 'torch',
 }
 SHAPES = {'a': (4, 12, 8, 16), 'b': (2, 6, 4, 8)}
 ALLOCATOR_NAMES = ('default', 'tuned')

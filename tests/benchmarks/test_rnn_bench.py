@@ -25,6 +25,13 @@ def test_worker_reports_compile_and_timings_in_process():
   assert result['peak_rss_mb'] > 0
 
 
+def test_nnx_workers_train_and_infer_in_process():
+  """The NNX contenders go through nnx.split / nnx.merge (nnx.RNN's rng stream included)."""
+  for name in ('snx_lstm', 'nnx_optlstm'):
+    result = worker.run_worker(name, TINY, reps=1, warmup=0)
+    assert len(result['train']['times_ms']) == len(result['infer']['times_ms']) == 1
+
+
 def test_quick_run_writes_markdown_and_json(tmp_path):
   cmd = [sys.executable, '-m', 'benchmarks.rnn_bench', f'--out={tmp_path}', '--quick',
          '--contenders=sn_elman,flax_simple', '--allocators=tuned', '--rounds=1']
