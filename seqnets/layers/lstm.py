@@ -48,7 +48,8 @@ class LSTMCell(fused_cell.RegularizedCell):
 
   The step is `scan_kernel()`'s (see `_LSTMKernel`, `fused_cell.FusedCell`): one
   `[x_t, h] @ [W_g; U_g]` matmul per gate; inside `sn.RNN` it runs through `fused_scan`
-  with a hand-written backward pass.
+  with a hand-written backward pass, on accelerators with the input projection hoisted
+  out of the loop (`sn.RNN`'s `implementation`).
 
   Regularisers (all off by default; `cell_regularizers` has the shared pieces):
     update dropout (Semeniuta et al. 2016)   c_t = f ⊙ c_{t-1} + i ⊙ d(g)

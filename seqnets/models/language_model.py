@@ -35,7 +35,7 @@ class RecurrentLM(nn.Module):
     embedding_dropout_rate: dropout on the embedded inputs.
     dropout_rate: dropout between recurrent layers.
     output_dropout_rate: dropout on the top layer's outputs.
-    unroll: scan unroll factor.
+    unroll: scan unroll factor (None: `sn.RNN`'s per platform).
     variational_input_rate / variational_state_rate: variational dropout in every layer
       (with `carry_steps` shorter than the window, each part of the window draws its own).
     carry_steps: truncated BPTT's k₁, the steps after which the state is stored
@@ -50,7 +50,7 @@ class RecurrentLM(nn.Module):
   embedding_dropout_rate: float = 0.0
   dropout_rate: float = 0.0
   output_dropout_rate: float = 0.0
-  unroll: int = 1
+  unroll: int | None = None
   variational_input_rate: float = 0.0
   variational_state_rate: float = 0.0
   carry_steps: int = 0

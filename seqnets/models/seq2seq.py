@@ -62,7 +62,7 @@ class RecurrentDecoder(nn.Module):
   score: Score = 'additive'
   placement: Placement = 'bahdanau'
   attention_size: int = 0
-  unroll: int = 1
+  unroll: int | None = None
 
   def _make_cell(self, encoded: dict[str, Array], bound: bool = True) -> nn.RNNCellBase:
     """The decoder's cell, wrapped with attention when `context='attention'`;
@@ -188,7 +188,7 @@ class RecurrentSeq2Seq(RecurrentDecoding):
     bridge: map the encoder summary to the decoder's initial state (False: zeros).
     dropout_rate: dropout on the embeddings, between encoder layers and on the
       decoder outputs.
-    unroll: scan unroll factor.
+    unroll: scan unroll factor (None: `sn.RNN`'s per platform).
   """
   encoder_cell_fn: Callable[..., nn.RNNCellBase]
   decoder_cell_fn: Callable[..., nn.RNNCellBase]
@@ -203,7 +203,7 @@ class RecurrentSeq2Seq(RecurrentDecoding):
   attention_size: int = 0
   bridge: bool = True
   dropout_rate: float = 0.0
-  unroll: int = 1
+  unroll: int | None = None
 
   def __post_init__(self):
     if self.context == 'attention' and self.score == 'dot':
