@@ -5,6 +5,7 @@ Synopsis:
   kernel = cell.scan_kernel()                         # e.g. sn.LSTMCell(H).scan_kernel()
   carry, y = fused_scan(kernel, params, carry, x, mask)  # x: [B, T, F], mask: [B, T] bool
   jax.grad(lambda p: jnp.sum(fused_scan(kernel, p, carry, x, None)[1]))(params)
+  fused_scan(kernel, params, carry, x, mask, hoist_inputs=True)  # X W + b before the loop
 
 `sn.RNN` (rnn.py) is its flax.linen front end; another front end (Flax NNX, a
 hardware-specific kernel) calls `fused_scan` with the params it holds. The
@@ -141,10 +142,11 @@ def fused_scan(kernel: ScanKernel, params: Params, carry: Carry, inputs: Array,
   `X W + b` of all steps is one `[B·T, F] @ [F, G]` matmul before the loop, and each
   step does only `h @ U` and the gate maths, fewer and larger kernels per step, which
   is what accelerators want. The backward pass is the same (the input side's
-  gradients were already large matmuls after the reverse loop). With `remat`, each
-  segment projects its own inputs, in the forward pass and again when the backward
-  pass recomputes it, so no `[B, T, G]` projection outlives its segment and memory
-  stays O(T/k + k).
+  gradients were already large matmuls after the reverse loop). Without remat the
+  `[B, T, G]` projection is held through the forward loop, next to the residuals.
+  With `remat`, each segment projects its own inputs, in the forward pass and again
+  when the backward pass recomputes it, so no projection outlives its segment and
+  memory stays O(T/k + k).
   """
   segment = check_remat(remat)
   hoist = bool(hoist_inputs)
