@@ -21,8 +21,10 @@ CELLS = {
     'gru': lambda **kw: sn.GRUCell(H, **kw),
     'gru_after': lambda **kw: sn.GRUCell(H, reset_after=True, **kw),
     'elman': lambda **kw: sn.ElmanCell(H, **kw),
-    'leaky': lambda **kw: sn.LeakyRNNCell(H, leak=0.5, learn_leak=True, **kw),
-    'orthogonal': lambda **kw: sn.OrthogonalRNNCell(H, **kw),
+}
+OTHER_CELLS = {
+    'leaky': lambda: sn.LeakyRNNCell(H, leak=0.5, learn_leak=True),
+    'orthogonal': lambda: sn.OrthogonalRNNCell(H),
 }
 close = functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-5)
 
@@ -52,16 +54,31 @@ def test_hoisted_equals_in_loop_and_scan_with_lengths_reverse_and_remat(name):
   layer = lambda implementation, remat=None: sn.RNN(
       CELLS[name](), implementation=implementation, remat=remat, reverse=True,
       return_carry=True, return_all_carries=True)
-  # The orthogonal cell's plain scan computes U at every step (slow to compile): its
-  # hoisted variant is compared with the in-loop one, which other tests hold to the scan.
-  layers = [layer('fused_hoisted'), layer('fused_hoisted', K), layer('fused_in_loop')] + (
-      [] if name == 'orthogonal' else [layer('scan')])
+  layers = [layer('fused_hoisted'), layer('fused_hoisted', K), layer('fused_in_loop'),
+            layer('scan')]
   params = random_like(layers[0].init(jax.random.key(0), x, LENGTHS), seed=2)
   every = jax.jit(lambda *args: [results_and_gradients(l, *args) for l in layers])
   hoisted, *others = every(params, x, carry0)
   for other in others:
     jax.tree_util.tree_map(close, hoisted, other)
   assert np.abs(ravel_pytree(hoisted[0])[0]).max() > 1e-2
+
+
+def test_the_leaky_and_orthogonal_cells_hoisted_equal_in_loop():
+  """Their in-loop variants are held to the plain scan elsewhere (test_leaky.py,
+  test_orthogonal.py); one program for both cells."""
+  x = random_like(jnp.zeros((B, T, F)), seed=0)
+  pairs = {name: [sn.RNN(cell(), implementation=v, reverse=True, return_carry=True)
+                  for v in ('fused_hoisted', 'fused_in_loop')]
+           for name, cell in OTHER_CELLS.items()}
+  params = {name: random_like(layers[0].init(jax.random.key(0), x, LENGTHS), seed=2)
+            for name, layers in pairs.items()}
+  carry0 = random_like(jnp.zeros((B, H)), seed=1)
+  every = jax.jit(lambda params: {
+      name: [results_and_gradients(l, params[name], x, carry0) for l in layers]
+      for name, layers in pairs.items()})
+  for hoisted, in_loop in every(params).values():
+    jax.tree_util.tree_map(close, hoisted, in_loop)
 
 
 def test_hoisted_under_vmap_of_grad_gives_each_seeds_gradients():
