@@ -6,15 +6,17 @@ r"""One check of seqnets on the machine's accelerator (or its CPU): correctness,
 
 Sections, in order (`--sections` picks some):
   environment  versions of jax, jaxlib, flax, optax, torch; the devices.
-  gradients    every cell with a fused kernel: `sn.RNN` fused vs plain scan, outputs and
+  gradients    every cell with a fused kernel: `sn.RNN` fused (both variants, the input
+               projection in the loop and hoisted) vs plain scan, outputs and
                parameter/input gradients at 'highest' matmul precision, lengths with a 0.
   cudnn        `sn.LSTMCell` (2 bidirectional layers) through cuDNN's LSTM with the packed weights (on a GPU; off
                one, JAX's pure reference of the cuDNN layout) against the fused kernel.
   smoke        shipped configs' smoke modes train a few steps on the device: the loss is
                finite and falls (configs whose data files are missing are skipped).
   speed        LSTM and GRU train step and inference on the `make bench` shapes and a
-               large one (B 256, T 512, H 1024): seqnets ('auto', 'fused', 'cudnn'; unroll
-               1 and 8) against flax's `OptimizedLSTMCell`/`GRUCell` and PyTorch's cuDNN
+               large one (B 256, T 512, H 1024): seqnets ('auto', 'fused' with the
+               platform's unroll and with 1, 'fused_in_loop', 'cudnn') against flax's
+               `OptimizedLSTMCell`/`GRUCell` and PyTorch's cuDNN
                `nn.LSTM`/`nn.GRU` (TF32 allowed on both sides), float32 and bfloat16.
   throughput   tokens per second of a training step of `configs/char_lm.py`'s and
                `configs/multi30k.py`'s models (random tokens of the configs' batch shapes),
@@ -128,11 +130,14 @@ def gradients(quick: bool) -> dict:
   rows = {}
   with jax.default_matmul_precision('highest'):
     for name, cell in _cells(quick).items():
-      fused, scan = sn.RNN(cell(hidden)), sn.RNN(cell(hidden), implementation='scan')
-      params = jax.jit(fused.init)(jax.random.key(0), x)
-      y_fused, g_fused = _loss_and_grads(fused, params, x, lengths)
+      scan = sn.RNN(cell(hidden), implementation='scan')
+      params = jax.jit(scan.init)(jax.random.key(0), x)
       y_scan, g_scan = _loss_and_grads(scan, params, x, lengths)
-      error = max(_relative_error(y_fused, y_scan), _tree_error(g_fused, g_scan))
+      error = 0.0
+      for variant in ('fused_in_loop', 'fused_hoisted'):
+        y_fused, g_fused = _loss_and_grads(sn.RNN(cell(hidden), implementation=variant),
+                                           params, x, lengths)
+        error = max(error, _relative_error(y_fused, y_scan), _tree_error(g_fused, g_scan))
       rows[name] = {'max_relative_error': error, 'ok': error <= GRADIENT_TOLERANCE}
   return {'shape': [batch, steps, features, hidden], 'lengths': [int(n) for n in lengths],
           'tolerance': GRADIENT_TOLERANCE, 'cells': rows,
@@ -219,8 +224,8 @@ class Contender:
 def _contenders(quick: bool, on_gpu: bool) -> list[Contender]:
   from flax import linen as nn
   import seqnets as sn
-  lstm = lambda impl, unroll=1: (lambda h, d: sn.RNN(sn.LSTMCell(h, dtype=d),
-                                                     implementation=impl, unroll=unroll))
+  lstm = lambda impl, unroll=None: (lambda h, d: sn.RNN(sn.LSTMCell(h, dtype=d),
+                                                        implementation=impl, unroll=unroll))
   found = [Contender("seqnets LSTM 'fused'", 'lstm', lstm('fused'))]
   if quick:
     return found
@@ -229,7 +234,8 @@ def _contenders(quick: bool, on_gpu: bool) -> list[Contender]:
             Contender('flax OptimizedLSTMCell', 'lstm',
                       lambda h, d: nn.RNN(nn.OptimizedLSTMCell(h, dtype=d))),
             Contender("seqnets LSTM 'auto'", 'lstm', lstm('auto')),
-            Contender("seqnets LSTM 'fused' unroll 8", 'lstm', lstm('fused', 8)),
+            Contender("seqnets LSTM 'fused' unroll 1", 'lstm', lstm('fused', 1)),
+            Contender("seqnets LSTM 'fused_in_loop'", 'lstm', lstm('fused_in_loop')),
             Contender("seqnets LSTM 'scan'", 'lstm', lstm('scan')),
             Contender('flax GRUCell', 'gru', lambda h, d: nn.RNN(nn.GRUCell(h, dtype=d)))]
   if on_gpu:

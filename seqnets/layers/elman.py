@@ -97,7 +97,9 @@ class _ElmanKernel:
 
   Forward: `x_t W + h U + b` as two matmuls (one `[x_t, h] @ [W; U]` matmul
   measured the same). Residuals per step: none for tanh (tanh' = 1 − h_t², and
-  h_t is the output), otherwise the pre-activation a_t.
+  h_t is the output), otherwise the pre-activation a_t. Hoisted
+  (`fused_scan.HoistedScanKernel`): `X W + b` `[B, T, H]` before the loop, `h U`
+  in it.
   """
 
   activation_fn: Callable[[Array], Array]
@@ -110,8 +112,18 @@ class _ElmanKernel:
 
   def forward(self, consts: Params, carry: Array, x_t: Array,
               keep_residuals: bool) -> tuple[Array, Array, Any]:
-    h = carry
-    a = x_t @ consts['input_kernel'] + h @ consts['recurrent_kernel'] + consts['bias']
+    a = x_t @ consts['input_kernel'] + carry @ consts['recurrent_kernel'] + consts['bias']
+    return self._activate(a, keep_residuals)
+
+  def project(self, consts: Params, inputs: Array) -> Array:
+    return fused_scan.input_projection(consts, inputs)                 # [B, T, H]
+
+  def forward_projected(self, consts: Params, carry: Array, projected_t: Array,
+                        keep_residuals: bool) -> tuple[Array, Array, Any]:
+    return self._activate(projected_t + carry @ consts['recurrent_kernel'], keep_residuals)
+
+  def _activate(self, a: Array, keep_residuals: bool) -> tuple[Array, Array, Any]:
+    """The step from its pre-activation `a [B, H]`."""
     new_h = self.activation_fn(a)
     residuals = a if keep_residuals and self.activation_fn is not jnp.tanh else None
     return new_h, new_h, residuals

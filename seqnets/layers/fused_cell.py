@@ -33,7 +33,9 @@ class FusedCell(nn.RNNCellBase):
                       once per sequence (e.g. per-gate `[W_g; U_g]` kernels `[F + H, H]`);
                       `forward`, the step on `x_t [B, F]`; `backward`, the reverse step,
                       and `gradients`, the parameter and input gradients of all `[B, T, ...]`
-                      steps at once: together the custom backward pass.
+                      steps at once: together the custom backward pass. Optionally
+                      also `project` and `forward_projected`, the step with its input
+                      projection hoisted out of the loop (`fused_scan.HoistedScanKernel`).
     initialize_carry  only when the carry is not h `[*batch, H]` (the default: zeros in
                       `carry_dtype`); the kernel's `hidden(carry)` is h, and the step's
                       output is h_t `[*batch, H]`.

@@ -5,6 +5,7 @@ Synopsis:
   kernel = cell.scan_kernel()                         # e.g. sn.LSTMCell(H).scan_kernel()
   carry, y = fused_scan(kernel, params, carry, x, mask)  # x: [B, T, F], mask: [B, T] bool
   jax.grad(lambda p: jnp.sum(fused_scan(kernel, p, carry, x, None)[1]))(params)
+  fused_scan(kernel, params, carry, x, mask, hoist_inputs=True)  # X W + b before the loop
 
 `sn.RNN` (rnn.py) is its flax.linen front end; another front end (Flax NNX, a
 hardware-specific kernel) calls `fused_scan` with the params it holds. The
@@ -62,9 +63,47 @@ class ScanKernel(Protocol):
     previous hidden states `h_prev` and dz."""
 
 
+class HoistedScanKernel(ScanKernel, Protocol):
+  """A `ScanKernel` that can also run with its input projection hoisted out of the loop
+  (`fused_scan(..., hoist_inputs=True)`; `hoists_inputs` tells).
+
+  `project` computes the input side of every step at once, one `[B·T, F] @ [F, G]`
+  matmul before the loop; `forward_projected` is `forward` given that step's slice,
+  so its only matmul is `h @ U` (`[B, H] @ [H, G]`, all gates at once). It keeps the
+  same residuals as `forward`, so `backward` and `gradients` serve both variants
+  (`gradients` already computes `dW = Xᵀ dZ`, `db = Σ dZ`, `dX = dZ Wᵀ` after the
+  reverse loop).
+  """
+
+  def project(self, consts: Params, inputs: Array) -> Array:
+    """The input projection of every step: `inputs [B, T, F]` -> `[B, T, G]`."""
+
+  def forward_projected(self, consts: Params, carry: Carry, projected_t: Array,
+                        keep_residuals: bool) -> tuple[Carry, Array, Any]:
+    """`forward` from `projected_t = project(consts, inputs)[:, t]` `[B, G]` instead of
+    `x_t`: `(new_carry, y_t [B, H], residuals_t or None)`."""
+
+
+def hoists_inputs(kernel: ScanKernel) -> bool:
+  """Whether `kernel` has the hoisted variant (`HoistedScanKernel`'s two methods)."""
+  return callable(getattr(kernel, 'project', None)) and callable(
+      getattr(kernel, 'forward_projected', None))
+
+
+def input_projection(consts: Params, inputs: Array, bias: bool = True) -> Array:
+  """`inputs W (+ b)` for all steps, `[B, T, F] @ [F, G]` -> `[B, T, G]` (W:
+  `consts['input_kernel']`, b: `consts['bias']`) in the computation dtype: the
+  `project` of the affine cells, one matmul over the `B·T` rows."""
+  kernel = consts['input_kernel']
+  projected = (inputs.reshape(-1, inputs.shape[-1]) @ kernel).reshape(
+      inputs.shape[:2] + kernel.shape[1:])
+  return projected + consts['bias'] if bias else projected
+
+
 def fused_scan(kernel: ScanKernel, params: Params, carry: Carry, inputs: Array,
                mask: Array | None, unroll: int = 1, all_carries: bool = False,
-               remat: int | None = None) -> tuple[Carry, Array] | tuple[Carry, Array, Carry]:
+               remat: int | None = None, hoist_inputs: bool = False
+               ) -> tuple[Carry, Array] | tuple[Carry, Array, Carry]:
   """Runs `kernel` over `inputs [B, T, F]` with a hand-written backward pass.
 
   `mask [B, T] bool` (True on real steps, a *prefix* of each row, as
@@ -97,12 +136,36 @@ def fused_scan(kernel: ScanKernel, params: Params, carry: Carry, inputs: Array,
   residuals, outputs and dz, O(T/k + k) steps (k ≈ √T is the least); time:
   one forward pass more. Same results as without, to rounding. When k does
   not divide T, the last segment has `T mod k` steps.
+
+  `hoist_inputs=True` runs the kernel's hoisted variant (`HoistedScanKernel`; a
+  ValueError for a kernel without it, see `hoists_inputs`): the input projection
+  `X W + b` of all steps is one `[B·T, F] @ [F, G]` matmul before the loop, and each
+  step does only `h @ U` and the gate maths, fewer and larger kernels per step, which
+  is what accelerators want. The backward pass is the same (the input side's
+  gradients were already large matmuls after the reverse loop). Without remat the
+  `[B, T, G]` projection is held through the forward loop, next to the residuals.
+  With `remat`, each segment projects its own inputs, in the forward pass and again
+  when the backward pass recomputes it, so no projection outlives its segment and
+  memory stays O(T/k + k).
   """
   segment = check_remat(remat)
+  hoist = bool(hoist_inputs)
+  if hoist and not hoists_inputs(kernel):
+    raise ValueError(f'fused_scan(hoist_inputs=True): {type(kernel).__name__} has no hoisted '
+                     'variant (project and forward_projected)')
+  loop = _LoopSettings(kernel, unroll, hoist, all_carries)
   if not segment or inputs.shape[1] == 0:
-    return _fused_scan(kernel, unroll, all_carries, params, carry, inputs, mask)
-  return _fused_scan_remat(kernel, unroll, all_carries, min(segment, inputs.shape[1]), params,
-                           carry, inputs, mask)
+    return _fused_scan(loop, params, carry, inputs, mask)
+  return _fused_scan_remat(loop, min(segment, inputs.shape[1]), params, carry, inputs, mask)
+
+
+@dataclasses.dataclass(frozen=True)
+class _LoopSettings:
+  """The static settings of one `fused_scan` (a non-differentiated argument of its VJP)."""
+  kernel: ScanKernel
+  unroll: int
+  hoist: bool
+  all_carries: bool
 
 
 def check_remat(remat: Any) -> int:
@@ -139,20 +202,26 @@ def _slice(stacked: Array | None, start: Array | int, length: int) -> Array | No
   return jax.lax.dynamic_slice_in_dim(stacked, start, length, 1)
 
 
-def _loop(kernel, consts, unroll, all_carries, carry, inputs, mask, keep_residuals):
+def _loop(loop, consts, carry, inputs, mask, keep_residuals):
   """The kernel's step over `inputs [B, T, F]` from `carry`: `(final_carry,
-  outputs [B, T, H], carries [B, T, ...] or None, residuals [B, T, ...] or None)`."""
+  outputs [B, T, H], carries [B, T, ...] or None, residuals [B, T, ...] or None)`.
+  Hoisted, the inputs are projected first and the step reads the projection."""
   steps = inputs.shape[1]
+  kernel = loop.kernel
+  if loop.hoist:
+    xs, forward = kernel.project(consts, inputs), kernel.forward_projected
+  else:
+    xs, forward = inputs, kernel.forward
 
   def step(carry, t):
-    new_carry, y_t, residuals = kernel.forward(consts, carry, _at(inputs, t), keep_residuals)
+    new_carry, y_t, residuals = forward(consts, carry, _at(xs, t), keep_residuals)
     m_t = _at(mask, t)
     if m_t is not None:
       keep = m_t[:, None]                                       # [B, 1]
       new_carry = jax.tree_util.tree_map(
           lambda new, old: jnp.where(keep, new, old), new_carry, carry)
       y_t = jnp.where(keep, y_t, 0)
-    return new_carry, (y_t, residuals, new_carry if all_carries else None)
+    return new_carry, (y_t, residuals, new_carry if loop.all_carries else None)
 
   def body(t, state):
     carry, stacked = state
@@ -161,18 +230,16 @@ def _loop(kernel, consts, unroll, all_carries, carry, inputs, mask, keep_residua
 
   stacked = _stack_buffers(jax.eval_shape(step, carry, 0)[1], steps)
   carry, (outputs, residuals, carries) = jax.lax.fori_loop(0, steps, body, (carry, stacked),
-                                                           unroll=unroll)
+                                                           unroll=loop.unroll)
   return carry, outputs, carries, residuals
 
 
-def _forward_loop(kernel, unroll, all_carries, params, carry, inputs, mask, keep_residuals):
-  consts = kernel.prepare(params)
-  return _loop(kernel, consts, unroll, all_carries, carry, inputs, mask, keep_residuals) + (
-      consts,)
+def _forward_loop(loop, params, carry, inputs, mask, keep_residuals):
+  consts = loop.kernel.prepare(params)
+  return _loop(loop, consts, carry, inputs, mask, keep_residuals) + (consts,)
 
 
-def _reverse_loop(kernel, consts, unroll, d_final, d_outputs, d_carries, mask, residuals,
-                  outputs, h0):
+def _reverse_loop(loop, consts, d_final, d_outputs, d_carries, mask, residuals, outputs, h0):
   """The kernel's reverse step from the last step to the first: `(d_initial_carry,
   dz [B, T, ...])`, given the cotangents of the final carry, the outputs and (or None)
   the stacked carries, and the forward's residuals, outputs and initial hidden state."""
@@ -192,7 +259,7 @@ def _reverse_loop(kernel, consts, unroll, d_final, d_outputs, d_carries, mask, r
       keep = m_t[:, None]
       d_in = jax.tree_util.tree_map(lambda d: jnp.where(keep, d, 0), d_carry)
       d_y = jnp.where(keep, d_y, 0)
-    d_prev, dz = kernel.backward(consts, residuals_t, _at(outputs, t), h_prev, d_in, d_y)
+    d_prev, dz = loop.kernel.backward(consts, residuals_t, _at(outputs, t), h_prev, d_in, d_y)
     if m_t is not None:
       d_prev = jax.tree_util.tree_map(
           lambda through_cell, skipped: jnp.where(keep, through_cell, skipped), d_prev, d_carry)
@@ -206,7 +273,7 @@ def _reverse_loop(kernel, consts, unroll, d_final, d_outputs, d_carries, mask, r
 
   dz_example = jax.eval_shape(step, d_final, 0)[1]
   return jax.lax.fori_loop(0, steps, body, (d_final, _stack_buffers(dz_example, steps)),
-                           unroll=unroll)
+                           unroll=loop.unroll)
 
 
 def _previous_hidden(h0: Array, outputs: Array) -> Array:
@@ -220,42 +287,40 @@ def _in_primal_dtypes(d_params: Params, params: Params) -> Params:
   return jax.tree_util.tree_map(lambda d, p: d.astype(p.dtype), d_params, params)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
-def _fused_scan(kernel, unroll, all_carries, params, carry, inputs, mask):
-  carry, outputs, carries, _, _ = _forward_loop(kernel, unroll, all_carries, params, carry,
-                                                inputs, mask, False)
-  return (carry, outputs, carries) if all_carries else (carry, outputs)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _fused_scan(loop, params, carry, inputs, mask):
+  carry, outputs, carries, _, _ = _forward_loop(loop, params, carry, inputs, mask, False)
+  return (carry, outputs, carries) if loop.all_carries else (carry, outputs)
 
 
-def _fused_scan_fwd(kernel, unroll, all_carries, params, carry, inputs, mask):
-  final, outputs, carries, residuals, consts = _forward_loop(kernel, unroll, all_carries, params,
-                                                             carry, inputs, mask, True)
-  h0 = kernel.hidden(carry)
-  primal_out = (final, outputs, carries) if all_carries else (final, outputs)
+def _fused_scan_fwd(loop, params, carry, inputs, mask):
+  final, outputs, carries, residuals, consts = _forward_loop(loop, params, carry, inputs, mask,
+                                                             True)
+  h0 = loop.kernel.hidden(carry)
+  primal_out = (final, outputs, carries) if loop.all_carries else (final, outputs)
   return primal_out, (params, consts, inputs, mask, h0, outputs, residuals)
 
 
-def _fused_scan_bwd(kernel, unroll, all_carries, saved, cotangents):
+def _fused_scan_bwd(loop, saved, cotangents):
   params, consts, inputs, mask, h0, outputs, residuals = saved
   d_final, d_outputs = cotangents[:2]
-  d_carries = cotangents[2] if all_carries else None
-  d_carry0, dz = _reverse_loop(kernel, consts, unroll, d_final, d_outputs, d_carries, mask,
-                               residuals, outputs, h0)
-  d_params, d_inputs = kernel.gradients(params, consts, inputs, residuals,
-                                        _previous_hidden(h0, outputs), dz)
+  d_carries = cotangents[2] if loop.all_carries else None
+  d_carry0, dz = _reverse_loop(loop, consts, d_final, d_outputs, d_carries, mask, residuals,
+                               outputs, h0)
+  d_params, d_inputs = loop.kernel.gradients(params, consts, inputs, residuals,
+                                             _previous_hidden(h0, outputs), dz)
   return (_in_primal_dtypes(d_params, params), d_carry0, d_inputs.astype(inputs.dtype), None)
 
 
 _fused_scan.defvjp(_fused_scan_fwd, _fused_scan_bwd)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2, 3))
-def _fused_scan_remat(kernel, unroll, all_carries, segment, params, carry, inputs, mask):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _fused_scan_remat(loop, segment, params, carry, inputs, mask):
   """`_fused_scan` keeping only the carry entering each `segment` steps (the last
   segment has `T mod segment` steps when that is not 0)."""
-  carry, outputs, carries, _, _ = _forward_loop(kernel, unroll, all_carries, params, carry,
-                                                inputs, mask, False)
-  return (carry, outputs, carries) if all_carries else (carry, outputs)
+  carry, outputs, carries, _, _ = _forward_loop(loop, params, carry, inputs, mask, False)
+  return (carry, outputs, carries) if loop.all_carries else (carry, outputs)
 
 
 def _segment_starts(steps: int, segment: int) -> tuple[int, int]:
@@ -263,20 +328,20 @@ def _segment_starts(steps: int, segment: int) -> tuple[int, int]:
   return divmod(steps, segment)
 
 
-def _fused_scan_remat_fwd(kernel, unroll, all_carries, segment, params, carry, inputs, mask):
+def _fused_scan_remat_fwd(loop, segment, params, carry, inputs, mask):
   # With symbolic zeros, each argument comes with whether it is differentiated: the input
   # gradient is built in the segment loop, where XLA would keep it even when unused.
   wants_d_inputs = _Static(inputs.perturbed)
   params, carry, inputs, mask = jax.tree_util.tree_map(
       lambda a: a.value, (params, carry, inputs, mask),
       is_leaf=lambda a: isinstance(a, jax.custom_derivatives.CustomVJPPrimal))
-  consts = kernel.prepare(params)
+  consts = loop.kernel.prepare(params)
   steps = inputs.shape[1]
   full, tail = _segment_starts(steps, segment)
 
   def run(carry, start, length):
-    return _loop(kernel, consts, unroll, all_carries, carry, _slice(inputs, start, length),
-                 _slice(mask, start, length), False)
+    return _loop(loop, consts, carry, _slice(inputs, start, length), _slice(mask, start, length),
+                 False)
 
   def advance(state, index, start, length):
     carry, starts, outputs, carries = state
@@ -297,15 +362,16 @@ def _fused_scan_remat_fwd(kernel, unroll, all_carries, segment, params, carry, i
   if tail:
     state = advance(state, full, full * segment, tail)
   final, starts, outputs, carries = state
-  primal_out = (final, outputs, carries) if all_carries else (final, outputs)
+  primal_out = (final, outputs, carries) if loop.all_carries else (final, outputs)
   return primal_out, (params, consts, inputs, mask, starts, wants_d_inputs)
 
 
-def _fused_scan_remat_bwd(kernel, unroll, all_carries, segment, saved, cotangents):
+def _fused_scan_remat_bwd(loop, segment, saved, cotangents):
   params, consts, inputs, mask, starts, wants_d_inputs = saved
   cotangents = _instantiate_zeros(cotangents)
   d_final, d_outputs = cotangents[:2]
-  d_carries = cotangents[2] if all_carries else None
+  d_carries = cotangents[2] if loop.all_carries else None
+  without_carries = dataclasses.replace(loop, all_carries=False)
   full, tail = _segment_starts(inputs.shape[1], segment)
 
   def segment_gradients(state, index, start, length):
@@ -316,13 +382,13 @@ def _fused_scan_remat_bwd(kernel, unroll, all_carries, segment, saved, cotangent
                                    starts)
     piece = lambda a: _slice(a, start, length)
     x, m = piece(inputs), piece(mask)
-    _, outputs, _, residuals = _loop(kernel, consts, unroll, False, first, x, m, True)
-    h0 = kernel.hidden(first)
-    d_carry, dz = _reverse_loop(kernel, consts, unroll, d_carry, piece(d_outputs),
+    _, outputs, _, residuals = _loop(without_carries, consts, first, x, m, True)
+    h0 = loop.kernel.hidden(first)
+    d_carry, dz = _reverse_loop(loop, consts, d_carry, piece(d_outputs),
                                 jax.tree_util.tree_map(piece, d_carries), m, residuals,
                                 outputs, h0)
-    d_params_s, d_x = kernel.gradients(params, consts, x, residuals,
-                                       _previous_hidden(h0, outputs), dz)
+    d_params_s, d_x = loop.kernel.gradients(params, consts, x, residuals,
+                                            _previous_hidden(h0, outputs), dz)
     d_params = jax.tree_util.tree_map(lambda total, d: total + d.astype(total.dtype), d_params,
                                       d_params_s)
     if d_inputs is not None:

@@ -141,6 +141,12 @@ class _GRUKernel:
   `x_t @ W_n`, and `h @ U_n` (reset_after) or `(r ⊙ h) @ U_n`.
   Residuals per step, each `[B, H]`: r, z, h̃, and for reset_after also
   `U_n h_{t-1} + b_u`.
+
+  Hoisted (`fused_scan.HoistedScanKernel`): `project` is `X W + b` `[B, T, 3H]`
+  for all steps; per step, reset_after does one `h_{t-1} U` `[B, H] @ [H, 3H]`
+  matmul, reset_before one `h_{t-1} [U_r | U_z]` `[H, 2H]` matmul and, once r is
+  known, `(r ⊙ h_{t-1}) U_n`. The rest of the step (`_update`) and the residuals
+  are those of `forward`.
   """
 
   reset_after: bool
@@ -154,7 +160,8 @@ class _GRUKernel:
     b_r, b_z, b_n = jnp.split(params['bias'], 3)
     return dict(params, gate_kernels=(jnp.concatenate([w_r, u_r], axis=0),
                                       jnp.concatenate([w_z, u_z], axis=0), w_n, u_n),
-                gate_biases=(b_r, b_z, b_n))
+                gate_biases=(b_r, b_z, b_n),
+                recurrent_kernel_rz=jnp.concatenate([u_r, u_z], axis=-1))      # [H, 2H]
 
   def forward(self, consts: Params, carry: Array, x_t: Array,
               keep_residuals: bool) -> tuple[Array, Array, Any]:
@@ -162,15 +169,34 @@ class _GRUKernel:
     k_r, k_z, w_n, u_n = consts['gate_kernels']
     b_r, b_z, b_n = consts['gate_biases']
     x_h = jnp.concatenate([x_t, h], axis=-1)                            # [B, F + H]
-    r = jax.nn.sigmoid(x_h @ k_r + b_r)
-    z = jax.nn.sigmoid(x_h @ k_z + b_z)
-    x_n = x_t @ w_n + b_n
+    h_n = h @ u_n + consts['recurrent_bias'] if self.reset_after else None
+    return self._update(consts, h, x_h @ k_r + b_r, x_h @ k_z + b_z, x_t @ w_n + b_n, h_n,
+                        keep_residuals)
+
+  def project(self, consts: Params, inputs: Array) -> Array:
+    return fused_scan.input_projection(consts, inputs)                 # [B, T, 3H]
+
+  def forward_projected(self, consts: Params, carry: Array, projected_t: Array,
+                        keep_residuals: bool) -> tuple[Array, Array, Any]:
+    h = carry
+    x_r, x_z, x_n = jnp.split(projected_t, 3, axis=-1)
     if self.reset_after:
-      h_n = h @ u_n + consts['recurrent_bias']
+      h_r, h_z, h_n = jnp.split(h @ consts['recurrent_kernel'], 3, axis=-1)   # [B, 3H]
+      h_n = h_n + consts['recurrent_bias']
+    else:
+      h_r, h_z = jnp.split(h @ consts['recurrent_kernel_rz'], 2, axis=-1)     # [B, 2H]
+      h_n = None
+    return self._update(consts, h, x_r + h_r, x_z + h_z, x_n, h_n, keep_residuals)
+
+  def _update(self, consts: Params, h: Array, a_r: Array, a_z: Array, x_n: Array,
+              h_n: Array | None, keep_residuals: bool) -> tuple[Array, Array, Any]:
+    """The step from the pre-activations of r and z, the input side of h̃'s
+    (`x_t W_n + b_n`) and, for reset_after, `h_{t-1} U_n + b_u` (all `[B, H]`)."""
+    r, z = jax.nn.sigmoid(a_r), jax.nn.sigmoid(a_z)
+    if self.reset_after:
       candidate = jnp.tanh(x_n + r * h_n)
     else:
-      h_n = None
-      candidate = jnp.tanh(x_n + (r * h) @ u_n)
+      candidate = jnp.tanh(x_n + (r * h) @ consts['gate_kernels'][3])
     new_h = (1 - z) * h + z * candidate
     residuals = (r, z, candidate, h_n) if keep_residuals else None
     return new_h, new_h, residuals

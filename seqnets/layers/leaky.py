@@ -107,6 +107,8 @@ class _LeakyKernel:
   α = 1 for every unit (then h_t = g_t exactly, the Elman step). Reverse step, with d_t = ∂L/∂h_t:
   `dz_t = α ⊙ (1 − g_t²) ⊙ d_t`, `d_{t-1} = (1 − α) ⊙ d_t + dz_t Uᵀ`; with a
   learned α also d_t itself, for `∂L/∂α = Σ_t d_t ⊙ (g_t − h_{t-1})`.
+  Hoisted (`fused_scan.HoistedScanKernel`): `X W + b` `[B, T, H]` before the
+  loop, `h U` in it.
   """
 
   leak: tuple[float, ...] | None
@@ -121,8 +123,21 @@ class _LeakyKernel:
 
   def forward(self, consts: Params, carry: Array, x_t: Array,
               keep_residuals: bool) -> tuple[Array, Array, Any]:
-    h = carry
-    g = jnp.tanh(x_t @ consts['input_kernel'] + h @ consts['recurrent_kernel'] + consts['bias'])
+    a = x_t @ consts['input_kernel'] + carry @ consts['recurrent_kernel'] + consts['bias']
+    return self._leak(consts, carry, a, keep_residuals)
+
+  def project(self, consts: Params, inputs: Array) -> Array:
+    return fused_scan.input_projection(consts, inputs)                 # [B, T, H]
+
+  def forward_projected(self, consts: Params, carry: Array, projected_t: Array,
+                        keep_residuals: bool) -> tuple[Array, Array, Any]:
+    return self._leak(consts, carry, projected_t + carry @ consts['recurrent_kernel'],
+                      keep_residuals)
+
+  def _leak(self, consts: Params, h: Array, a: Array,
+            keep_residuals: bool) -> tuple[Array, Array, Any]:
+    """The step from its pre-activation `a = W x_t + U h_{t-1} + b` `[B, H]`."""
+    g = jnp.tanh(a)
     if self._elman:
       return g, g, None
     new_h = h + consts['leak'] * (g - h)

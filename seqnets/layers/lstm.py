@@ -48,7 +48,8 @@ class LSTMCell(fused_cell.RegularizedCell):
 
   The step is `scan_kernel()`'s (see `_LSTMKernel`, `fused_cell.FusedCell`): one
   `[x_t, h] @ [W_g; U_g]` matmul per gate; inside `sn.RNN` it runs through `fused_scan`
-  with a hand-written backward pass.
+  with a hand-written backward pass, on accelerators with the input projection hoisted
+  out of the loop (`sn.RNN`'s `implementation`).
 
   Regularisers (all off by default; `cell_regularizers` has the shared pieces):
     update dropout (Semeniuta et al. 2016)   c_t = f ⊙ c_{t-1} + i ⊙ d(g)
@@ -172,6 +173,11 @@ class _LSTMKernel:
   Residuals per step: i, f, g, o and c_{t-1}, each `[B, H]` (kept as
   separate arrays for the same reason); c_t is recomputed in the backward
   step. Reverse step: dz `[B, 4H]` and one `dz Uᵀ` matmul.
+
+  Hoisted (`fused_scan.HoistedScanKernel`): `project` is `X W + b` `[B, T, 4H]`
+  for all steps; `forward_projected` adds one `h_{t-1} U` `[B, H] @ [H, 4H]`
+  matmul and splits the sum into the gates; the gate maths (`_gates`) and the
+  residuals are those of `forward`.
   """
 
   use_peepholes: bool
@@ -186,10 +192,25 @@ class _LSTMKernel:
 
   def forward(self, consts: Params, carry: LSTMCarry, x_t: Array,
               keep_residuals: bool) -> tuple[LSTMCarry, Array, Any]:
-    c, h = carry
-    x_h = jnp.concatenate([x_t, h], axis=-1)                            # [B, F + H]
-    z_i, z_f, z_g, z_o = (x_h @ k + b for k, b in zip(consts['gate_kernels'],
-                                                       consts['gate_biases']))
+    x_h = jnp.concatenate([x_t, carry[1]], axis=-1)                     # [B, F + H]
+    pre_activations = [x_h @ k + b for k, b in zip(consts['gate_kernels'],
+                                                    consts['gate_biases'])]
+    return self._gates(consts, carry, pre_activations, keep_residuals)
+
+  def project(self, consts: Params, inputs: Array) -> Array:
+    return fused_scan.input_projection(consts, inputs)                 # [B, T, 4H]
+
+  def forward_projected(self, consts: Params, carry: LSTMCarry, projected_t: Array,
+                        keep_residuals: bool) -> tuple[LSTMCarry, Array, Any]:
+    z = projected_t + carry[1] @ consts['recurrent_kernel']            # [B, 4H]
+    return self._gates(consts, carry, jnp.split(z, 4, axis=-1), keep_residuals)
+
+  def _gates(self, consts: Params, carry: LSTMCarry, pre_activations: list[Array],
+             keep_residuals: bool) -> tuple[LSTMCarry, Array, Any]:
+    """The step from the gates' pre-activations `z_i, z_f, z_g, z_o` (`[B, H]` each,
+    peepholes not yet added)."""
+    c = carry[0]
+    z_i, z_f, z_g, z_o = pre_activations
     if self.use_peepholes:
       z_i = z_i + consts['peephole_i'] * c
       z_f = z_f + consts['peephole_f'] * c

@@ -174,6 +174,8 @@ class _OrthogonalKernel:
   are kept: every derivative is a function of the output y_t. For modReLU,
   `∂y/∂z = [y ≠ 0]` (sign(z)² relu'(|z| + b)) and `∂y/∂b = sign(y)`, as autodiff of
   `modrelu` gives (also at z = 0); dz_t is then the pair `(dz_t, db_t)`.
+  Hoisted (`fused_scan.HoistedScanKernel`): `X W` `[B, T, H]` before the loop (b
+  belongs to the activation), `h U` in it.
   """
 
   parametrization: str
@@ -190,7 +192,19 @@ class _OrthogonalKernel:
   def forward(self, consts: Params, carry: Array, x_t: Array,
               keep_residuals: bool) -> tuple[Array, Array, Any]:
     del keep_residuals
-    z = x_t @ consts['input_kernel'] + carry @ consts['recurrent_kernel']
+    return self._activate(consts, x_t @ consts['input_kernel']
+                          + carry @ consts['recurrent_kernel'])
+
+  def project(self, consts: Params, inputs: Array) -> Array:
+    return fused_scan.input_projection(consts, inputs, bias=False)     # [B, T, H]
+
+  def forward_projected(self, consts: Params, carry: Array, projected_t: Array,
+                        keep_residuals: bool) -> tuple[Array, Array, Any]:
+    del keep_residuals
+    return self._activate(consts, projected_t + carry @ consts['recurrent_kernel'])
+
+  def _activate(self, consts: Params, z: Array) -> tuple[Array, Array, None]:
+    """The step from `z = W x_t + U h_{t-1}` `[B, H]` (no residuals)."""
     if self.activation == 'modrelu':
       new_h = modrelu(z, consts['bias'])
     elif self.activation == 'tanh':

@@ -11,6 +11,7 @@ Synopsis:
   flax.linen.Bidirectional(sn.RNN(a), sn.RNN(b))        # flax's keywords are understood
   sn.RNN(ConvLSTMCell(32)).apply(params, frames)        # [B, T, H, W, C] -> [B, T, H, W, 32]
   sn.RNN(cell, remat=100)                               # T = 10,000 in O(√T) training memory
+  sn.RNN(cell, implementation='fused_hoisted')          # X W + b before the loop (GPU/TPU default)
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from seqnets.layers import cell_regularizers
 from seqnets.layers import cudnn_lstm
 from seqnets.layers import masking
 from seqnets.layers.fused_cell import FusedCell, cast_like, promote, step_takes_masks
-from seqnets.layers.fused_scan import check_remat, fused_scan
+from seqnets.layers.fused_scan import check_remat, fused_scan, hoists_inputs
 from seqnets.layers.lstm import LSTMCell
 # Importable from here as before the move:
 from seqnets.layers.fused_cell import carry_dtype, zero_carry  # noqa: F401
@@ -149,7 +150,70 @@ def check_carry(given: Carry, expected: Carry, cell: Any, name: str = 'initial_c
                    f'{_describe(expected)}, got {_describe(given)}')
 
 
-IMPLEMENTATIONS = ('fused', 'scan', 'cudnn', 'auto')
+IMPLEMENTATIONS = ('fused', 'fused_hoisted', 'fused_in_loop', 'scan', 'cudnn', 'auto')
+
+# The fused kernel's variant per platform (`jax.default_backend()`): True runs its input
+# projection hoisted out of the loop (`fused_scan(..., hoist_inputs=True)`), False the
+# in-loop step. Platforms not named here (accelerators: 'gpu', 'tpu') hoist; the CPU's
+# entry is measured (see `hoisted_by_default`).
+HOISTED_BY_PLATFORM = {'cpu': False}
+# `RNN.unroll=None`: the loop unroll factor per platform; others (accelerators) get
+# ACCELERATOR_UNROLL. On the CPU, unroll 2 and 4 measured no faster (±3 %) and compiled
+# longer. On XLA:GPU a while-loop iteration that no command buffer captures waits for its
+# loop condition on the host (a copy to the host and a sync per iteration, the GPU idle
+# in between); XLA's own auto-unroll only doubles loops that hold collectives, and whether
+# command buffers capture (and unroll) a loop depends on its flags and version. 8 steps
+# per iteration make those round trips 8× rarer, for 8 copies of a small step in the
+# program (a longer compile). A documented choice, not measured here (no GPU):
+# `make device-check` times 'fused' with the platform's unroll against unroll 1.
+UNROLL_BY_PLATFORM = {'cpu': 1}
+ACCELERATOR_UNROLL = 8
+
+
+def hoisted_by_default(platform: str) -> bool:
+  """Whether `implementation='fused'` (and 'auto' off cuDNN) hoists the input projection
+  on `platform` (`jax.default_backend()`'s name): `HOISTED_BY_PLATFORM`, True elsewhere.
+
+  Hoisted on 'gpu' and 'tpu': one large input matmul and one `h @ U` per step are the
+  few, large kernels those want (not yet measured here: no accelerator). In the loop on
+  'cpu', where hoisting measured slower everywhere but the Elman training step (a tie):
+  `python -m benchmarks.fused_variants --shapes=a,b,c --reps=10` on the 2-core VM,
+  2026-12-06, jax 0.10.2, tuned malloc, load average 2–5, two runs; hoisted ms / in-loop
+  ms, the median of paired reps, both runs' values (> 1: in the loop is faster):
+
+    shape (B, T, E, H)    a (32, 128, 128, 256)   b (64, 256, 256, 512)   c (128, 64, 64, 128)
+                          train       inference   train       inference   train       inference
+    LSTM                  1.08–1.20   1.61–3.36   1.07–1.10   1.24–1.39   1.24–1.30   1.45–2.17
+    LSTM, peepholes       1.08–1.21   1.50–2.00   1.06–1.10   1.33        1.22–1.56   1.96–2.82
+    GRU                   1.10–1.12   1.62–1.75   1.00–1.03   1.31–1.41   1.15–1.22   1.79–2.03
+    GRU, reset_after      1.20–1.26   1.75–2.01   1.06–1.08   1.34–1.56   1.18–1.40   1.83–2.54
+    Elman                 0.99–1.01   1.07–1.14   0.96–1.00   1.02–1.24   0.97–1.01   1.08–1.09
+
+  XLA:CPU runs the per-gate `[x_t, h] @ [W_g; U_g]` matmuls of the in-loop step faster
+  than it runs a `[B, 4H]` sum sliced into gates, and the hoisted `[B, T, G]` projection
+  leaves the cache before the loop reads it back (benchmarks/README.md).
+  """
+  return HOISTED_BY_PLATFORM.get(platform, True)
+
+
+def default_unroll(platform: str) -> int:
+  """The loop unroll factor `RNN.unroll=None` takes on `platform`."""
+  return UNROLL_BY_PLATFORM.get(platform, ACCELERATOR_UNROLL)
+
+
+def hoists(implementation: str, kernel: Any, platform: str) -> bool:
+  """Whether the fused path runs `kernel` hoisted (`fused_scan(hoist_inputs=...)`) for
+  `implementation` on `platform`: always for 'fused_hoisted' (a ValueError when the
+  kernel has no hoisted variant, `fused_scan.hoists_inputs`), never for 'fused_in_loop',
+  else the platform's choice (`hoisted_by_default`) when the kernel has it."""
+  if implementation == 'fused_in_loop':
+    return False
+  if implementation == 'fused_hoisted':
+    if not hoists_inputs(kernel):
+      raise ValueError(f"RNN implementation='fused_hoisted': {type(kernel).__name__} has no "
+                       "hoisted variant (use 'fused' or 'fused_in_loop')")
+    return True
+  return hoists_inputs(kernel) and hoisted_by_default(platform)
 
 
 class RNN(nn.Module):
@@ -205,13 +269,25 @@ class RNN(nn.Module):
   and so does every cell with more than one feature axis (`ConvLSTMCell`:
   its convolutions bring their own gradient, see `conv_lstm.conv_same`).
   `implementation` chooses the loop: 'fused' (default) as just said; 'scan' is
-  `fused=False` (which also turns 'fused' and 'auto' into the scan); 'cudnn' runs an
+  `fused=False` (which also turns every 'fused' value and 'auto' into the scan); 'cudnn' runs an
   `LSTMCell` through cuDNN's LSTM (`cudnn_lstm`, same parameters; weight drop too) and
   raises a ValueError naming the platform off a GPU, or the reason
   (`cudnn_refusal`: peepholes, a regulariser, a dtype other than float32,
   `return_all_carries`, `jvp`); 'auto' takes cuDNN on a GPU when
   `cudnn_refusal` finds nothing, else 'fused'. Under `vmap` (seeds trained side by
   side) cuDNN runs once per element of the mapped axis.
+  The fused kernel has two variants with the same results (to rounding) and the same
+  backward pass: in-loop, each step computes `[x_t, h] @ [W_g; U_g]` per gate (tuned on
+  XLA:CPU), and hoisted, the input projection `X W + b` of all steps is one large
+  matmul before the loop and each step computes only `h @ U` (one `[B, H] @ [H, G]`
+  matmul for all gates) and the gate maths, the fewer, larger kernels per step that
+  GPUs and TPUs want. 'fused' (and 'auto' off cuDNN) picks the variant per platform
+  (`hoisted_by_default`): hoisted on 'gpu' and 'tpu'; in-loop on 'cpu', where hoisting
+  measured 1.0–1.6× slower training and 1.0–3.4× slower inference (Elman: a tie in
+  training).
+  'fused_hoisted' and 'fused_in_loop' force one (the LSTM, GRU, Elman, leaky and
+  orthogonal cells have both; 'fused_hoisted' is a ValueError for a kernel without
+  `project`). The platform is `jax.default_backend()`.
   `make bench` (benchmarks/rnn_bench.py) measures the cells against
   `flax.linen.RNN` and PyTorch; benchmarks/conv_lstm_bench.py the ConvLSTM.
 
@@ -256,10 +332,12 @@ class RNN(nn.Module):
     cell: any `flax.linen.RNNCellBase` (any `num_feature_axes`).
     reverse: process right to left (see above).
     return_carry: also return the final carry.
-    unroll: loop unroll factor.
+    unroll: loop unroll factor; None (default): per platform, `default_unroll` (1 on
+      the CPU, 8 on accelerators: not yet measured there).
     fused: run the seqnets cells through `fused_scan` (default); False runs
       every cell through a plain scan (forward-mode autodiff works).
-    implementation: 'fused', 'scan', 'cudnn' or 'auto' (see above).
+    implementation: 'fused', 'fused_hoisted', 'fused_in_loop', 'scan', 'cudnn' or
+      'auto' (see above).
     return_all_carries: also return the carry after every step (see above).
     variational_input_rate / variational_state_rate: variational dropout rates.
     deterministic: evaluation mode for the regularisers (or pass it to the call).
@@ -273,7 +351,7 @@ class RNN(nn.Module):
   cell: nn.RNNCellBase
   reverse: bool = False
   return_carry: bool = False
-  unroll: int = 1
+  unroll: int | None = None
   fused: bool = True
   return_all_carries: bool = False
   variational_input_rate: float = 0.0
@@ -458,11 +536,15 @@ class RNN(nn.Module):
           '(jvp, jacfwd) use sn.RNN(cell, fused=False), a plain scan with the same parameters')
     # A jvp of a jit-ted apply (or jax.linearize) fails below with JAX's own message;
     # the cure is RNN(..., fused=False) too.
-    results = fused_scan(self.cell.scan_kernel(), params, carry, inputs, mask, self.unroll,
-                         all_carries, self.remat)
+    kernel, platform = self.cell.scan_kernel(), jax.default_backend()
+    results = fused_scan(kernel, params, carry, inputs, mask, self._unroll(), all_carries,
+                         self.remat, hoists(self.implementation, kernel, platform))
     # As in the step: the carry keeps its given dtype, outputs the computed one.
     return ((cast_like(results[0], given_carry), results[1])
             + tuple(cast_like(c, given_carry) for c in results[2:]))
+
+  def _unroll(self) -> int:
+    return default_unroll(jax.default_backend()) if self.unroll is None else self.unroll
 
   def _stepwise(self, carry: Carry, inputs: Array, lengths: Array | None, all_carries: bool,
                 deterministic: bool | None = None, masks: dict[str, Array] | None = None):
@@ -505,12 +587,13 @@ class RNN(nn.Module):
         in_axes=(1, nn.broadcast),
         out_axes=1)
     if not segment:
-      carry, ys = scan(step, unroll=self.unroll)(self.cell, carry, xs, masks or {})
+      carry, ys = scan(step, unroll=self._unroll())(self.cell, carry, xs, masks or {})
     else:
       # An outer scan over the segments, time-major [T/k, k, B, ...]; each segment's k-step
       # scan is checkpointed, so the outer scan keeps only the carry entering each segment.
       time_major = dict(in_axes=(0, nn.broadcast), out_axes=0)
-      segment_scan = nn.remat(scan(step, unroll=self.unroll, **time_major), prevent_cse=False)
+      segment_scan = nn.remat(scan(step, unroll=self._unroll(), **time_major),
+                              prevent_cse=False)
       split = lambda a: jnp.moveaxis(a, 1, 0).reshape((-1, segment) + a.shape[:1] + a.shape[2:])
       carry, ys = scan(segment_scan, **time_major)(self.cell, carry,
                                                    jax.tree_util.tree_map(split, xs), masks or {})

@@ -35,7 +35,7 @@ class RecurrentLM(nn.Module):
     embedding_dropout_rate: dropout on the embedded inputs.
     dropout_rate: dropout between recurrent layers.
     output_dropout_rate: dropout on the top layer's outputs.
-    unroll: scan unroll factor.
+    unroll: scan unroll factor (None: `sn.RNN`'s per platform).
     remat: k > 0 keeps the carry of every k-th step only and recomputes the rest in the
       backward pass (`sn.RNN`): O(T/k + k) activation memory for long windows; 0: off.
     variational_input_rate / variational_state_rate: variational dropout in every layer
@@ -52,7 +52,7 @@ class RecurrentLM(nn.Module):
   embedding_dropout_rate: float = 0.0
   dropout_rate: float = 0.0
   output_dropout_rate: float = 0.0
-  unroll: int = 1
+  unroll: int | None = None
   remat: int = 0
   variational_input_rate: float = 0.0
   variational_state_rate: float = 0.0

@@ -69,7 +69,7 @@ class RecurrentClassifier(nn.Module):
   attention_size: int = 100
   embedding_dropout_rate: float = 0.0
   dropout_rate: float = 0.0
-  unroll: int = 1
+  unroll: int | None = None
   remat: int = 0
   variational_input_rate: float = 0.0
   variational_state_rate: float = 0.0

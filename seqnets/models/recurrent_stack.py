@@ -23,7 +23,8 @@ from seqnets.layers.stacked import StackedRNN
 
 
 def recurrent_stack(cell_fn: Callable[..., nn.RNNCellBase], num_layers: int,
-                    bidirectional: bool = False, dropout_rate: float = 0.0, unroll: int = 1,
+                    bidirectional: bool = False, dropout_rate: float = 0.0,
+                    unroll: int | None = None,
                     variational_input_rate: float = 0.0, variational_state_rate: float = 0.0,
                     prefix: str = 'layer', remat: int = 0) -> StackedRNN:
   """`num_layers` recurrent layers of cells from `cell_fn` (see the module docstring)."""

@@ -62,7 +62,7 @@ class RecurrentDecoder(nn.Module):
   score: Score = 'additive'
   placement: Placement = 'bahdanau'
   attention_size: int = 0
-  unroll: int = 1
+  unroll: int | None = None
   remat: int = 0
 
   def _make_cell(self, encoded: dict[str, Array], bound: bool = True) -> nn.RNNCellBase:
@@ -190,7 +190,7 @@ class RecurrentSeq2Seq(RecurrentDecoding):
     bridge: map the encoder summary to the decoder's initial state (False: zeros).
     dropout_rate: dropout on the embeddings, between encoder layers and on the
       decoder outputs.
-    unroll: scan unroll factor.
+    unroll: scan unroll factor (None: `sn.RNN`'s per platform).
     remat: k > 0 keeps the carry of every k-th step only, in the encoder and the decoder,
       and recomputes the rest in the backward pass (`sn.RNN`); 0: off.
   """
@@ -207,7 +207,7 @@ class RecurrentSeq2Seq(RecurrentDecoding):
   attention_size: int = 0
   bridge: bool = True
   dropout_rate: float = 0.0
-  unroll: int = 1
+  unroll: int | None = None
   remat: int = 0
 
   def __post_init__(self):

@@ -78,7 +78,7 @@ class SequenceReadout(nn.Module):
   bidirectional: bool = False
   readout: Readout = 'final'
   dropout_rate: float = 0.0
-  unroll: int = 1
+  unroll: int | None = None
   remat: int = 0
   variational_input_rate: float = 0.0
   variational_state_rate: float = 0.0

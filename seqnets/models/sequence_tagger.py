@@ -71,7 +71,7 @@ class SequenceTagger(nn.Module):
   dropout_rate: float = 0.0
   crf: bool = False
   crf_constraints: tuple | None = None
-  unroll: int = 1
+  unroll: int | None = None
   remat: int = 0
   variational_input_rate: float = 0.0
   variational_state_rate: float = 0.0

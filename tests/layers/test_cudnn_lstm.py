@@ -208,7 +208,8 @@ def test_cudnn_off_a_gpu_names_the_platform():
 
 
 @pytest.mark.parametrize('kwargs,message', [
-    (dict(implementation='cuda'), "implementation='cuda'; valid: fused, scan, cudnn, auto"),
+    (dict(implementation='cuda'),
+     "implementation='cuda'; valid: fused, fused_hoisted, fused_in_loop, scan, cudnn, auto"),
     (dict(implementation='cudnn', fused=False), 'fused=False runs the plain scan'),
 ])
 def test_bad_implementations_are_named(kwargs, message):

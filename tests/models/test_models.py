@@ -156,7 +156,7 @@ CONFIGS = {'recurrent_tagger': model_cfg, 'elman_tagger': functools.partial(mode
     ('recurrent_tagger', 'hidden_size', '8', 'model.cell.hidden_size'),
     ('recurrent_tagger', 'num_layers', 0, 'model.num_layers must be a positive integer, got 0'),
     ('recurrent_tagger', 'num_layers', False, 'model.num_layers'),
-    ('recurrent_tagger', 'unroll', 0, 'model.unroll must be a positive integer, got 0'),
+    ('recurrent_tagger', 'unroll', 0, 'model.unroll must be a positive integer or None, got 0'),
     ('recurrent_tagger', 'unroll', True, 'model.unroll'),
     ('recurrent_tagger', 'embedding_size', -1, 'model.embedding_size must be a non-negative integer'),
     ('recurrent_tagger', 'embedding_size', 2.5, 'model.embedding_size'),
