@@ -23,21 +23,35 @@ Synopsis:
 See docs/nnx.md.
 """
 
-from seqnets.nnx.cells import (ElmanCell, FusedCell, GRUCell, LeakyRNNCell, LSTMCell,
-                               OrthogonalRNNCell)
+from seqnets.nnx.attention import Attention, AttentionCell, Memory, MemoryKeys
+from seqnets.nnx.cells import (ElmanCell, FusedCell, GRUCell, LeakyRNNCell, LinenCell,
+                               LSTMCell, OrthogonalRNNCell, ParamGroup)
 from seqnets.nnx.convert import from_linen, linen_path, to_linen
+from seqnets.nnx.crf import CRF
 from seqnets.nnx.rnn import RNN, Bidirectional, StackedRNN, call_recurrent
+from seqnets.nnx.step_cells import ConvLSTMCell, EchoStateCell, SkipRNNCell, UnitaryRNNCell
 
 __all__ = [
+    'Attention',
+    'AttentionCell',
     'Bidirectional',
+    'CRF',
+    'ConvLSTMCell',
+    'EchoStateCell',
     'ElmanCell',
     'FusedCell',
     'GRUCell',
     'LSTMCell',
     'LeakyRNNCell',
+    'LinenCell',
+    'Memory',
+    'MemoryKeys',
     'OrthogonalRNNCell',
+    'ParamGroup',
     'RNN',
+    'SkipRNNCell',
     'StackedRNN',
+    'UnitaryRNNCell',
     'call_recurrent',
     'from_linen',
     'linen_path',
