@@ -17,9 +17,6 @@ B, T, F, H = 3, 5, 4, 3
 LENGTHS = np.array([5, 3, 0])
 RATE = 0.4
 LAYERS = {   # name: (NNX layer, the linen layer over the same cell)
-    'update_dropout': (
-        lambda rngs: snx.RNN(snx.GRUCell(F, H, update_dropout_rate=RATE, rngs=rngs)),
-        lambda: sn.RNN(sn.GRUCell(H, update_dropout_rate=RATE, parent=None))),
     'zoneout': (
         lambda rngs: snx.RNN(snx.LSTMCell(F, H, use_peepholes=True, zoneout_rate=RATE,
                                           rngs=rngs), reverse=True),
@@ -31,11 +28,12 @@ LAYERS = {   # name: (NNX layer, the linen layer over the same cell)
     'layer_norm': (
         lambda rngs: snx.RNN(snx.LSTMCell(F, H, layer_norm=True, rngs=rngs), remat=2),
         lambda: sn.RNN(sn.LSTMCell(H, layer_norm=True, parent=None), remat=2)),
-    'variational': (
-        lambda rngs: snx.RNN(snx.GRUCell(F, H, reset_after=True, rngs=rngs),
+    'variational_update_dropout': (
+        lambda rngs: snx.RNN(snx.GRUCell(F, H, reset_after=True, update_dropout_rate=RATE,
+                                         rngs=rngs),
                              variational_input_rate=RATE, variational_state_rate=RATE,
                              rngs=rngs),
-        lambda: sn.RNN(sn.GRUCell(H, reset_after=True, parent=None),
+        lambda: sn.RNN(sn.GRUCell(H, reset_after=True, update_dropout_rate=RATE, parent=None),
                        variational_input_rate=RATE, variational_state_rate=RATE)),
 }
 STREAM = 'zoneout'    # this layer draws its key from its cell's stream, the others get one
@@ -99,15 +97,16 @@ def test_training_and_evaluation_equal_linen():
   assert jax.tree_util.tree_structure(results) == jax.tree_util.tree_structure(expected)
   jax.tree_util.tree_map(np.testing.assert_array_equal, results, expected)
   train, evaluation = results[:2]
-  for name in ('update_dropout', 'zoneout', 'weight_drop', 'variational'):
+  for name in ('zoneout', 'weight_drop', 'variational_update_dropout'):
     assert not np.allclose(train[name], evaluation[name]), name
   np.testing.assert_array_equal(train['layer_norm'], evaluation['layer_norm'])
   assert model.zoneout.cell.rngs.count[...] > count       # the stream moved on
 
   model.eval()
-  assert model.variational.deterministic and model.zoneout.cell.deterministic
+  assert model.variational_update_dropout.deterministic and model.zoneout.cell.deterministic
   model.train()
-  assert model.variational.deterministic is False and model.weight_drop.cell.deterministic is False
+  assert not (model.variational_update_dropout.deterministic
+              or model.weight_drop.cell.deterministic)
 
 
 def test_cells_step_alone_and_need_a_key():
