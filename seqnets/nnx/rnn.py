@@ -4,11 +4,14 @@ all carries, `unroll`, `remat`.
 
 The seqnets cells (`cells.FusedCell`) run through `fused_scan` with their linen twin's
 kernel, as `seqnets.RNN` runs the linen cells; any other `flax.nnx.RNNCellBase` cell
-(`nnx.LSTMCell`, `nnx.GRUCell`, ...) runs step by step in a `jax.lax.scan`.
+(`snx.UnitaryRNNCell`, `snx.AttentionCell`, `nnx.LSTMCell`, ...) runs step by step in a
+`jax.lax.scan`. With a regulariser of the cell on, or variational dropout, a seqnets cell
+runs in the linen layer itself (`seqnets.RNN` over the twin, given the 'dropout' key).
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Sequence
 
 import jax
@@ -20,7 +23,9 @@ from seqnets.layers import masking
 from seqnets.layers import rnn as linen_rnn
 from seqnets.layers.fused_cell import cast_like, promote
 from seqnets.layers.fused_scan import check_remat, fused_scan
+from seqnets.nnx import attention
 from seqnets.nnx import cells
+from seqnets.nnx import regularizers
 
 Array = jax.Array
 Carry = Any
@@ -72,8 +77,23 @@ class RNN(nnx.Module):
   The seqnets cells run through `fused_scan` (hand-written backward pass: `grad` and `vjp`,
   not `jvp`, which is a TypeError naming `implementation='scan'`); other cells, and every
   cell with `implementation='scan'`, run their `__call__` in a plain `jax.lax.scan`. A
-  cell's state other than its `nnx.Param`s (e.g. rng counters) is carried through the
-  loop and written back.
+  cell's state other than its `nnx.Param`s and `attention.Memory` (e.g. rng counters) is
+  carried through the loop and written back; the memory is a constant of the loop.
+
+  Regularisers and variational dropout (as `seqnets.RNN`): `variational_input_rate`
+  drops input features with one mask `[B, *feature_dims]` per sequence,
+  `variational_state_rate` the h that enters the recurrent matmul with one `[B, H]` mask
+  per sequence (seqnets cells whose step takes masks: Elman, LSTM, GRU). A seqnets cell
+  with a regulariser on, or any variational rate, runs in `seqnets.RNN` over the cell's
+  twin with the key drawn here, so a call with key k computes what the linen layer's
+  `apply(..., deterministic=d, rngs={'dropout': k})` does. For other cells (flax's, an
+  `AttentionCell`) the input mask is drawn here (same distribution); a state rate is a
+  ValueError. Mode: the call's `deterministic`, else the attribute (`model.eval()` /
+  `model.train()` set it), else the cell's `deterministic` (seqnets cells with
+  regularisers), else False (training, as `nnx.Dropout`); a `deterministic` given to the
+  call or set here also reaches the step of cells whose `__call__` takes it. Key: the
+  call's `rngs`, else this layer's stream (forked from `rngs['dropout']` when `rngs` is
+  given and a variational rate is on), else the cell's (see `regularizers`).
 
   Args:
     cell: an NNX cell (`snx.LSTMCell(...)`, or any `flax.nnx.RNNCellBase`).
@@ -84,15 +104,23 @@ class RNN(nnx.Module):
       `seqnets.RNN`); fused path: `fused_scan(remat=k)`, scan path: an outer scan over
       `jax.checkpoint`-ed k-step scans (masked padding steps when k does not divide T).
     implementation: 'fused' (default; the seqnets cells' kernel) or 'scan'.
+    variational_input_rate / variational_state_rate: variational dropout rates (above).
+    deterministic: evaluation mode of the regularisers (None: see above).
+    rngs: draws this layer's 'dropout' stream (used when a variational rate is on).
   """
 
   def __init__(self, cell: nnx.Module, *, reverse: bool = False, return_carry: bool = False,
                return_all_carries: bool = False, unroll: int = 1, remat: int | None = None,
-               implementation: str = 'fused'):
+               implementation: str = 'fused', variational_input_rate: float = 0.0,
+               variational_state_rate: float = 0.0, deterministic: bool | None = None,
+               rngs: nnx.Rngs | None = None):
     check_remat(remat)
     if implementation not in IMPLEMENTATIONS:
       raise ValueError(f'RNN implementation={implementation!r}; valid: '
                        f'{", ".join(IMPLEMENTATIONS)}')
+    for name, rate in (('variational_input_rate', variational_input_rate),
+                       ('variational_state_rate', variational_state_rate)):
+      regularizers.check_rate('RNN', name, rate)
     self.cell = cell
     self.reverse = reverse
     self.return_carry = return_carry
@@ -100,22 +128,41 @@ class RNN(nnx.Module):
     self.unroll = unroll
     self.remat = remat
     self.implementation = implementation
+    self.variational_input_rate = variational_input_rate
+    self.variational_state_rate = variational_state_rate
+    self.deterministic = deterministic
+    variational = variational_input_rate > 0 or variational_state_rate > 0
+    self.rngs = (rngs[regularizers.RNG_STREAM].fork() if variational and rngs is not None
+                 else nnx.data(None))
 
   def __call__(self, inputs: Array, lengths: Array | None = None,
                initial_carry: Carry | None = None, *, reverse: bool | None = None,
-               return_carry: bool | None = None, return_all_carries: bool | None = None) -> Any:
+               return_carry: bool | None = None, return_all_carries: bool | None = None,
+               deterministic: bool | None = None,
+               rngs: regularizers.KeySource = None) -> Any:
     """`inputs [B, T, F]`, `lengths [B] int` (optional), `initial_carry`; the keywords
-    override the constructor's for this call (see the class docstring)."""
+    override the constructor's for this call; `deterministic` and `rngs` are the
+    regularisers' mode and key (see the class docstring)."""
     reverse = self.reverse if reverse is None else reverse
     return_carry = self.return_carry if return_carry is None else return_carry
     if return_all_carries is None:
       return_all_carries = self.return_all_carries
+    given_mode = self.deterministic if deterministic is None else deterministic
+    mode = given_mode
+    if mode is None:
+      mode = bool(getattr(self.cell, 'deterministic', False))
+    variational = self.variational_input_rate > 0 or self.variational_state_rate > 0
+    if isinstance(self.cell, cells.LinenCell) and (variational or self.cell.regularized):
+      return self._linen_call(inputs, lengths, initial_carry, reverse, return_carry,
+                              return_all_carries, mode, rngs)
     axes = linen_rnn.num_feature_axes(self.cell)
     if inputs.ndim != 2 + axes:
       raise ValueError(f'RNN inputs must be {linen_rnn.expected_shape(axes)}, got shape '
                        f'{inputs.shape}')
     batch, steps, *feature_shape = inputs.shape
     lengths = masking.check_lengths(lengths, batch, steps)
+    if variational and not mode:
+      inputs = self._drop_inputs(inputs, rngs)
     step_shape = (batch, *feature_shape)
     if initial_carry is None:
       carry = initial_carry_for(self.cell, step_shape)
@@ -128,13 +175,14 @@ class RNN(nnx.Module):
       # One fully masked step keeps the carry and gives the shapes.
       carry, outputs, carries = self._scan(
           carry, jnp.zeros((batch, 1, *feature_shape), inputs.dtype),
-          jnp.zeros((batch,), jnp.int32), return_all_carries)
+          jnp.zeros((batch,), jnp.int32), return_all_carries, given_mode)
       outputs = outputs[:, :0]
       carries = jax.tree_util.tree_map(lambda a: a[:, :0], carries)
     else:
       if reverse:
         inputs = masking.flip_sequences(inputs, lengths)
-      carry, outputs, carries = self._scan(carry, inputs, lengths, return_all_carries)
+      carry, outputs, carries = self._scan(carry, inputs, lengths, return_all_carries,
+                                           given_mode)
       if reverse:
         flip = lambda a: masking.flip_sequences(a, lengths)
         outputs = flip(outputs)
@@ -142,14 +190,53 @@ class RNN(nnx.Module):
     results = ((carry,) if return_carry else ()) + ((carries,) if return_all_carries else ())
     return results + (outputs,) if results else outputs
 
-  def _scan(self, carry: Carry, inputs: Array, lengths: Array | None,
-            all_carries: bool) -> tuple[Carry, Array, Carry | None]:
+  def set_view(self, deterministic: bool | None = None) -> None:
+    """`nnx.view(model, deterministic=...)`: the regularisers' mode, on a copy."""
+    if deterministic is not None:
+      self.deterministic = deterministic
+
+  def _linen_call(self, inputs: Array, lengths: Array | None, initial_carry: Carry | None,
+                  reverse: bool, return_carry: bool, return_all_carries: bool,
+                  deterministic: bool, rngs: regularizers.KeySource) -> Any:
+    """The call through `seqnets.RNN` over the cell's twin, with its params and a 'dropout'
+    key when this call draws masks."""
+    cell = self.cell
+    layer = linen_rnn.RNN(cell.linen_cell, unroll=self.unroll, remat=self.remat,
+                          implementation=self.implementation,
+                          variational_input_rate=self.variational_input_rate,
+                          variational_state_rate=self.variational_state_rate)
+    variational = self.variational_input_rate > 0 or self.variational_state_rate > 0
+    keys = {}
+    if not deterministic and (variational or cell.random):
+      keys = {regularizers.RNG_STREAM: regularizers.dropout_key(
+          rngs, self.rngs, getattr(cell, 'rngs', None), what=f'RNN({type(cell).__name__})')}
+    return layer.apply({'params': {'cell': cell.linen_params()}}, inputs, lengths,
+                       initial_carry, reverse=reverse, return_carry=return_carry,
+                       return_all_carries=return_all_carries, deterministic=deterministic,
+                       rngs=keys)
+
+  def _drop_inputs(self, inputs: Array, rngs: regularizers.KeySource) -> Array:
+    """Variational dropout for cells without a linen twin: the inputs times one mask
+    `[B, *feature_dims]` per sequence (a state rate is a ValueError)."""
+    if self.variational_state_rate:
+      raise ValueError(f'RNN.variational_state_rate needs a seqnets cell whose step takes '
+                       f'masks (Elman, LSTM, GRU), got {type(self.cell).__name__} '
+                       '(variational_input_rate works with any cell)')
+    if not self.variational_input_rate:
+      return inputs
+    key = regularizers.dropout_key(rngs, self.rngs, what=f'RNN({type(self.cell).__name__})')
+    shape = (inputs.shape[0],) + inputs.shape[2:]
+    mask = regularizers.keep_mask(key, self.variational_input_rate, shape, inputs.dtype)
+    return inputs * mask[:, None]
+
+  def _scan(self, carry: Carry, inputs: Array, lengths: Array | None, all_carries: bool,
+            deterministic: bool | None = None) -> tuple[Carry, Array, Carry | None]:
     """`(final_carry, outputs, all_carries or None)` for forward-ordered inputs."""
     mask = None if lengths is None else masking.sequence_mask(lengths, inputs.shape[1])
     if self.implementation == 'fused' and uses_fused_kernel(self.cell):
       results = self._fused(carry, inputs, mask, all_carries)
     else:
-      results = self._stepwise(carry, inputs, mask, all_carries)
+      results = self._stepwise(carry, inputs, mask, all_carries, deterministic)
     return results if all_carries else results + (None,)
 
   def _fused(self, carry: Carry, inputs: Array, mask: Array | None, all_carries: bool):
@@ -167,7 +254,8 @@ class RNN(nnx.Module):
     return ((cast_like(results[0], given_carry), results[1])
             + tuple(cast_like(c, given_carry) for c in results[2:]))
 
-  def _stepwise(self, carry: Carry, inputs: Array, mask: Array | None, all_carries: bool):
+  def _stepwise(self, carry: Carry, inputs: Array, mask: Array | None, all_carries: bool,
+                deterministic: bool | None = None):
     steps = inputs.shape[1]
     segment = min(check_remat(self.remat), steps)
     if segment and steps % segment:
@@ -175,20 +263,21 @@ class RNN(nnx.Module):
         mask = jnp.ones(inputs.shape[:2], bool)
       pad = -steps % segment
       inputs, mask = _pad_steps(inputs, pad), _pad_steps(mask, pad)
-    graphdef, params, state = nnx.split(self.cell, nnx.Param, ...)
+    graphdef, params, memory, state = nnx.split(self.cell, nnx.Param, attention.Memory, ...)
+    kwargs = step_keywords(self.cell, deterministic)
 
     def step(carry_and_state, x_and_mask):
       carry, state = carry_and_state
       x_t, m_t = x_and_mask                           # [B, *feature_dims], [B] or None
-      cell = nnx.merge(graphdef, params, state)
-      new_carry, y_t = cell(carry, x_t)
+      cell = nnx.merge(graphdef, params, memory, state)
+      new_carry, y_t = cell(carry, x_t, **kwargs)
       if m_t is not None:
         rows = lambda a: m_t.reshape(m_t.shape + (1,) * (a.ndim - 1))   # [B, 1, ...]
         new_carry = jax.tree_util.tree_map(lambda new, old: jnp.where(rows(new), new, old),
                                            new_carry, carry)
         y_t = jnp.where(rows(y_t), y_t, 0)
       new_carry = cast_like(new_carry, carry)
-      state = nnx.split(cell, nnx.Param, ...)[2]
+      state = nnx.split(cell, nnx.Param, attention.Memory, ...)[3]
       return (new_carry, state), (y_t, new_carry if all_carries else None)
 
     def scan(carry_and_state, xs):
@@ -207,6 +296,14 @@ class RNN(nnx.Module):
     nnx.update(self.cell, state)
     outputs, carries = jax.tree_util.tree_map(lambda a: jnp.swapaxes(a, 0, 1), ys)
     return (carry, outputs, carries) if all_carries else (carry, outputs)
+
+
+def step_keywords(cell: nnx.Module, deterministic: bool | None) -> dict[str, bool]:
+  """`{'deterministic': ...}` for a cell whose `__call__` takes it, when given; else {}."""
+  if deterministic is None:
+    return {}
+  return ({'deterministic': deterministic}
+          if 'deterministic' in inspect.signature(cell.__call__).parameters else {})
 
 
 def _pad_steps(stacked: Array, pad: int) -> Array:

@@ -10,7 +10,7 @@ PAGE = ROOT / 'docs' / 'nnx.md'
 
 def test_the_page_runs_and_the_example_learns():
   blocks = re.findall(r'```python\n(.*?)```', PAGE.read_text(), re.S)
-  assert len(blocks) == 3
+  assert len(blocks) == 6
   namespace = {}
   for block in blocks:
     exec(compile(block, str(PAGE), 'exec'), namespace)

@@ -195,22 +195,33 @@ def test_from_linen_names_what_differs():
                                                  (snx.LSTMCell, sn.LSTMCell),
                                                  (snx.GRUCell, sn.GRUCell),
                                                  (snx.LeakyRNNCell, sn.LeakyRNNCell),
-                                                 (snx.OrthogonalRNNCell, sn.OrthogonalRNNCell)])
+                                                 (snx.OrthogonalRNNCell, sn.OrthogonalRNNCell),
+                                                 (snx.UnitaryRNNCell, sn.UnitaryRNNCell),
+                                                 (snx.SkipRNNCell, sn.SkipRNNCell),
+                                                 (snx.EchoStateCell, sn.EchoStateCell),
+                                                 (snx.ConvLSTMCell, sn.ConvLSTMCell)])
 def test_constructors_take_the_linen_settings_and_defaults(nnx_type, linen_type):
+  """Every linen field is a keyword with the linen default, but `deterministic`: False
+  (training, as nnx.Dropout). `image_size` is the ConvLSTM's own; the echo state cell has
+  no params, so no rngs to require."""
   parameters = inspect.signature(nnx_type.__init__).parameters
   fields = {f.name: f for f in dataclasses.fields(linen_type)}
+  nnx_only = {'image_size'}
   options = [p for p in parameters.values() if p.kind is p.KEYWORD_ONLY and p.name != 'rngs']
   assert list(parameters)[1:3] == ['in_features', 'hidden_features']
-  assert parameters['rngs'].default is inspect.Parameter.empty
+  assert (parameters['rngs'].default is inspect.Parameter.empty) == (nnx_type is not
+                                                                     snx.EchoStateCell)
   for option in options:
-    assert option.default == fields[option.name].default, option.name
-  regularizers = {f.name for f in dataclasses.fields(sn.layers.fused_cell.RegularizedCell)
-                  if f.kw_only}
-  assert set(fields) - {'features', 'parent', 'name'} - regularizers == {o.name for o in options}
+    if option.name == 'deterministic':
+      assert option.default is False
+    elif option.name not in nnx_only:
+      assert option.default == fields[option.name].default, option.name
+  assert set(fields) - {'features', 'parent', 'name'} == {o.name for o in options} - nnx_only
   cell = nnx_type(F, H, dtype=jnp.bfloat16, rngs=nnx.Rngs(0))
   assert (cell.in_features, cell.hidden_features, cell.dtype, cell.param_dtype) == (
       F, H, jnp.bfloat16, jnp.float32)
-  assert isinstance(cell, nnx.RNNCellBase) and cell.num_feature_axes == 1
+  assert isinstance(cell, nnx.RNNCellBase)
+  assert cell.num_feature_axes == (3 if nnx_type is snx.ConvLSTMCell else 1)
   assert cell.linen_cell == linen_type(H, dtype=jnp.bfloat16)
 
 
@@ -234,5 +245,5 @@ def test_edges_empty_sequences_jvp_and_errors():
     snx.Bidirectional(rnn, rnn, merge='max')
   with pytest.raises(flax.errors.ScopeParamShapeError, match='input_kernel'):
     rnn(np.ones((B, T, F + 1), np.float32))
-  with pytest.raises(ValueError, match='linen front end only'):
-    snx.FusedCell(F, sn.GRUCell(H, zoneout_rate=0.1), rngs=nnx.Rngs(0))
+  with pytest.raises(ValueError, match=r'zoneout_rate must be in \[0, 1\)'):
+    snx.FusedCell(F, sn.GRUCell(H, zoneout_rate=1.0), rngs=nnx.Rngs(0))
