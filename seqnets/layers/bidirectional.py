@@ -20,6 +20,28 @@ MERGES = {
 }
 
 
+def check_call(forward: Any, inputs: Array, lengths: Array | None,
+               initial_carry: Any) -> tuple[Array | None, tuple[Any, Any]]:
+  """A bidirectional call's checked `lengths` and `(forward, backward)` initial carries
+  (None, None when not given); ValueError naming the bad argument. `forward` is the
+  forward layer (its `cell`, if any, says how many feature axes the inputs have). Shared
+  by the linen and NNX front ends."""
+  cell = getattr(forward, 'cell', None)
+  axes = 1 if cell is None else rnn.num_feature_axes(cell)
+  if inputs.ndim != 2 + axes:
+    raise ValueError(f'Bidirectional inputs must be {rnn.expected_shape(axes)}, '
+                     f'got shape {inputs.shape}')
+  lengths = masking.check_lengths(lengths, inputs.shape[0], inputs.shape[1])
+  if initial_carry is None:
+    return lengths, (None, None)
+  if not (isinstance(initial_carry, (tuple, list)) and len(initial_carry) == 2):
+    raise ValueError('Bidirectional initial_carry must be a pair (forward_carry, '
+                     f'backward_carry), got {type(initial_carry).__name__}'
+                     + (f' of length {len(initial_carry)}'
+                        if isinstance(initial_carry, (tuple, list)) else ''))
+  return lengths, tuple(initial_carry)
+
+
 class Bidirectional(nn.Module):
   """Runs `forward` left to right and `backward` right to left, then merges.
 
@@ -68,20 +90,7 @@ class Bidirectional(nn.Module):
     if self.merge not in MERGES:
       raise ValueError(f'Bidirectional merge={self.merge!r}; valid: {sorted(MERGES)}')
     return_carry = self.return_carry if return_carry is None else return_carry
-    cell = getattr(self.forward, 'cell', None)
-    axes = 1 if cell is None else rnn.num_feature_axes(cell)
-    if inputs.ndim != 2 + axes:
-      raise ValueError(f'Bidirectional inputs must be {rnn.expected_shape(axes)}, '
-                       f'got shape {inputs.shape}')
-    lengths = masking.check_lengths(lengths, inputs.shape[0], inputs.shape[1])
-    if initial_carry is None:
-      initial_carry = (None, None)
-    elif not (isinstance(initial_carry, (tuple, list)) and len(initial_carry) == 2):
-      raise ValueError('Bidirectional initial_carry must be a pair (forward_carry, '
-                       f'backward_carry), got {type(initial_carry).__name__}'
-                       + (f' of length {len(initial_carry)}'
-                          if isinstance(initial_carry, (tuple, list)) else ''))
-    init_f, init_b = initial_carry
+    lengths, (init_f, init_b) = check_call(self.forward, inputs, lengths, initial_carry)
     carry_f, out_f = rnn.call_recurrent(self.forward, inputs, lengths, init_f, reverse=False,
                                         deterministic=deterministic)
     carry_b, out_b = rnn.call_recurrent(self.backward, inputs, lengths, init_b, reverse=True,

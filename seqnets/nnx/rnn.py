@@ -371,18 +371,8 @@ class Bidirectional(nnx.Module):
                initial_carry: tuple[Any, Any] | None = None, *,
                return_carry: bool | None = None, deterministic: bool | None = None) -> Any:
     return_carry = self.return_carry if return_carry is None else return_carry
-    cell = getattr(self.forward, 'cell', None)
-    axes = 1 if cell is None else linen_rnn.num_feature_axes(cell)
-    if inputs.ndim != 2 + axes:
-      raise ValueError(f'Bidirectional inputs must be {linen_rnn.expected_shape(axes)}, '
-                       f'got shape {inputs.shape}')
-    lengths = masking.check_lengths(lengths, inputs.shape[0], inputs.shape[1])
-    if initial_carry is None:
-      initial_carry = (None, None)
-    elif not (isinstance(initial_carry, (tuple, list)) and len(initial_carry) == 2):
-      raise ValueError('Bidirectional initial_carry must be a pair (forward_carry, '
-                       f'backward_carry), got {type(initial_carry).__name__}')
-    init_f, init_b = initial_carry
+    lengths, (init_f, init_b) = linen_bidirectional.check_call(self.forward, inputs, lengths,
+                                                               initial_carry)
     carry_f, out_f = call_recurrent(self.forward, inputs, lengths, init_f, reverse=False,
                                     deterministic=deterministic)
     carry_b, out_b = call_recurrent(self.backward, inputs, lengths, init_b, reverse=True,
