@@ -298,7 +298,7 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
     for key, value in summary.items():
       logging.info('data: %s = %s', key, value)
   writer.truncate_after(start)
-  train_step = parallel.make_train_step(model, tx, task, mesh, state, ema_decay)
+  train_step = parallel.WindowedTrainStep(model, tx, task, mesh, state, ema_decay)
   evaluated = 'params' if ema_decay is None else 'ema_params'
   logging.info('evaluations use %s', 'the parameters' if ema_decay is None else
                f'their exponential moving average (optim.ema_decay={ema_decay})')
@@ -328,16 +328,19 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
   agree_to_stop = parallel.StopAgreement(mesh)
   # Nothing in a step reads the devices except at log, checkpoint and evaluation steps, so
   # the host queues step k + 1 while the devices run step k and the prefetching thread loads
-  # and places the batches after it. Ending the loop early drops the batches loaded ahead.
+  # and places the batches after it. The step adds its metrics into `window` on the devices;
+  # the host reads it at log steps. Ending the loop early drops the batches loaded ahead.
   with ckpt.stop_requests() as stop, \
        periodic.progress_bar(start, total, str(workdir), primary) as bar, \
        prefetch.prefetch_to_mesh(_host_batches(iterators, len(steps)), mesh,
                                  PREFETCH_BATCHES) as batches:
     for step in steps:
       batch = next(batches)
-      state, sums = train_step(state, batch, keeper.controls(step))
+      controls = keeper.controls(step)
+      if window is None:
+        window = train_step.empty_window(state, batch, controls)
+      state, window = train_step(state, window, batch, controls)
       done = step + 1
-      window = metrics_lib.merge(window, sums)
       for hook in hooks:
         hook(done, state)
       stopping = agree_to_stop(stop.requested)

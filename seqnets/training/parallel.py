@@ -15,6 +15,9 @@ Synopsis:
   mesh = create_mesh()                        # all devices of all processes
   step = make_train_step(model, tx, task, mesh, state)
   state, sums = step(state, shard_batch(batch, mesh))
+  step = WindowedTrainStep(model, tx, task, mesh, state)   # the Sums added up on the devices
+  window = step.empty_window(state, batch)
+  state, window = step(state, window, batch)  # ... metrics.compute(jax.device_get(window))
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from seqnets.training import metrics
 from seqnets.training import state as state_lib
 from seqnets.training import steps
 
@@ -135,12 +139,68 @@ def make_train_step(model, tx, task, mesh: Mesh, state: state_lib.TrainState,
   jitted = jax.jit(jax.vmap(step),
                    in_shardings=(shardings, NamedSharding(mesh, BATCH_SPEC), replicated),
                    out_shardings=(shardings, replicated), donate_argnums=0)
-  every_seed = {'active': np.ones(state.step.shape[0], bool)}
+  every_seed = _every_seed(state)
 
   def run(state, batch, controls=None):
     with jax.set_mesh(mesh):
       return jitted(state, batch, every_seed if controls is None else controls)
   return run
+
+
+def _every_seed(state: state_lib.TrainState) -> dict:
+  """The controls under which every seed trains."""
+  return {'active': np.ones(state.step.shape[0], bool)}
+
+
+class WindowedTrainStep:
+  """`make_train_step`'s step that also adds its Sums into a running window on the devices.
+
+  `step(state, window, batch, controls=None) -> (state, window)`: the window after it is
+  `metrics.merge(window, sums)` of the step's `[S]` Sums, computed in the same compiled
+  program, so a loop that logs every k steps reads the devices once per k steps and
+  dispatches nothing else per step. State and window are donated (use the returned ones).
+  `empty_window(state, batch, controls=None)` is an all-zero window to start from (each
+  call a fresh one, replicated; its shapes come from the first call's arguments). Adding
+  the step's Sums to zeros gives those Sums exactly, so the window holds the numbers the
+  same merge on the host gives.
+  """
+
+  def __init__(self, model, tx, task, mesh: Mesh, state: state_lib.TrainState,
+               ema_decay: float | None = None):
+    step = functools.partial(steps.train_step, model=model, tx=tx, task=task,
+                             ema_decay=ema_decay)
+    # Nested in `windowed`, this jit traces the step once for the window's shapes and the
+    # program alike (JAX caches the trace).
+    self._step = jax.jit(jax.vmap(step))
+    self.mesh = mesh
+    replicated = NamedSharding(mesh, P())
+    shardings = state_shardings(state, mesh)
+
+    def windowed(state, window, batch, controls):
+      state, sums = self._step(state, batch, controls)
+      return state, metrics.merge(window, sums)
+
+    self._jitted = jax.jit(
+        windowed, donate_argnums=(0, 1),
+        in_shardings=(shardings, replicated, NamedSharding(mesh, BATCH_SPEC), replicated),
+        out_shardings=(shardings, replicated))
+    self._every_seed = _every_seed(state)
+    self._zeros = None
+
+  def __call__(self, state, window, batch, controls=None):
+    with jax.set_mesh(self.mesh):
+      return self._jitted(state, window, batch,
+                          self._every_seed if controls is None else controls)
+
+  def empty_window(self, state, batch, controls=None) -> metrics.Sums:
+    if self._zeros is None:
+      with jax.set_mesh(self.mesh):
+        _, shapes = jax.eval_shape(self._step, state, batch,
+                                   self._every_seed if controls is None else controls)
+      self._zeros = jax.jit(
+          lambda: jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes),
+          out_shardings=NamedSharding(self.mesh, P()))
+    return self._zeros()
 
 
 def shared_model_state(model_state: dict) -> dict:
