@@ -325,7 +325,6 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
     keeper.after_save(ckpt.all_steps())
 
   steps = range(start, total if not (all_failed or early_stopped) else start)
-  agree_to_stop = parallel.StopAgreement(mesh)
   # Nothing in a step reads the devices except at log, checkpoint and evaluation steps, so
   # the host queues step k + 1 while the devices run step k and the prefetching thread loads
   # and places the batches after it. The step adds its metrics into `window` on the devices;
@@ -343,9 +342,10 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
       done = step + 1
       for hook in hooks:
         hook(done, state)
-      stopping = agree_to_stop(stop.requested)
       log = periodic.due(done, every('log_every_steps'), total)
-      save = periodic.due(done, every('checkpoint_every_steps'), total) or stopping
+      save = periodic.due(done, every('checkpoint_every_steps'), total)
+      stopping = parallel.agreed_stop(stop.requested, sync_point=log or save)
+      save = save or stopping
       if (log or save) and health.check(state):
         all_failed = True
         break

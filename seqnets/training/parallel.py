@@ -230,28 +230,15 @@ def any_process(flag: bool) -> bool:
   return bool(np.any(multihost_utils.process_allgather(np.asarray([flag], np.int32))))
 
 
-class StopAgreement:
-  """A stop request agreed by every process without waiting for the devices every step.
+def agreed_stop(requested: bool, sync_point: bool) -> bool:
+  """Whether the run stops after this step: the same answer on every process at the same step.
 
-  Called once per step on every process as `agreement(flag)`, it returns the same answer on
-  every process at the same step: True once `flag` was true on any of them. With one process
-  that is the step of the flag itself. With several (or `lagged=True`) it is the next step:
-  each call starts an `any` over every process's flag on the mesh and reads the one the
-  previous call started, which the devices finish right after the previous step while the
-  host dispatches this one (`any_process` would wait for the step every time).
+  With one process that is `requested` itself, at any step. With several, a request is
+  agreed (`any_process`, which waits for every process) only where `sync_point` is true;
+  elsewhere the answer is False. Every process must pass the same `sync_point` at the same
+  step: the training loop passes its log and checkpoint steps, where it waits for the
+  devices anyway, so a stop costs nothing at the other steps.
   """
-
-  def __init__(self, mesh: Mesh, lagged: bool | None = None):
-    self.mesh = mesh
-    self.lagged = jax.process_count() > 1 if lagged is None else lagged
-    self._any = jax.jit(jnp.any, out_shardings=NamedSharding(mesh, P()))
-    self._pending: jax.Array | None = None
-
-  def __call__(self, flag: bool) -> bool:
-    if not self.lagged:
-      return bool(flag)
-    local = np.full(len(self.mesh.local_devices), bool(flag))
-    votes = jax.make_array_from_process_local_data(NamedSharding(self.mesh, P('data')), local,
-                                                   (self.mesh.size,))
-    pending, self._pending = self._pending, self._any(votes)
-    return pending is not None and bool(np.asarray(pending.addressable_data(0)))
+  if jax.process_count() == 1:
+    return bool(requested)
+  return sync_point and any_process(requested)
