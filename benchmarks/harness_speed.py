@@ -30,9 +30,11 @@ WARMUP = 10
 CASES = {
     # name: (config file, mode, overrides)
     'char_lm_smoke': ('configs/char_lm.py', 'smoke', dict(
+        data=dict(validation_fraction=0.01),
         train=dict(num_train_steps=1510, log_every_steps=50, checkpoint_every_steps=500),
         evals=dict(validation=dict(every_steps=500)))),
     'char_lm': ('configs/char_lm.py', None, dict(
+        data=dict(validation_fraction=0.01),
         train=dict(num_train_steps=70, log_every_steps=10, checkpoint_every_steps=20),
         evals=dict(validation=dict(every_steps=0)))),
     'digits_cnn': ('configs/digits_cnn.py', None, dict(
