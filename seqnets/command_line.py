@@ -145,7 +145,8 @@ def compilation_cache_dir(flag: str | None, environ: Mapping[str, str] = os.envi
   return os.path.abspath(os.path.expanduser(chosen))
 
 
-def use_compilation_cache(flag: str | None, environ: MutableMapping[str, str] = os.environ) -> str | None:
+def use_compilation_cache(flag: str | None,
+                          environ: MutableMapping[str, str] = os.environ) -> str | None:
   """Turns JAX's persistent compilation cache on in `compilation_cache_dir(flag, environ)`, or
   off for None; returns the directory. Programs whose compilation JAX finds too quick to be
   worth keeping (jax_persistent_cache_min_compile_time_secs, 1 s by default) are not

@@ -250,8 +250,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
 def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> RunResult:
   config_dict = json.loads(config.to_json())
   total = config.train.num_train_steps
-  ckpt = checkpoints.Checkpointer(workdir / 'checkpoints', config.train.get('max_checkpoints_to_keep', 3),
-                                 asynchronous=True)
+  ckpt = checkpoints.Checkpointer(workdir / 'checkpoints',
+                                 config.train.get('max_checkpoints_to_keep', 3), asynchronous=True)
   changes = _check_config(workdir, config_dict, ckpt.latest_step() is not None)
   finished = _finished(workdir, total, ckpt.latest_step())
   if finished is not None:
