@@ -161,8 +161,8 @@ class WindowedTrainStep:
   dispatches nothing else per step. State and window are donated (use the returned ones).
   `empty_window(state, batch, controls=None)` is an all-zero window to start from (each
   call a fresh one, replicated; its shapes come from the first call's arguments). Adding
-  the step's Sums to zeros gives those Sums exactly, so the window holds the numbers the
-  same merge on the host gives.
+  the step's Sums to zeros gives those Sums exactly (sums, counts and norms are never
+  -0.0), so the window holds the numbers the same merge on the host gives.
   """
 
   def __init__(self, model, tx, task, mesh: Mesh, state: state_lib.TrainState,
@@ -188,11 +188,13 @@ class WindowedTrainStep:
     self._zeros = None
 
   def __call__(self, state, window, batch, controls=None):
+    """One step: `(state, window)` after it (see the class)."""
     with jax.set_mesh(self.mesh):
       return self._jitted(state, window, batch,
                           self._every_seed if controls is None else controls)
 
   def empty_window(self, state, batch, controls=None) -> metrics.Sums:
+    """A fresh all-zero window `[S]` for steps on arguments like these."""
     if self._zeros is None:
       with jax.set_mesh(self.mesh):
         _, shapes = jax.eval_shape(self._step, state, batch,
