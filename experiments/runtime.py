@@ -1,6 +1,7 @@
 """Process-level settings shared by the entry points (never done by the library on import):
-logging and malloc, several processes (`jax.distributed`), the workdir flag, one-line errors
-(also for the command line itself: `app.run(main, flags_parser=runtime.parse_flags)`)."""
+logging and malloc, JAX's persistent compilation cache, several processes
+(`jax.distributed`), the workdir flag, one-line errors (also for the command line itself:
+`app.run(main, flags_parser=runtime.parse_flags)`)."""
 
 import os
 import sys
@@ -14,15 +15,21 @@ _COORDINATOR = flags.DEFINE_string(
     'coordinator_address', None, 'host:port of process 0, for a run over several processes.')
 _NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'Number of processes in the run.')
 _PROCESS_ID = flags.DEFINE_integer('process_id', None, 'This process\'s index, 0 .. num_processes - 1.')
+_COMPILATION_CACHE = flags.DEFINE_string(
+    'compilation_cache', None, "Directory of JAX's persistent compilation cache, 'off' for none "
+    f'(default: ${command_line.COMPILATION_CACHE_VARIABLE}, else '
+    f'{command_line.DEFAULT_COMPILATION_CACHE}; a JAX_COMPILATION_CACHE_DIR already set is kept).')
 
 app_usage_error = command_line.app_usage_error
 one_line_errors = command_line.one_line_errors
 
 
 def configure() -> None:
-  """Quiets library INFO logs (orbax logs every save), tunes malloc, joins the other processes."""
+  """Quiets library INFO logs (orbax logs every save), tunes malloc, keeps compiled programs
+  (`command_line.use_compilation_cache`), joins the other processes."""
   logging.set_verbosity(logging.WARNING)
   command_line.keep_freed_memory()
+  command_line.use_compilation_cache(_COMPILATION_CACHE.value)
   initialize_distributed()
 
 

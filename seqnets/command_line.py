@@ -1,6 +1,7 @@
 """What the command-line programs share that reads no flag: one-line messages for a bad
 command line (with the valid keys of the config entry it names), and process settings
-(malloc, starting `jax.distributed` for a run over several processes).
+(malloc, JAX's persistent compilation cache, starting `jax.distributed` for a run over
+several processes).
 
 The programs in `experiments/` parse their flags with absl and call these; the rest of
 the library never does.
@@ -14,7 +15,7 @@ import ctypes.util
 import importlib.util
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 
 USAGE_ERROR = 2
 
@@ -119,6 +120,54 @@ def _count(environ: Mapping[str, str], name: str) -> int:
   if not value.isdigit() or int(value) < 1:
     raise ValueError(f'environment variable {name}={environ[name]!r} is not a positive integer')
   return int(value)
+
+
+COMPILATION_CACHE_VARIABLE = 'SEQNETS_COMPILATION_CACHE'
+DEFAULT_COMPILATION_CACHE = '~/.cache/seqnets/jax'
+
+
+def compilation_cache_dir(flag: str | None, environ: Mapping[str, str] = os.environ) -> str | None:
+  """The directory of JAX's persistent compilation cache for a program, or None for none.
+
+  In order: `flag` (the --compilation_cache flag), JAX's own JAX_COMPILATION_CACHE_DIR
+  (kept as it is), $SEQNETS_COMPILATION_CACHE, `DEFAULT_COMPILATION_CACHE`. 'off' (in
+  the flag or SEQNETS_COMPILATION_CACHE) is None; other paths come back absolute, `~`
+  expanded.
+  """
+  if flag:
+    chosen = flag
+  elif environ.get('JAX_COMPILATION_CACHE_DIR'):
+    return environ['JAX_COMPILATION_CACHE_DIR']
+  else:
+    chosen = environ.get(COMPILATION_CACHE_VARIABLE) or DEFAULT_COMPILATION_CACHE
+  if chosen.strip().lower() == 'off':
+    return None
+  return os.path.abspath(os.path.expanduser(chosen))
+
+
+def use_compilation_cache(flag: str | None,
+                          environ: MutableMapping[str, str] = os.environ) -> str | None:
+  """Turns JAX's persistent compilation cache on in `compilation_cache_dir(flag, environ)`, or
+  off for None; returns the directory. Programs whose compilation JAX finds too quick to be
+  worth keeping (jax_persistent_cache_min_compile_time_secs, 1 s by default) are not
+  kept. Also sets `environ` (JAX_COMPILATION_CACHE_DIR, or JAX_ENABLE_COMPILATION_CACHE
+  false) so that processes started from this one, such as an ablation's jobs, do the same.
+  Call it before anything compiles. Without `flag`, a JAX_COMPILATION_CACHE_DIR in
+  `environ` is left to JAX, which read it on import.
+  """
+  directory = compilation_cache_dir(flag, environ)
+  if not flag and environ.get('JAX_COMPILATION_CACHE_DIR'):
+    return directory
+  import jax
+  if directory is None:
+    jax.config.update('jax_enable_compilation_cache', False)
+    environ['JAX_ENABLE_COMPILATION_CACHE'] = 'false'
+  else:
+    jax.config.update('jax_enable_compilation_cache', True)
+    jax.config.update('jax_compilation_cache_dir', directory)
+    environ['JAX_COMPILATION_CACHE_DIR'] = directory
+    environ.pop('JAX_ENABLE_COMPILATION_CACHE', None)
+  return directory
 
 
 def keep_freed_memory() -> None:

@@ -10,6 +10,8 @@ Synopsis:
   state = ckpt.restore_latest(fresh_state) or fresh_state
   state, step = ckpt.restore_latest_with_step(fresh_state) or (fresh_state, None)
   ckpt.save(step, state, config_dict)              # + extra JSON items: save(..., extra={'best': {...}})
+  ckpt = Checkpointer(directory, asynchronous=True)   # save() returns before the write ends:
+  ckpt.save(step, state, config_dict); ...; ckpt.wait()   # wait() before relying on the step
   state_dict = ckpt.restore_state_dict_at(step)    # that step exactly, without a template
   with ckpt.stop_requests() as stop:  ...  if stop.requested: save and leave
 """
@@ -95,11 +97,21 @@ class Checkpointer:
   restores, they raise `RuntimeError` naming the directory and every step tried.
   Nothing is deleted. Unfinished saves (`<step>.orbax-checkpoint-tmp`
   directories) are not steps and are ignored.
+
+  Asynchronous saving (`asynchronous=True`): `save` returns once the state is copied to
+  host memory (the caller may then change or donate it) and orbax writes it in a
+  background thread, into `<step>.orbax-checkpoint-tmp` renamed to `<step>` when complete,
+  so a kill mid-write leaves every earlier step as it was. Steps that the new one pushes
+  out of `max_to_keep` are deleted only after it is complete. Until `wait()` returns,
+  `all_steps()` and `latest_step()` already list the step being written and no longer the
+  ones it pushes out: wait before relying on them, restoring, deleting or moving a step.
   """
 
-  def __init__(self, directory: str | pathlib.Path, max_to_keep: int | None = 3):
+  def __init__(self, directory: str | pathlib.Path, max_to_keep: int | None = 3, *,
+               asynchronous: bool = False):
     """`max_to_keep` None keeps every step (the caller deletes)."""
     self.directory = pathlib.Path(directory).absolute()
+    self.asynchronous = asynchronous
     self.manager = ocp.CheckpointManager(
         self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
         handler_registry=_handler_registry())
@@ -228,7 +240,8 @@ class Checkpointer:
     return found[0]
 
   def save(self, step: int, state: Any, config: dict, extra: dict[str, Any] | None = None) -> None:
-    """Saves and waits until the checkpoint is on disk (a stop right after cannot lose it).
+    """Saves and, unless asynchronous, waits until the checkpoint is on disk (a stop right
+    after cannot lose it). An asynchronous save first waits for the one before.
 
     `extra` maps item names to JSON values saved beside the state and config
     (`restore_json`). A step already on disk is kept, unless it failed to
@@ -236,6 +249,7 @@ class Checkpointer:
     `<step>.unrestorable[-n]` (never deleted; orbax ignores it) and the step is
     saved afresh.
     """
+    self.wait()
     if step in self.manager.all_steps():
       if step not in self._unrestorable:
         return
@@ -244,6 +258,12 @@ class Checkpointer:
     self.manager.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave(flax.serialization.to_state_dict(state)),
         config=ocp.args.JsonSave(config), **items), force=True)
+    if not self.asynchronous:
+      self.wait()
+
+  def wait(self) -> None:
+    """Returns once the save in flight, if any, is on disk and the steps it pushed out are
+    deleted; raises the error of a save that failed."""
     self.manager.wait_until_finished()
 
   def delete(self, step: int) -> None:

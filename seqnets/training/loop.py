@@ -250,7 +250,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
 def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> RunResult:
   config_dict = json.loads(config.to_json())
   total = config.train.num_train_steps
-  ckpt = checkpoints.Checkpointer(workdir / 'checkpoints', config.train.get('max_checkpoints_to_keep', 3))
+  ckpt = checkpoints.Checkpointer(workdir / 'checkpoints',
+                                 config.train.get('max_checkpoints_to_keep', 3), asynchronous=True)
   changes = _check_config(workdir, config_dict, ckpt.latest_step() is not None)
   finished = _finished(workdir, total, ckpt.latest_step())
   if finished is not None:
@@ -298,7 +299,7 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
     for key, value in summary.items():
       logging.info('data: %s = %s', key, value)
   writer.truncate_after(start)
-  train_step = parallel.make_train_step(model, tx, task, mesh, state, ema_decay)
+  train_step = parallel.WindowedTrainStep(model, tx, task, mesh, state, ema_decay)
   evaluated = 'params' if ema_decay is None else 'ema_params'
   logging.info('evaluations use %s', 'the parameters' if ema_decay is None else
                f'their exponential moving average (optim.ema_decay={ema_decay})')
@@ -319,30 +320,44 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
   window, done, interrupted = None, start, False
   every = lambda name: config.train.get(name)
 
-  def save_checkpoint(step):
-    keeper.before_save(step, ckpt.all_steps())
-    ckpt.save(step, state, config_dict)
+  def settle_checkpoints():
+    """Waits for the checkpoint being written; then drops the best checkpoints that no
+    latest checkpoint on disk needs any more."""
+    ckpt.wait()
     keeper.after_save(ckpt.all_steps())
 
+  def save_checkpoint(step):
+    """Starts writing checkpoint `step` (asynchronously), the metrics and best tracker up to
+    it on disk before it."""
+    settle_checkpoints()
+    keeper.before_save(step, ckpt.all_steps())
+    writer.flush()
+    ckpt.save(step, state, config_dict)
+
   steps = range(start, total if not (all_failed or early_stopped) else start)
-  agree_to_stop = parallel.StopAgreement(mesh)
   # Nothing in a step reads the devices except at log, checkpoint and evaluation steps, so
   # the host queues step k + 1 while the devices run step k and the prefetching thread loads
-  # and places the batches after it. Ending the loop early drops the batches loaded ahead.
-  with ckpt.stop_requests() as stop, \
-       periodic.progress_bar(start, total, str(workdir), primary) as bar, \
-       prefetch.prefetch_to_mesh(_host_batches(iterators, len(steps)), mesh,
-                                 PREFETCH_BATCHES) as batches:
+  # and places the batches after it. The step adds its metrics into `window` on the devices;
+  # the host reads it at log steps. Ending the loop early drops the batches loaded ahead.
+  with contextlib.ExitStack() as stack:
+    stack.callback(settle_checkpoints)    # on every way out, the last checkpoint is on disk
+    stop = stack.enter_context(ckpt.stop_requests())
+    bar = stack.enter_context(periodic.progress_bar(start, total, str(workdir), primary))
+    batches = stack.enter_context(prefetch.prefetch_to_mesh(
+        _host_batches(iterators, len(steps)), mesh, PREFETCH_BATCHES))
     for step in steps:
       batch = next(batches)
-      state, sums = train_step(state, batch, keeper.controls(step))
+      controls = keeper.controls(step)
+      if window is None:
+        window = train_step.empty_window(state, batch, controls)
+      state, window = train_step(state, window, batch, controls)
       done = step + 1
-      window = metrics_lib.merge(window, sums)
       for hook in hooks:
         hook(done, state)
-      stopping = agree_to_stop(stop.requested)
       log = periodic.due(done, every('log_every_steps'), total)
-      save = periodic.due(done, every('checkpoint_every_steps'), total) or stopping
+      save = periodic.due(done, every('checkpoint_every_steps'), total)
+      stopping = parallel.agreed_stop(stop.requested, sync_point=log or save)
+      save = save or stopping
       if (log or save) and health.check(state):
         all_failed = True
         break
@@ -363,7 +378,6 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
       early_stopped = bool(all_stopped())
       if save or early_stopped:
         save_checkpoint(done)
-        writer.flush()
       bar.update(1)
       if stopping:
         interrupted = True
@@ -381,6 +395,7 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
         writer.write(done, {'seed': seeds[index], **line})
       if keeper.enabled:    # the step is on disk already: records the tracker after this evaluation
         save_checkpoint(done)
+        settle_checkpoints()
     for index, result in enumerate(final):
       if index in health.failed:
         final[index] = result = health.record(index)

@@ -15,6 +15,9 @@ Synopsis:
   mesh = create_mesh()                        # all devices of all processes
   step = make_train_step(model, tx, task, mesh, state)
   state, sums = step(state, shard_batch(batch, mesh))
+  step = WindowedTrainStep(model, tx, task, mesh, state)   # the Sums added up on the devices
+  window = step.empty_window(state, batch)
+  state, window = step(state, window, batch)  # ... metrics.compute(jax.device_get(window))
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from seqnets.training import metrics
 from seqnets.training import state as state_lib
 from seqnets.training import steps
 
@@ -135,12 +139,70 @@ def make_train_step(model, tx, task, mesh: Mesh, state: state_lib.TrainState,
   jitted = jax.jit(jax.vmap(step),
                    in_shardings=(shardings, NamedSharding(mesh, BATCH_SPEC), replicated),
                    out_shardings=(shardings, replicated), donate_argnums=0)
-  every_seed = {'active': np.ones(state.step.shape[0], bool)}
+  every_seed = _every_seed(state)
 
   def run(state, batch, controls=None):
     with jax.set_mesh(mesh):
       return jitted(state, batch, every_seed if controls is None else controls)
   return run
+
+
+def _every_seed(state: state_lib.TrainState) -> dict:
+  """The controls under which every seed trains."""
+  return {'active': np.ones(state.step.shape[0], bool)}
+
+
+class WindowedTrainStep:
+  """`make_train_step`'s step that also adds its Sums into a running window on the devices.
+
+  `step(state, window, batch, controls=None) -> (state, window)`: the window after it is
+  `metrics.merge(window, sums)` of the step's `[S]` Sums, computed in the same compiled
+  program, so a loop that logs every k steps reads the devices once per k steps and
+  dispatches nothing else per step. State and window are donated (use the returned ones).
+  `empty_window(state, batch, controls=None)` is an all-zero window to start from (each
+  call a fresh one, replicated; its shapes come from the first call's arguments). Adding
+  the step's Sums to zeros gives those Sums exactly (sums, counts and norms are never
+  -0.0), so the window holds the numbers the same merge on the host gives.
+  """
+
+  def __init__(self, model, tx, task, mesh: Mesh, state: state_lib.TrainState,
+               ema_decay: float | None = None):
+    step = functools.partial(steps.train_step, model=model, tx=tx, task=task,
+                             ema_decay=ema_decay)
+    # Nested in `windowed`, this jit traces the step once for the window's shapes and the
+    # program alike (JAX caches the trace).
+    self._step = jax.jit(jax.vmap(step))
+    self.mesh = mesh
+    replicated = NamedSharding(mesh, P())
+    shardings = state_shardings(state, mesh)
+
+    def windowed(state, window, batch, controls):
+      state, sums = self._step(state, batch, controls)
+      return state, metrics.merge(window, sums)
+
+    self._jitted = jax.jit(
+        windowed, donate_argnums=(0, 1),
+        in_shardings=(shardings, replicated, NamedSharding(mesh, BATCH_SPEC), replicated),
+        out_shardings=(shardings, replicated))
+    self._every_seed = _every_seed(state)
+    self._zeros = None
+
+  def __call__(self, state, window, batch, controls=None):
+    """One step: `(state, window)` after it (see the class)."""
+    with jax.set_mesh(self.mesh):
+      return self._jitted(state, window, batch,
+                          self._every_seed if controls is None else controls)
+
+  def empty_window(self, state, batch, controls=None) -> metrics.Sums:
+    """A fresh all-zero window `[S]` for steps on arguments like these."""
+    if self._zeros is None:
+      with jax.set_mesh(self.mesh):
+        _, shapes = jax.eval_shape(self._step, state, batch,
+                                   self._every_seed if controls is None else controls)
+      self._zeros = jax.jit(
+          lambda: jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes),
+          out_shardings=NamedSharding(self.mesh, P()))
+    return self._zeros()
 
 
 def shared_model_state(model_state: dict) -> dict:
@@ -170,28 +232,15 @@ def any_process(flag: bool) -> bool:
   return bool(np.any(multihost_utils.process_allgather(np.asarray([flag], np.int32))))
 
 
-class StopAgreement:
-  """A stop request agreed by every process without waiting for the devices every step.
+def agreed_stop(requested: bool, sync_point: bool) -> bool:
+  """Whether the run stops after this step: the same answer on every process at the same step.
 
-  Called once per step on every process as `agreement(flag)`, it returns the same answer on
-  every process at the same step: True once `flag` was true on any of them. With one process
-  that is the step of the flag itself. With several (or `lagged=True`) it is the next step:
-  each call starts an `any` over every process's flag on the mesh and reads the one the
-  previous call started, which the devices finish right after the previous step while the
-  host dispatches this one (`any_process` would wait for the step every time).
+  With one process that is `requested` itself, at any step. With several, a request is
+  agreed (`any_process`, which waits for every process) only where `sync_point` is true;
+  elsewhere the answer is False. Every process must pass the same `sync_point` at the same
+  step: the training loop passes its log and checkpoint steps, where it waits for the
+  devices anyway, so a stop costs nothing at the other steps.
   """
-
-  def __init__(self, mesh: Mesh, lagged: bool | None = None):
-    self.mesh = mesh
-    self.lagged = jax.process_count() > 1 if lagged is None else lagged
-    self._any = jax.jit(jnp.any, out_shardings=NamedSharding(mesh, P()))
-    self._pending: jax.Array | None = None
-
-  def __call__(self, flag: bool) -> bool:
-    if not self.lagged:
-      return bool(flag)
-    local = np.full(len(self.mesh.local_devices), bool(flag))
-    votes = jax.make_array_from_process_local_data(NamedSharding(self.mesh, P('data')), local,
-                                                   (self.mesh.size,))
-    pending, self._pending = self._pending, self._any(votes)
-    return pending is not None and bool(np.asarray(pending.addressable_data(0)))
+  if jax.process_count() == 1:
+    return bool(requested)
+  return sync_point and any_process(requested)

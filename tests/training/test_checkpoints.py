@@ -223,3 +223,22 @@ def test_saving_a_state_replicated_on_eight_devices_compiles_nothing(tmp_path):
   restored = ckpt.restore_latest(jax.tree_util.tree_map(jnp.zeros_like, state))
   jax.tree_util.tree_map(np.testing.assert_array_equal, restored, state)
   ckpt.close()
+
+
+def test_an_asynchronous_save_keeps_its_steps_values_while_training_goes_on(tmp_path):
+  """`save` returns before the write ends; the state may then be donated to the next steps,
+  and the step on disk still holds the values it was saved with."""
+  ckpt = checkpoints.Checkpointer(tmp_path / 'ckpt', max_to_keep=1, asynchronous=True)
+  step = jax.jit(lambda state: state.replace(params=jax.tree_util.tree_map(
+      lambda a: a + 1, state.params)), donate_argnums=0)
+  state = jax.device_put(state_at(1))
+  ckpt.save(1, state, {'step_of_config': 1})
+  state = step(step(state))
+  ckpt.save(3, state, {'step_of_config': 3})   # waits for step 1, then pushes it out
+  state = step(state)
+  assert ckpt.all_steps() == [3]
+  ckpt.wait()
+  assert sorted(os.listdir(tmp_path / 'ckpt')) == ['3']
+  expected = step(step(jax.device_put(state_at(1))))
+  assert_trees_equal(ckpt.restore_latest(fresh_state()).params, expected.params)
+  ckpt.close()

@@ -12,7 +12,7 @@ import pytest
 from configs import anbn
 from seqnets.models import factory as model_factory
 from seqnets.tasks import factory as task_factory
-from seqnets.training import checkpoints, loop, optimizers, validation, writers
+from seqnets.training import checkpoints, loop, metrics, optimizers, parallel, validation, writers
 from seqnets.training import state as state_lib
 
 
@@ -50,6 +50,39 @@ def test_smoke_run_writes_config_metrics_checkpoint_results(tmp_path):
   assert (tmp_path / 'tensorboard').is_dir()
   config = checkpoints.Checkpointer(tmp_path / 'checkpoints').restore_config()
   assert config['model']['cell']['hidden_size'] == 4
+
+
+def test_logged_train_metrics_equal_the_per_step_sums_merged_on_the_host(tmp_path):
+  """The loop adds each step's Sums into its window on the devices; the lines it logs equal
+  those of the plain step's Sums merged on the host (as the loop once did), to the bit."""
+  config = small_config(num_train_steps=9, log_every_steps=4, checkpoint_every_steps=None)
+  config.data.update(full_batch=False, batch_size=6)
+  config.num_seeds = 2
+  config.evals.train_range.every_steps = 0
+  loop.train_and_evaluate(config, tmp_path)
+  logged = [r for r in writers.read_metrics(tmp_path) if 'train/loss' in r]
+
+  task = task_factory.get(config.task)
+  data = task.build_data(config.data)
+  model = model_factory.from_config(config.model, data.info)
+  tx = optimizers.from_config(config.optim, 9)
+  mesh = parallel.create_mesh()
+  state = parallel.place_state(
+      state_lib.create_seeds(model, tx, task, [0, 1], next(data.train_batches(0, 0))), mesh)
+  step = parallel.make_train_step(model, tx, task, mesh, state)
+  expected, window = [], None
+  batches = loop._host_batches([data.train_batches(seed, 0) for seed in (0, 1)], 9)
+  for done, batch in enumerate(batches, 1):
+    state, sums = step(state, parallel.shard_batch(batch, mesh))
+    sums = jax.device_get(sums)
+    window = sums if window is None else {k: window[k] + sums[k] for k in window}
+    if done % 4 == 0 or done == 9:
+      means = metrics.compute(window)
+      expected += [{'step': done, 'seed': seed, **writers.to_json_value(
+          {f'train/{k}': v[seed] for k, v in means.items()})} for seed in (0, 1)]
+      window = None
+  assert [r['step'] for r in logged] == [4, 4, 8, 8, 9, 9]
+  assert logged == json.loads(json.dumps(expected))
 
 
 def test_training_fits_the_training_range(tmp_path):

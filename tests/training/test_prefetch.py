@@ -124,10 +124,16 @@ def test_size_must_be_positive():
     prefetch.Prefetcher(iter(()), size=0)
 
 
-def test_lagged_stop_agreement_answers_one_step_later():
-  mesh = parallel.create_mesh()
-  flags = [False, False, True, False, False]
-  assert [parallel.StopAgreement(mesh, lagged=False)(f) for f in flags] == flags
-  agree = parallel.StopAgreement(mesh, lagged=True)
-  assert [agree(f) for f in flags] == [False, False, False, True, False]
-  assert jax.process_count() == 1 and not parallel.StopAgreement(mesh).lagged
+def test_one_process_stops_at_the_step_of_its_request():
+  flags = [False, False, True, False]
+  assert [parallel.agreed_stop(f, sync_point=False) for f in flags] == flags
+
+
+def test_several_processes_agree_on_a_stop_only_at_sync_points(monkeypatch):
+  asked = []
+  monkeypatch.setattr(jax, 'process_count', lambda: 2)
+  monkeypatch.setattr(parallel, 'any_process', lambda flag: asked.append(flag) or flag)
+  answers = [parallel.agreed_stop(flag, sync_point=point)
+             for flag, point in [(False, True), (True, False), (True, False), (True, True)]]
+  assert answers == [False, False, False, True]
+  assert asked == [False, True]    # the collective runs at sync points only
