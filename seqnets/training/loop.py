@@ -339,6 +339,11 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
   # the host queues step k + 1 while the devices run step k and the prefetching thread loads
   # and places the batches after it. The step adds its metrics into `window` on the devices;
   # the host reads it at log steps. Ending the loop early drops the batches loaded ahead.
+  # XLA:CPU runs the devices' parts of a collective on one thread pool: with several steps
+  # in flight on several CPU devices, parts of a later step's all-reduce can hold the threads
+  # an earlier one waits for (a deadlock seen on 8 host devices). There, each step finishes
+  # before the next is dispatched; accelerators order the steps on each device's stream.
+  one_step_in_flight = jax.default_backend() == 'cpu' and mesh.devices.size > 1
   with contextlib.ExitStack() as stack:
     stack.callback(settle_checkpoints)    # on every way out, the last checkpoint is on disk
     stop = stack.enter_context(ckpt.stop_requests())
@@ -351,6 +356,8 @@ def _run(config, workdir: pathlib.Path, primary: bool, num_devices, hooks) -> Ru
       if window is None:
         window = train_step.empty_window(state, batch, controls)
       state, window = train_step(state, window, batch, controls)
+      if one_step_in_flight:
+        jax.block_until_ready(window)
       done = step + 1
       for hook in hooks:
         hook(done, state)
