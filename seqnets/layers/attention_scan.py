@@ -43,8 +43,9 @@ def add_to_hidden(carry: Any, h: Array) -> Any:
 
 
 def takes_cell(kernel: Any) -> bool:
-  """Whether a cell's `ScanKernel` can run inside `AttentionKernel` (it says how its dz
-  reaches its input side: `input_cotangent`)."""
+  """Whether a cell's `ScanKernel` can run inside `AttentionKernel`: it says how its dz
+  reaches its input side (`input_cotangent`), and its `gradients` reads the params' input
+  kernel only for `d_inputs = dZ Wᵀ` (the affine cells' `fused_scan.input_gradients`)."""
   return callable(getattr(kernel, 'input_cotangent', None))
 
 
@@ -192,6 +193,21 @@ class AttentionKernel:
              'bias': fused_scan.sum_bt(dz_attention)}
     return {'query': query, 'energy': {'kernel': sums['energy'][:, None]}}, sums['keys']
 
+  def _cell_gradients(self, params: Params, consts: Params, inputs: Array, feeds: Array,
+                      residuals: Any, s_prev: Array, dz: Any) -> tuple[Params, Array]:
+    """The wrapped cell's `gradients` on its inputs `[x_t; feed_t]` (`inputs [B, T, F]`,
+    `feeds [B, T, D]`), without the feed's input cotangent (the reverse loop had it): the
+    cell sees only the x rows of its input kernel, and the feed rows' gradient is one more
+    matmul."""
+    width = inputs.shape[-1]
+    kernel = params['input_kernel']
+    grads, d_inputs = self.cell.gradients(dict(params, input_kernel=kernel[:width]), consts,
+                                          inputs, residuals, s_prev, dz)
+    d_feed_rows = fused_scan.matmul_tn(feeds, self.cell.input_cotangent(dz))
+    grads['input_kernel'] = jnp.concatenate(
+        [grads['input_kernel'], d_feed_rows.astype(grads['input_kernel'].dtype)], axis=0)
+    return grads, d_inputs
+
   def gradients(self, params: Params, consts: Params, inputs: Array, residuals: Any,
                 h_prev: Array, dz: Any, sums: Any) -> tuple[Params, Array, dict[str, Any]]:
     memory = consts['memory']
@@ -200,14 +216,14 @@ class AttentionKernel:
     if self._luong:
       cell_res, _, _, s_prev, queries = residuals
       dz_cell, dz_attention, d_context, d_combined = dz
-      cell_inputs = jnp.concatenate([inputs, h_prev], axis=-1)                # h̃_{t-1}
+      feeds = h_prev                                                           # h̃_{t-1}
     else:
       cell_res = residuals[0]
       dz_cell, dz_attention, d_context = dz
       s_prev = queries = h_prev[..., :self.features]
-      cell_inputs = jnp.concatenate([inputs, contexts], axis=-1)
-    d_cell, d_cell_inputs = self.cell.gradients(params['cell'], consts['cell'], cell_inputs,
-                                                cell_res, s_prev, dz_cell)
+      feeds = contexts
+    d_cell, d_inputs = self._cell_gradients(params['cell'], consts['cell'], inputs, feeds,
+                                            cell_res, s_prev, dz_cell)
     d_attention, d_keys = self._attention_gradients(queries, dz_attention, sums)
     d_params = {'cell': d_cell, 'attention': d_attention}
     if self._luong:
@@ -216,4 +232,4 @@ class AttentionKernel:
     d_memory = jnp.einsum('bts,btd->bsd', alpha, d_context,
                           preferred_element_type=jnp.promote_types(memory.dtype, jnp.float32))
     d_context_args = {'memory': d_memory, 'keys': d_keys, 'mask': None}
-    return d_params, d_cell_inputs[..., :inputs.shape[-1]], d_context_args
+    return d_params, d_inputs, d_context_args
