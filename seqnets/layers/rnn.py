@@ -551,9 +551,10 @@ class RNN(nn.Module):
     # A jvp of a jit-ted apply (or jax.linearize) fails below with JAX's own message;
     # the cure is RNN(..., fused=False) too.
     kernel, platform = self.cell.scan_kernel(), jax.default_backend()
+    with_context = {} if context is None else {'context': context}
     results = fused_scan(kernel, params, carry, inputs, mask, self._unroll(), all_carries,
                          self.remat, hoists(self.implementation, kernel, platform),
-                         context=context)
+                         **with_context)
     # As in the step: the carry keeps its given dtype, outputs the computed one.
     return ((cast_like(results[0], given_carry), results[1])
             + tuple(cast_like(c, given_carry) for c in results[2:]))
