@@ -123,3 +123,14 @@ def test_rnn_routes_attention_cells():
     assert not runs_fused(sn.GRUCell(H), remat=2)
     assert not runs_fused(sn.GRUCell(H, zoneout_rate=0.1))
     assert not runs_fused(nn.GRUCell(H))
+
+
+def test_forward_mode_names_the_plain_scan():
+  x, memory, carry = arguments('gru', 'additive', 'bahdanau')
+  variables = Decoder('gru', 'additive', 'bahdanau').init(jax.random.key(0), x, memory, carry)
+  outputs = lambda implementation, m: Decoder('gru', 'additive', 'bahdanau', implementation).apply(
+      variables, x, m, carry)[2]
+  with pytest.raises(TypeError, match='fused=False'):
+    jax.jvp(functools.partial(outputs, 'fused'), (memory,), (memory,))
+  _, tangent = jax.jvp(functools.partial(outputs, 'scan'), (memory,), (memory,))
+  assert np.all(np.isfinite(tangent))
