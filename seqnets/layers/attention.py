@@ -125,7 +125,8 @@ class AttentionCell(nn.RNNCellBase):
     memory: the encoder states `[B, S, D]`.
     memory_mask: `[B, S]` bool, True on real source positions (None: all real).
     keys: `MemoryKeys` of the memory, computed once outside the loop; None
-      computes them at every step (same parameters' names, slower).
+      computes them in the cell (same parameters' names): at every step on the plain
+      scan (slower), once per sequence on the fused kernel.
     score: 'dot' | 'general' | 'additive'.
     placement: 'bahdanau' | 'luong'.
     attention_size: A of the additive score (0: the cell's size).

@@ -26,8 +26,8 @@ from flax import linen as nn
 
 from seqnets.layers import cell_regularizers
 from seqnets.layers import cudnn_lstm
-from seqnets.layers.attention import AttentionCell
 from seqnets.layers import masking
+from seqnets.layers.attention import AttentionCell
 from seqnets.layers.fused_cell import FusedCell, cast_like, promote, step_takes_masks
 from seqnets.layers.fused_scan import check_remat, fused_scan, hoists_inputs
 from seqnets.layers.lstm import LSTMCell
