@@ -14,6 +14,10 @@ Scores of a query q `[B, Q]` against the memory h_s `[B, S, D]` (Luong et al. 20
 and a row with no real position gets α = 0 and a zero context. Context c = Σ_s α_s h_s.
 The memory's part of every score (`h_s`, `h_s W`, `W₁ h_s`) is the *keys*,
 computed once per sequence by `MemoryKeys`, not at every step.
+
+Inside `sn.RNN`, an `AttentionCell` around an `ElmanCell`, `LSTMCell` or `GRUCell`
+without regularisers runs through a fused kernel with a hand-written backward pass
+(`attention_scan`); any other cell, and `implementation='scan'`, step by step.
 """
 
 from __future__ import annotations
@@ -21,10 +25,13 @@ from __future__ import annotations
 import typing
 from typing import Any, Literal
 
+import flax
 import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from seqnets.layers import attention_scan
+from seqnets.layers import cell_regularizers
 from seqnets.layers import fused_cell
 
 Array = jax.Array
@@ -118,7 +125,8 @@ class AttentionCell(nn.RNNCellBase):
     memory: the encoder states `[B, S, D]`.
     memory_mask: `[B, S]` bool, True on real source positions (None: all real).
     keys: `MemoryKeys` of the memory, computed once outside the loop; None
-      computes them at every step (same parameters' names, slower).
+      computes them in the cell (same parameters' names): at every step on the plain
+      scan (slower), once per sequence on the fused kernel.
     score: 'dot' | 'general' | 'additive'.
     placement: 'bahdanau' | 'luong'.
     attention_size: A of the additive score (0: the cell's size).
@@ -148,12 +156,22 @@ class AttentionCell(nn.RNNCellBase):
     del deterministic
     return {}
 
+  def setup(self):
+    self.attention = Attention(self.score)
+    if self.keys is None:
+      self.memory_keys = MemoryKeys(self.score, self._cell_size,
+                                    self.attention_size or self._cell_size)
+    if self.placement == 'luong':
+      self.combine = nn.Dense(self._feed_size, use_bias=False)
+
+  def _keys(self) -> Array:
+    return self.memory_keys(self.memory) if self.keys is None else self.keys
+
   def _step(self, carry, inputs: Array, deterministic: bool | None):
     if fused_cell.step_takes_masks(self.cell) and deterministic is not None:
       return self.cell(carry, inputs, deterministic=deterministic)
     return self.cell(carry, inputs)
 
-  @nn.compact
   def __call__(self, carry, inputs: Array, *, deterministic: bool | None = None,
                masks: dict[str, Array] | None = None):
     """One step: `(carry, x_t [B, F]) -> (carry, y_t)`. `deterministic` reaches the wrapped
@@ -161,22 +179,62 @@ class AttentionCell(nn.RNNCellBase):
     del masks
     _check_choice('placement', self.placement, PLACEMENTS)
     cell_carry, feed, _ = carry
-    keys = self.keys
-    if keys is None:
-      keys = MemoryKeys(self.score, self._cell_size, self.attention_size or self._cell_size,
-                        name='memory_keys')(self.memory)
-    attend = Attention(self.score, name='attention')
+    keys = self._keys()
     if self.placement == 'bahdanau':
-      context, weights = attend(hidden_state(cell_carry), keys, self.memory, self.memory_mask)
-      cell_carry, s = self._step(cell_carry, jnp.concatenate([inputs, context.astype(inputs.dtype)], -1),
+      context, weights = self.attention(hidden_state(cell_carry), keys, self.memory,
+                                        self.memory_mask)
+      cell_carry, s = self._step(cell_carry,
+                                 jnp.concatenate([inputs, context.astype(inputs.dtype)], -1),
                                  deterministic)
       return (cell_carry, context, weights), jnp.concatenate([s, context.astype(s.dtype)], -1)
     cell_carry, s = self._step(cell_carry, jnp.concatenate([inputs, feed.astype(inputs.dtype)], -1),
                                deterministic)
-    context, weights = attend(s, keys, self.memory, self.memory_mask)
-    attentional = jnp.tanh(nn.Dense(self._feed_size, use_bias=False, name='combine')(
-        jnp.concatenate([context.astype(s.dtype), s], -1)))
+    context, weights = self.attention(s, keys, self.memory, self.memory_mask)
+    attentional = jnp.tanh(self.combine(jnp.concatenate([context.astype(s.dtype), s], -1)))
     return (cell_carry, attentional, weights), attentional
+
+  @nn.nowrap
+  def runs_fused(self, deterministic: bool | None = None) -> bool:
+    """Whether `sn.RNN` may run this cell through `fused_scan` (`scan_kernel()`): this
+    class's step, around a `FusedCell` that runs fused without regularisers and whose kernel
+    `attention_scan.takes_cell`."""
+    del deterministic                 # no regulariser at all: the mode changes nothing
+    cell = self.cell
+    return (type(self).__call__ is AttentionCell.__call__
+            and self.placement in PLACEMENTS and self.score in SCORES
+            and isinstance(cell, fused_cell.FusedCell) and cell.runs_fused()
+            and not (cell.has_regularizers and cell_regularizers.is_active(cell))
+            and attention_scan.takes_cell(cell.scan_kernel()))
+
+  @nn.nowrap
+  def scan_kernel(self) -> attention_scan.AttentionKernel:
+    """The step, reverse step and gradients for `fused_scan(..., context=...)`, with
+    `fused_arguments`' params and context."""
+    return attention_scan.AttentionKernel(self.cell.scan_kernel(), self._cell_size, self.score,
+                                          self.placement)
+
+  def fused_arguments(self, num_features: int) -> tuple[dict[str, Any], dict[str, Array]]:
+    """`(params, context)` for `scan_kernel()` on inputs `[B, T, F = num_features]`.
+
+    params: `{'cell': the wrapped cell's (inputs [x_t; feed]), 'attention': the
+    attention's (additive: 'query', 'energy'), 'combine': W_c (luong)}`, the same
+    variables the step declares; context: `{'memory' [B, S, D], 'keys' [B, S, K] (computed
+    once here when not given), 'mask' [B, S] bool}`."""
+    size, width = self._cell_size, self.memory.shape[-1]
+    keys = self._keys()
+    cell = self.cell.cell_params(num_features + self._feed_size)
+    zeros = lambda *shape: jnp.zeros(shape, keys.dtype)
+    # Tiny calls declare (at init) the submodules' variables, with the step's shapes.
+    self.attention(zeros(1, size), zeros(1, 1, keys.shape[-1]), zeros(1, 1, width))
+    params = {'cell': dict(cell),
+              'attention': flax.core.unfreeze(self.attention.variables.get('params', {}))}
+    if self.placement == 'luong':
+      self.combine(zeros(1, width + size))
+      params['combine'] = flax.core.unfreeze(self.combine.variables['params'])
+    mask = self.memory_mask
+    if mask is None:
+      mask = jnp.ones(self.memory.shape[:2], bool)
+    return params, {'memory': self.memory, 'keys': keys, 'mask': mask}
 
   @nn.nowrap
   def initialize_carry(self, rng: jax.Array, input_shape: tuple[int, ...]):

@@ -139,6 +139,10 @@ class _ElmanKernel:
       (d_a,) = activation_vjp(d_h)
     return d_a @ consts['recurrent_kernel'].T, d_a
 
+  def input_cotangent(self, dz: Array) -> Array:
+    """The cotangent of the input side `x_t W + b` from `backward`'s dz: dz itself."""
+    return dz
+
   def gradients(self, params: Params, consts: Params, inputs: Array, residuals: Any,
                 h_prev: Array, dz: Array) -> tuple[Params, Array]:
     del consts, residuals

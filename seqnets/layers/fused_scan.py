@@ -84,6 +84,42 @@ class HoistedScanKernel(ScanKernel, Protocol):
     `x_t`: `(new_carry, y_t [B, H], residuals_t or None)`."""
 
 
+class ContextScanKernel(Protocol):
+  """A `ScanKernel` whose step also reads per-sequence constants that are differentiated,
+  the *context* (`fused_scan(..., context=...)`; e.g. an attention cell's memory
+  `[B, S, D]`, its keys and mask).
+
+  Its methods are `ScanKernel`'s with these differences: `prepare(params, context)` sees
+  the context; the reverse loop carries *sums*, accumulators of cotangents that are
+  per-sequence rather than per-step (e.g. the keys' `[B, S, A]`), which start as
+  `zero_sums(consts)`, pass through every reverse step and reach `gradients`, which
+  returns the context's cotangent too. A context leaf that is not differentiable (a bool
+  mask) gets None.
+  """
+
+  def hidden(self, carry: Carry) -> Array:
+    """The part of the carry that is the output, `[B, H]`."""
+
+  def prepare(self, params: Params, context: Any) -> Params:
+    """Loop-invariant arrays derived from the params and the context."""
+
+  def forward(self, consts: Params, carry: Carry, x_t: Array,
+              keep_residuals: bool) -> tuple[Carry, Array, Any]:
+    """One step: `(new_carry, y_t [B, H], residuals_t or None)`."""
+
+  def zero_sums(self, consts: Params) -> Any:
+    """The accumulators the reverse loop starts from (zeros)."""
+
+  def backward(self, consts: Params, residuals_t: Any, y_t: Array, h_prev: Array,
+               d_carry: Carry, d_y: Array, sums: Any) -> tuple[Carry, Any, Any]:
+    """Reverse step: `(d_carry_prev, dz_t, sums)`, the sums with this step's share added."""
+
+  def gradients(self, params: Params, consts: Params, inputs: Array, residuals: Any,
+                h_prev: Array, dz: Any, sums: Any) -> tuple[Params, Array, Any]:
+    """`(d_params, d_inputs, d_context)` from the stacked `[B, T, ...]` residuals, previous
+    outputs `h_prev`, dz and the reverse loop's final sums."""
+
+
 def hoists_inputs(kernel: ScanKernel) -> bool:
   """Whether `kernel` has the hoisted variant (`HoistedScanKernel`'s two methods)."""
   return callable(getattr(kernel, 'project', None)) and callable(
@@ -102,7 +138,7 @@ def input_projection(consts: Params, inputs: Array, bias: bool = True) -> Array:
 
 def fused_scan(kernel: ScanKernel, params: Params, carry: Carry, inputs: Array,
                mask: Array | None, unroll: int = 1, all_carries: bool = False,
-               remat: int | None = None, hoist_inputs: bool = False
+               remat: int | None = None, hoist_inputs: bool = False, context: Any = None
                ) -> tuple[Carry, Array] | tuple[Carry, Array, Carry]:
   """Runs `kernel` over `inputs [B, T, F]` with a hand-written backward pass.
 
@@ -147,15 +183,26 @@ def fused_scan(kernel: ScanKernel, params: Params, carry: Carry, inputs: Array,
   With `remat`, each segment projects its own inputs, in the forward pass and again
   when the backward pass recomputes it, so no projection outlives its segment and
   memory stays O(T/k + k).
+
+  `context` (None, or any pytree of arrays) is per-sequence input of a
+  `ContextScanKernel`'s step, differentiated like `params`: e.g. an attention cell's
+  memory `[B, S, D]`, keys and mask. The kernel's `prepare(params, context)` reads it;
+  its cotangent comes back from the kernel's `gradients` (None for a bool or int leaf),
+  in the context's dtypes. Not with `remat` or `hoist_inputs` (ValueError).
   """
   segment = check_remat(remat)
+  if context is not None:
+    if segment or hoist_inputs:
+      raise ValueError('fused_scan(context=...) runs without remat and hoist_inputs')
+    return _fused_scan(_LoopSettings(kernel, unroll, False, all_carries), params, carry,
+                       inputs, mask, context)
   hoist = bool(hoist_inputs)
   if hoist and not hoists_inputs(kernel):
     raise ValueError(f'fused_scan(hoist_inputs=True): {type(kernel).__name__} has no hoisted '
                      'variant (project and forward_projected)')
   loop = _LoopSettings(kernel, unroll, hoist, all_carries)
   if not segment or inputs.shape[1] == 0:
-    return _fused_scan(loop, params, carry, inputs, mask)
+    return _fused_scan(loop, params, carry, inputs, mask, None)
   return _fused_scan_remat(loop, min(segment, inputs.shape[1]), params, carry, inputs, mask)
 
 
@@ -234,18 +281,24 @@ def _loop(loop, consts, carry, inputs, mask, keep_residuals):
   return carry, outputs, carries, residuals
 
 
-def _forward_loop(loop, params, carry, inputs, mask, keep_residuals):
-  consts = loop.kernel.prepare(params)
+def _prepare(kernel, params, context):
+  return kernel.prepare(params) if context is None else kernel.prepare(params, context)
+
+
+def _forward_loop(loop, params, carry, inputs, mask, keep_residuals, context=None):
+  consts = _prepare(loop.kernel, params, context)
   return _loop(loop, consts, carry, inputs, mask, keep_residuals) + (consts,)
 
 
-def _reverse_loop(loop, consts, d_final, d_outputs, d_carries, mask, residuals, outputs, h0):
+def _reverse_loop(loop, consts, d_final, d_outputs, d_carries, mask, residuals, outputs, h0,
+                  sums=None):
   """The kernel's reverse step from the last step to the first: `(d_initial_carry,
   dz [B, T, ...])`, given the cotangents of the final carry, the outputs and (or None)
-  the stacked carries, and the forward's residuals, outputs and initial hidden state."""
+  the stacked carries, and the forward's residuals, outputs and initial hidden state.
+  With `sums` (a `ContextScanKernel`'s accumulators): `(d_initial_carry, dz, sums)`."""
   steps = outputs.shape[1]
 
-  def step(d_carry, t):
+  def step(d_carry, t, sums=None):
     if d_carries is not None:
       # The carry stacked at t is the carry leaving step t: its cotangent joins d_carry.
       d_carry = jax.tree_util.tree_map(lambda d, d_t: d + _at(d_t, t), d_carry, d_carries)
@@ -259,21 +312,28 @@ def _reverse_loop(loop, consts, d_final, d_outputs, d_carries, mask, residuals, 
       keep = m_t[:, None]
       d_in = jax.tree_util.tree_map(lambda d: jnp.where(keep, d, 0), d_carry)
       d_y = jnp.where(keep, d_y, 0)
-    d_prev, dz = loop.kernel.backward(consts, residuals_t, _at(outputs, t), h_prev, d_in, d_y)
+    if sums is None:
+      d_prev, dz = loop.kernel.backward(consts, residuals_t, _at(outputs, t), h_prev, d_in,
+                                        d_y)
+    else:
+      # Past the end the cotangents are 0, so the step adds nothing to the sums.
+      d_prev, dz, sums = loop.kernel.backward(consts, residuals_t, _at(outputs, t), h_prev,
+                                              d_in, d_y, sums)
     if m_t is not None:
       d_prev = jax.tree_util.tree_map(
           lambda through_cell, skipped: jnp.where(keep, through_cell, skipped), d_prev, d_carry)
-    return d_prev, dz
+    return d_prev, dz, sums
 
   def body(i, state):
-    d_carry, dz_stacked = state
+    d_carry, dz_stacked, sums = state
     t = steps - 1 - i
-    d_carry, dz = step(d_carry, t)
-    return d_carry, _put(dz_stacked, dz, t)
+    d_carry, dz, sums = step(d_carry, t, sums)
+    return d_carry, _put(dz_stacked, dz, t), sums
 
-  dz_example = jax.eval_shape(step, d_final, 0)[1]
-  return jax.lax.fori_loop(0, steps, body, (d_final, _stack_buffers(dz_example, steps)),
-                           unroll=loop.unroll)
+  dz_example = jax.eval_shape(step, d_final, 0, sums)[1]
+  d_carry, dz, sums = jax.lax.fori_loop(
+      0, steps, body, (d_final, _stack_buffers(dz_example, steps), sums), unroll=loop.unroll)
+  return (d_carry, dz) if sums is None else (d_carry, dz, sums)
 
 
 def _previous_hidden(h0: Array, outputs: Array) -> Array:
@@ -288,28 +348,40 @@ def _in_primal_dtypes(d_params: Params, params: Params) -> Params:
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _fused_scan(loop, params, carry, inputs, mask):
-  carry, outputs, carries, _, _ = _forward_loop(loop, params, carry, inputs, mask, False)
+def _fused_scan(loop, params, carry, inputs, mask, context):
+  carry, outputs, carries, _, _ = _forward_loop(loop, params, carry, inputs, mask, False,
+                                                context)
   return (carry, outputs, carries) if loop.all_carries else (carry, outputs)
 
 
-def _fused_scan_fwd(loop, params, carry, inputs, mask):
+def _fused_scan_fwd(loop, params, carry, inputs, mask, context):
   final, outputs, carries, residuals, consts = _forward_loop(loop, params, carry, inputs, mask,
-                                                             True)
+                                                             True, context)
   h0 = loop.kernel.hidden(carry)
   primal_out = (final, outputs, carries) if loop.all_carries else (final, outputs)
-  return primal_out, (params, consts, inputs, mask, h0, outputs, residuals)
+  return primal_out, (params, consts, inputs, mask, h0, outputs, residuals, context)
 
 
 def _fused_scan_bwd(loop, saved, cotangents):
-  params, consts, inputs, mask, h0, outputs, residuals = saved
+  params, consts, inputs, mask, h0, outputs, residuals, context = saved
   d_final, d_outputs = cotangents[:2]
   d_carries = cotangents[2] if loop.all_carries else None
-  d_carry0, dz = _reverse_loop(loop, consts, d_final, d_outputs, d_carries, mask, residuals,
-                               outputs, h0)
-  d_params, d_inputs = loop.kernel.gradients(params, consts, inputs, residuals,
-                                             _previous_hidden(h0, outputs), dz)
-  return (_in_primal_dtypes(d_params, params), d_carry0, d_inputs.astype(inputs.dtype), None)
+  h_prev = lambda: _previous_hidden(h0, outputs)
+  if context is None:
+    d_carry0, dz = _reverse_loop(loop, consts, d_final, d_outputs, d_carries, mask, residuals,
+                                 outputs, h0)
+    d_params, d_inputs = loop.kernel.gradients(params, consts, inputs, residuals, h_prev(), dz)
+    d_context = None
+  else:
+    d_carry0, dz, sums = _reverse_loop(loop, consts, d_final, d_outputs, d_carries, mask,
+                                       residuals, outputs, h0, loop.kernel.zero_sums(consts))
+    d_params, d_inputs, d_context = loop.kernel.gradients(params, consts, inputs, residuals,
+                                                          h_prev(), dz, sums)
+    d_context = jax.tree_util.tree_map(
+        lambda d, c: None if d is None else d.astype(c.dtype), d_context, context,
+        is_leaf=lambda d: d is None)
+  return (_in_primal_dtypes(d_params, params), d_carry0, d_inputs.astype(inputs.dtype), None,
+          d_context)
 
 
 _fused_scan.defvjp(_fused_scan_fwd, _fused_scan_bwd)

@@ -222,21 +222,27 @@ class _GRUKernel:
     d_h_prev = d_h_prev + d_rh * r + dz_rz @ u[:, :2 * hidden].T
     return d_h_prev, (dz_rz, dz_n)
 
+  def input_cotangent(self, dz: Any) -> Array:
+    """The cotangent of the input side `x_t W + b` `[..., 3H]` from `backward`'s dz (one
+    step's or stacked)."""
+    if self.reset_after:
+      dz_h, dz_n = dz
+      return jnp.concatenate([dz_h[..., :2 * dz_n.shape[-1]], dz_n], axis=-1)
+    return jnp.concatenate(dz, axis=-1)
+
   def gradients(self, params: Params, consts: Params, inputs: Array, residuals: Any,
                 h_prev: Array, dz: Any) -> tuple[Params, Array]:
     del consts
     r = residuals[0]
     hidden = h_prev.shape[-1]
+    dz_x = self.input_cotangent(dz)                                    # [B, T, 3H]
+    grads, d_inputs = fused_scan.input_gradients(params, inputs, dz_x)
     if self.reset_after:
-      dz_h, dz_n = dz
-      dz_x = jnp.concatenate([dz_h[..., :2 * hidden], dz_n], axis=-1)   # [B, T, 3H]
-      grads, d_inputs = fused_scan.input_gradients(params, inputs, dz_x)
+      dz_h, _ = dz
       grads['recurrent_kernel'] = fused_scan.matmul_tn(h_prev, dz_h)
       grads['recurrent_bias'] = fused_scan.sum_bt(dz_h[..., 2 * hidden:])
       return grads, d_inputs
     dz_rz, dz_n = dz
-    dz_x = jnp.concatenate([dz_rz, dz_n], axis=-1)                    # [B, T, 3H]
-    grads, d_inputs = fused_scan.input_gradients(params, inputs, dz_x)
     grads['recurrent_kernel'] = jnp.concatenate(                       # [H, 3H]
         [fused_scan.matmul_tn(h_prev, dz_rz), fused_scan.matmul_tn(r * h_prev, dz_n)], axis=-1)
     return grads, d_inputs

@@ -244,6 +244,10 @@ class _LSTMKernel:
     dz = jnp.concatenate([dz_i, dz_f, dz_g, dz_o], axis=-1)           # [B, 4H]
     return (d_c_prev, dz @ consts['recurrent_kernel'].T), dz
 
+  def input_cotangent(self, dz: Array) -> Array:
+    """The cotangent of the input side `x_t W + b` from `backward`'s dz: dz itself."""
+    return dz
+
   def gradients(self, params: Params, consts: Params, inputs: Array, residuals: Any,
                 h_prev: Array, dz: Array) -> tuple[Params, Array]:
     (i, f, g, _), c_prev = residuals

@@ -27,6 +27,7 @@ from flax import linen as nn
 from seqnets.layers import cell_regularizers
 from seqnets.layers import cudnn_lstm
 from seqnets.layers import masking
+from seqnets.layers.attention import AttentionCell
 from seqnets.layers.fused_cell import FusedCell, cast_like, promote, step_takes_masks
 from seqnets.layers.fused_scan import check_remat, fused_scan, hoists_inputs
 from seqnets.layers.lstm import LSTMCell
@@ -40,9 +41,10 @@ Params = dict[str, Array]
 
 
 def uses_fused_kernel(cell: nn.RNNCellBase, deterministic: bool | None = None) -> bool:
-  """Whether `RNN` runs `cell` through `fused_scan`: a `FusedCell` whose
-  `runs_fused(deterministic)` holds (its kernel is its step, regularisers included)."""
-  return isinstance(cell, FusedCell) and cell.runs_fused(deterministic)
+  """Whether `RNN` runs `cell` through `fused_scan`: a `FusedCell` or an `AttentionCell`
+  whose `runs_fused(deterministic)` holds (its kernel is its step, regularisers included;
+  an `AttentionCell`: around a fused cell without regularisers)."""
+  return isinstance(cell, (FusedCell, AttentionCell)) and cell.runs_fused(deterministic)
 
 
 def num_feature_axes(cell: nn.RNNCellBase) -> int:
@@ -256,7 +258,10 @@ class RNN(nn.Module):
   `ElmanCell`, `LSTMCell`, `GRUCell`, `LeakyRNNCell`, `OrthogonalRNNCell`)
   run through `fused_scan.fused_scan`, a loop with a hand-written backward
   pass: the weight gradients are computed in a few large matmuls after the
-  reverse loop instead of being accumulated step by step. That path
+  reverse loop instead of being accumulated step by step. So does an
+  `AttentionCell` around an `ElmanCell`, `LSTMCell` or `GRUCell` without
+  regularisers (`attention_scan`: its memory, keys and mask are the kernel's
+  context), unless `remat` is set. That path
   supports reverse-mode autodiff (`grad`, `vjp`, also a `jvp` of a `grad`)
   but not forward mode (`jvp`, `jacfwd`) of the layer itself: that raises a
   TypeError naming `fused=False`, which runs the cell's `__call__` step by
@@ -449,7 +454,8 @@ class RNN(nn.Module):
     if self._uses_cudnn(carry, inputs, masks, all_carries, deterministic):
       results = self._cudnn(carry, inputs, lengths, masks)
     elif (self.fused and self.implementation != 'scan' and 'state' not in masks
-          and uses_fused_kernel(self.cell, deterministic)):
+          and uses_fused_kernel(self.cell, deterministic)
+          and not (isinstance(self.cell, AttentionCell) and check_remat(self.remat))):
       results = self._fused(carry, inputs, lengths, all_carries, masks)
     else:
       results = self._stepwise(carry, inputs, lengths, all_carries, deterministic, masks)
@@ -522,14 +528,22 @@ class RNN(nn.Module):
 
   def _fused(self, carry: Carry, inputs: Array, lengths: Array | None, all_carries: bool,
              masks: dict[str, Array] | None = None):
-    params = self.cell.cell_params(inputs.shape[-1])
     mask = None if lengths is None else masking.sequence_mask(lengths, inputs.shape[1])
     given_carry = carry
-    params, carry, inputs = promote(params, carry, inputs, self.cell.dtype)   # as the step
+    if isinstance(self.cell, AttentionCell):
+      # The memory, keys and mask are the kernel's context, differentiated like the params.
+      params, context = self.cell.fused_arguments(inputs.shape[-1])
+      arrays = {'params': params, 'memory': context['memory'], 'keys': context['keys']}
+      arrays, carry, inputs = promote(arrays, carry, inputs, self.cell.cell.dtype)
+      params = arrays.pop('params')
+      context = dict(arrays, mask=context['mask'])
+    else:
+      params, context = self.cell.cell_params(inputs.shape[-1]), None
+      params, carry, inputs = promote(params, carry, inputs, self.cell.dtype)  # as the step
     if masks and 'recurrent_kernel' in masks:           # weight drop: the kernel runs on M ⊙ U
       u = params['recurrent_kernel']
       params = dict(params, recurrent_kernel=u * masks['recurrent_kernel'].astype(u.dtype))
-    if _has_forward_mode_tangent((params, carry, inputs)):
+    if _has_forward_mode_tangent((params, carry, inputs, context)):
       raise TypeError(
           f'sn.RNN runs {type(self.cell).__name__} through its fused kernel, whose hand-written '
           'backward pass supports reverse-mode autodiff (grad, vjp) only; for forward mode '
@@ -537,8 +551,10 @@ class RNN(nn.Module):
     # A jvp of a jit-ted apply (or jax.linearize) fails below with JAX's own message;
     # the cure is RNN(..., fused=False) too.
     kernel, platform = self.cell.scan_kernel(), jax.default_backend()
+    with_context = {} if context is None else {'context': context}
     results = fused_scan(kernel, params, carry, inputs, mask, self._unroll(), all_carries,
-                         self.remat, hoists(self.implementation, kernel, platform))
+                         self.remat, hoists(self.implementation, kernel, platform),
+                         **with_context)
     # As in the step: the carry keeps its given dtype, outputs the computed one.
     return ((cast_like(results[0], given_carry), results[1])
             + tuple(cast_like(c, given_carry) for c in results[2:]))
