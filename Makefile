@@ -31,6 +31,7 @@ device-check: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]' || echo "PyTorch not installable here: benchmarking without it"
 	$(PY) -m benchmarks.rnn_bench --out=bench_results
+	$(PY) -m benchmarks.lm_bench --out=bench_results || echo "lm_bench needs PyTorch: skipped"
 
 clean:
 	rm -rf $(VENV) runs bench_results
