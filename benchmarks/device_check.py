@@ -1,7 +1,7 @@
 r"""One check of seqnets on the machine's accelerator (or its CPU): correctness, then speed.
 
-  python -m benchmarks.device_check --out=DIR            # about 8 minutes on one GPU
-  python -m benchmarks.device_check --out=DIR --quick    # tiny shapes, a minute on a CPU
+  python -m benchmarks.device_check --out=DIR            # sized for < 8 minutes on a GPU
+  python -m benchmarks.device_check --out=DIR --quick    # tiny shapes, ~20 s on 2 CPU cores
   make device-check                                      # --out=device_check_results
 
 Sections, in order (`--sections` picks some):
@@ -9,8 +9,9 @@ Sections, in order (`--sections` picks some):
   gradients    every cell with a fused kernel: `sn.RNN` fused (both variants, the input
                projection in the loop and hoisted) vs plain scan, outputs and
                parameter/input gradients at 'highest' matmul precision, lengths with a 0.
-  cudnn        `sn.LSTMCell` (2 bidirectional layers) through cuDNN's LSTM with the packed weights (on a GPU; off
-               one, JAX's pure reference of the cuDNN layout) against the fused kernel.
+  cudnn        `sn.LSTMCell` (2 bidirectional layers) through cuDNN's LSTM with the packed
+               weights (on a GPU; off one, JAX's pure reference of the cuDNN layout)
+               against the fused kernel.
   smoke        shipped configs' smoke modes train a few steps on the device: the loss is
                finite and falls (configs whose data files are missing are skipped).
   speed        LSTM and GRU train step and inference on the `make bench` shapes and a
@@ -178,6 +179,14 @@ def cudnn(quick: bool) -> dict:
           'ok': error <= GRADIENT_TOLERANCE}
 
 
+def _config(name: str, mode: str | None):
+  """`configs/<name>.py`'s `get_config(mode)` (the repository root joins `sys.path`)."""
+  repo = str(pathlib.Path(__file__).resolve().parent.parent)
+  if repo not in sys.path:
+    sys.path.insert(0, repo)
+  return importlib.import_module(f'configs.{name}').get_config(mode)
+
+
 def _losses(workdir: pathlib.Path) -> list[float]:
   from seqnets.training import writers
   return [r['train/loss'] for r in writers.read_metrics(workdir)
@@ -186,15 +195,11 @@ def _losses(workdir: pathlib.Path) -> list[float]:
 
 def smoke(quick: bool) -> dict:
   """Each config's smoke mode, a few steps on the device: finite, falling loss."""
-  import ml_collections  # noqa: F401  (configs build ConfigDicts)
   from seqnets.training import loop
-  repo = pathlib.Path(__file__).resolve().parent.parent
-  if str(repo) not in sys.path:
-    sys.path.insert(0, str(repo))
   steps = 6 if quick else 20
   rows = {}
   for name in (QUICK_SMOKE_CONFIGS if quick else SMOKE_CONFIGS):
-    config = importlib.import_module(f'configs.{name}').get_config('smoke')
+    config = _config(name, 'smoke')
     with config.unlocked():
       config.train.num_train_steps = steps
       config.train.log_every_steps = steps // 3
@@ -245,7 +250,7 @@ def _contenders(quick: bool, on_gpu: bool) -> list[Contender]:
   return found
 
 
-def _time_jax(module, shape, dtype, reps: int) -> dict:
+def _time_jax(module, shape, reps: int) -> dict:
   from benchmarks import measure
   result = measure.measure_jax(module, shape, reps, warmup=2)
   return {mode: min(result[mode]['times_ms']) for mode in ('train', 'infer')}
@@ -300,7 +305,7 @@ def speed(quick: bool, reps: int) -> dict:
             if times is None:
               continue
           else:
-            times = _time_jax(contender.build(shape[3], getattr(jnp, dtype)), shape, dtype,
+            times = _time_jax(contender.build(shape[3], getattr(jnp, dtype)), shape,
                               2 if quick else reps)
           row.update(train_ms=times['train'], infer_ms=times['infer'])
         except Exception as error:  # pylint: disable=broad-except  (one row, not the check)
@@ -324,15 +329,12 @@ def throughput(quick: bool, reps: int) -> dict:
   import optax
   from seqnets.models import factory
   from seqnets.tasks import DataInfo
-  repo = pathlib.Path(__file__).resolve().parent.parent
-  if str(repo) not in sys.path:
-    sys.path.insert(0, str(repo))
   from benchmarks import measure
   rng = np.random.default_rng(0)
   rows = []
   for name, mode in ((('char_lm', 'smoke'),) if quick else (('char_lm', None),
                                                             ('multi30k', None))):
-    config = importlib.import_module(f'configs.{name}').get_config(mode)
+    config = _config(name, mode)
     for dtype in (('float32',) if quick else ('float32', 'bfloat16')):
       model_config = ml_collections.ConfigDict(config.model.to_dict())
       model_config.dtype = dtype
@@ -396,7 +398,8 @@ def render(results: dict) -> str:
     lines.append(f'| smoke: {name} | {value} |')
   speed_rows = results.get('speed', {}).get('rows', [])
   if speed_rows:
-    lines += ['', '| shape | dtype | contender | train ms | inference ms |', '|---|---|---|---|---|']
+    lines += ['', '| shape | dtype | contender | train ms | inference ms |',
+              '|---|---|---|---|---|']
     for row in speed_rows:
       if 'error' in row:
         lines.append(f"| {row['shape']} | {row['dtype']} | {row['contender']} | "
@@ -406,7 +409,8 @@ def render(results: dict) -> str:
                      f"{row['train_ms']:.2f} | {row['infer_ms']:.2f} |")
   tokens = results.get('throughput', {})
   if tokens.get('rows'):
-    lines += ['', '| config | dtype | batch × steps | step ms | tokens/s |', '|---|---|---|---|---|']
+    lines += ['', '| config | dtype | batch × steps | step ms | tokens/s |',
+              '|---|---|---|---|---|']
     for row in tokens['rows']:
       lines.append(f"| {row['config']} | {row['dtype']} | {row['batch']} × {row['steps']} | "
                    f"{row['step_ms']:.1f} | {row['tokens_per_s']:,.0f} |")
