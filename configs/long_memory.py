@@ -39,7 +39,10 @@ from seqnets.ablation import sweeps
 CELLS = {
     'elman': {'model.cell': dict(name='elman', activation='tanh')},
     'lstm': {'model.cell': dict(name='lstm')},
+    # Tallec & Ollivier (2018): forgetting times drawn up to the benchmark's horizon.
+    'lstm_chrono': {'model.cell': dict(name='lstm', forget_bias='chrono')},
     'gru': {'model.cell': dict(name='gru')},
+    'gru_chrono': {'model.cell': dict(name='gru', update_bias='chrono')},
     'orthogonal': {'model.cell': dict(name='orthogonal', activation='modrelu'),    # expRNN
                    'optim.learning_rate': 2e-4, 'optim.decay': 0.99,
                    'optim.learning_rate_factors': (('*recurrent_skew', 0.1),)},
@@ -86,10 +89,23 @@ def benchmarks(family: str | None = None) -> dict[str, tuple[str, dict]]:
   return {name: v for name, v in found.items() if family in (None, v[0])}
 
 
-def sized(cell_overrides: dict, hidden_size: int = HIDDEN_SIZE) -> dict:
-  """A cell's overrides with its `model.cell` entry given `hidden_size`."""
-  return {**cell_overrides, 'model.cell': dict(cell_overrides['model.cell'],
-                                               hidden_size=hidden_size)}
+def horizon(benchmark: str) -> int:
+  """The longest dependency of a benchmark, in steps: a chrono cell's `chrono_max_length`."""
+  family = benchmark.split('_T')[0]
+  if family in ('copy', 'adding'):
+    length = int(benchmark.split('_T')[1])
+    return length + 20 if family == 'copy' else length    # copy: 10 symbols, T blanks, 10 out
+  return 64                                               # the 8×8 digits, a pixel per step
+
+
+def sized(cell_overrides: dict, hidden_size: int = HIDDEN_SIZE,
+          max_length: int | None = None) -> dict:
+  """A cell's overrides with its `model.cell` entry given `hidden_size`, and a chrono
+  cell's `chrono_max_length` (the benchmark's horizon, `max_length`)."""
+  cell = dict(cell_overrides['model.cell'], hidden_size=hidden_size)
+  if 'chrono' in (cell.get('forget_bias'), cell.get('update_bias')):
+    cell['chrono_max_length'] = max_length
+  return {**cell_overrides, 'model.cell': cell}
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -152,7 +168,8 @@ def sweep(arg: str | None = None) -> list[dict]:
          'data': digits_data(True, 8), 'model.readout': 'final',
          **sized(CELLS['elman'], SMOKE_HIDDEN_SIZE)},
     ]
-  every = [{'name': f'{name}-{cell}', **overrides, **sized(cell_overrides),
+  every = [{'name': f'{name}-{cell}', **overrides,
+            **sized(cell_overrides, HIDDEN_SIZE, horizon(name)),
             'train.num_train_steps': STEPS[family]}
            for name, (family, overrides) in benchmarks().items()
            for cell, cell_overrides in CELLS.items()]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -16,6 +16,25 @@ from seqnets.layers import initializers
 
 Array = jax.Array
 Params = dict[str, Array]
+
+
+def default_bias_init(update_bias: float | str, chrono_max_length: int | None
+                      ) -> initializers.Initializer:
+  """The GRU's bias `[3H]` (gates r, z, n): `(0, update_bias, 0)`, or with
+  `update_bias='chrono'` b_z = −log u, u ~ U(1, chrono_max_length − 1).
+  ValueError for a chrono setting without the other."""
+  if update_bias == initializers.CHRONO:
+    if chrono_max_length is None:
+      raise ValueError("update_bias='chrono' needs chrono_max_length (T_max, the longest "
+                       'dependency to start with)')
+    return initializers.chrono_gate_bias_init((0.0, '-' + initializers.CHRONO, 0.0),
+                                              chrono_max_length)
+  if isinstance(update_bias, str):
+    raise ValueError(f"update_bias={update_bias!r}; valid: a number or 'chrono'")
+  if chrono_max_length is not None:
+    raise ValueError("chrono_max_length is read only with update_bias='chrono', got "
+                     f'update_bias={update_bias!r}')
+  return initializers.gate_bias_init((0.0, update_bias, 0.0))
 
 
 class GRUCell(fused_cell.RegularizedCell):
@@ -35,7 +54,8 @@ class GRUCell(fused_cell.RegularizedCell):
   Parameter layout (gate order r, z, n, as PyTorch):
     input_kernel      [F, 3H]   columns [r | z | n]
     recurrent_kernel  [H, 3H]
-    bias              [3H]
+    bias              [3H]      default: 0 except `update_bias` on the z block (chrono: b_z
+                                drawn per unit, see below)
     recurrent_bias    [H]       b_u, only with reset_after
     hidden_bias       [3H]      only with `hidden_bias=True`, in place of recurrent_bias:
                                 [b_hr | b_hz | b_u]; the step uses bias + [b_hr | b_hz | 0]
@@ -58,7 +78,13 @@ class GRUCell(fused_cell.RegularizedCell):
     hidden_bias: a second bias on the recurrent side, initialised to 0, as PyTorch and
       cuDNN keep (`bias_hh`); the same function class, kept so that imported weights
       go back unchanged (`seqnets.interop`).
-    kernel_init / recurrent_kernel_init / bias_init: initialisers.
+    update_bias: initial value of b_z, or 'chrono' (the GRU's form of Tallec & Ollivier's
+      chrono initialisation): b_z = −log u, u ~ U(1, chrono_max_length − 1) per unit, so
+      unit j starts by keeping about 1 − 1/u_j of its state each step. Ignored when
+      `bias_init` is given.
+    chrono_max_length: T_max of the chrono initialisation (only with update_bias='chrono').
+    kernel_init / recurrent_kernel_init / bias_init: initialisers (`bias_init` None: the
+      biases above; `recurrent_bias` starts at 0).
     dtype / param_dtype: computation and parameter dtypes (see `fused_cell.FusedCell`).
     update_dropout_rate / zoneout_rate / weight_drop_rate / layer_norm / deterministic:
       the regularisers and their evaluation mode (`cell_regularizers`).
@@ -71,7 +97,9 @@ class GRUCell(fused_cell.RegularizedCell):
   hidden_bias: bool = False
   kernel_init: initializers.Initializer = nn.initializers.lecun_normal()
   recurrent_kernel_init: initializers.Initializer = nn.initializers.orthogonal()
-  bias_init: initializers.Initializer = nn.initializers.zeros_init()
+  update_bias: float | Literal['chrono'] = 0.0
+  chrono_max_length: int | None = None
+  bias_init: initializers.Initializer | None = None
   dtype: Any = None
   param_dtype: Any = jnp.float32
 
@@ -81,7 +109,9 @@ class GRUCell(fused_cell.RegularizedCell):
   def cell_params(self, num_features: int) -> Params:
     """Declares (at init) and returns the parameters for `F = num_features` inputs."""
     hidden = self.features
-    params = fused_cell.affine_params(self, num_features, self.gates)
+    params = fused_cell.affine_params(self, num_features, self.gates,
+                                      self.bias_init or default_bias_init(self.update_bias,
+                                                                          self.chrono_max_length))
     if self.hidden_bias:
       b_h = self.param('hidden_bias', nn.initializers.zeros_init(), (3 * hidden,),
                        self.param_dtype)
@@ -93,7 +123,8 @@ class GRUCell(fused_cell.RegularizedCell):
         params['bias'] = params['bias'] + b_h
     elif self.reset_after:
       params['recurrent_bias'] = self.param(
-          'recurrent_bias', initializers.in_float32(self.bias_init), (hidden,), self.param_dtype)
+          'recurrent_bias', initializers.in_float32(self.bias_init or nn.initializers.zeros_init()),
+          (hidden,), self.param_dtype)
     if self.layer_norm:
       params.update(cell_regularizers.norm_params(self, self.gates))
     return params

@@ -9,7 +9,7 @@ which the classic aⁿbⁿ results used; that is why this cell is written here.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +23,29 @@ from seqnets.layers import initializers
 Array = jax.Array
 LSTMCarry = tuple[Array, Array]
 Params = dict[str, Array]
+
+
+def default_bias_init(forget_bias: float | str, chrono_max_length: int | None,
+                      input_bias: float = 0.0, output_bias: float = 0.0
+                      ) -> initializers.Initializer:
+  """The LSTM's bias `[4H]` (gates i, f, g, o): `(input_bias, forget_bias, 0, output_bias)`,
+  or with `forget_bias='chrono'` b_f = log u, b_i = −b_f, u ~ U(1, chrono_max_length − 1).
+  ValueError for a chrono setting without the other, or an input bias beside chrono."""
+  if forget_bias == initializers.CHRONO:
+    if chrono_max_length is None:
+      raise ValueError("forget_bias='chrono' needs chrono_max_length (T_max, the longest "
+                       'dependency to start with)')
+    if input_bias != 0.0:
+      raise ValueError("input_bias cannot be set with forget_bias='chrono', which sets "
+                       'b_i = -b_f')
+    return initializers.chrono_gate_bias_init(
+        ('-' + initializers.CHRONO, initializers.CHRONO, 0.0, output_bias), chrono_max_length)
+  if isinstance(forget_bias, str):
+    raise ValueError(f"forget_bias={forget_bias!r}; valid: a number or 'chrono'")
+  if chrono_max_length is not None:
+    raise ValueError("chrono_max_length is read only with forget_bias='chrono', got "
+                     f'forget_bias={forget_bias!r}')
+  return initializers.gate_bias_init((input_bias, forget_bias, 0.0, output_bias))
 
 
 class LSTMCell(fused_cell.RegularizedCell):
@@ -42,7 +65,8 @@ class LSTMCell(fused_cell.RegularizedCell):
   bias_hh_l0`):
     input_kernel      [F, 4H]   columns [i | f | g | o]
     recurrent_kernel  [H, 4H]
-    bias              [4H]      default: 0 except `forget_bias` on the f block
+    bias              [4H]      default: 0 except `forget_bias` on the f block (chrono: b_f,
+                                and b_i = −b_f, drawn per unit, see below)
     hidden_bias       [4H]      only with `hidden_bias=True`: the step uses bias + hidden_bias
     peephole_i, peephole_f, peephole_o   [H] each (only with peepholes)
 
@@ -70,7 +94,11 @@ class LSTMCell(fused_cell.RegularizedCell):
   Attributes:
     features: hidden size H.
     use_peepholes: add the diagonal peephole connections p_i, p_f, p_o.
-    forget_bias: initial value of b_f (ignored when `bias_init` is given).
+    forget_bias: initial value of b_f, or 'chrono' (Tallec & Ollivier 2018): b_f = log u,
+      b_i = −b_f, u ~ U(1, chrono_max_length − 1) per unit (`initializers.
+      chrono_gate_bias_init`). Ignored when `bias_init` is given.
+    chrono_max_length: T_max of the chrono initialisation (only with forget_bias='chrono'):
+      the longest dependency the cell should start able to hold.
     hidden_bias: a second bias on the recurrent side, initialised to 0, as PyTorch and
       cuDNN keep (`bias_hh`); the same function class, kept so that imported weights
       go back unchanged (`seqnets.interop`).
@@ -84,7 +112,8 @@ class LSTMCell(fused_cell.RegularizedCell):
 
   features: int
   use_peepholes: bool = False
-  forget_bias: float = 1.0
+  forget_bias: float | Literal['chrono'] = 1.0
+  chrono_max_length: int | None = None
   kernel_init: initializers.Initializer = nn.initializers.lecun_normal()
   recurrent_kernel_init: initializers.Initializer = nn.initializers.orthogonal()
   bias_init: initializers.Initializer | None = None
@@ -99,7 +128,7 @@ class LSTMCell(fused_cell.RegularizedCell):
   def cell_params(self, num_features: int) -> Params:
     """Declares (at init) and returns the parameters for `F = num_features` inputs."""
     hidden = self.features
-    bias_init = self.bias_init or initializers.gate_bias_init((0.0, self.forget_bias, 0.0, 0.0))
+    bias_init = self.bias_init or default_bias_init(self.forget_bias, self.chrono_max_length)
     params = fused_cell.affine_params(self, num_features, self.gates, bias_init)
     if self.hidden_bias:
       params['bias'] = params['bias'] + self.param(

@@ -10,6 +10,9 @@ field of another type. A key the cell does not have is an error naming it and th
 
   activation          Elman and skip cells: `activation_fn` by name (`sn.ACTIVATIONS`)
   input_bias, output_bias   LSTM: initial biases of the i and o gates (f: `forget_bias`)
+  forget_bias='chrono', chrono_max_length=T   LSTM: chrono initialisation (Tallec &
+                      Ollivier 2018), b_f = log u, b_i = −b_f, u ~ U(1, T − 1) per unit
+  update_bias='chrono', chrono_max_length=T   GRU: its analogue, b_z = −log u
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from seqnets.layers.elman import ElmanCell
 from seqnets.layers.feedforward import ACTIVATIONS
 from seqnets.layers.gru import GRUCell
 from seqnets.layers.leaky import LeakyRNNCell
+from seqnets.layers import gru
+from seqnets.layers import lstm
 from seqnets.layers.lstm import LSTMCell
 from seqnets.layers.time_skip import SkipRNNCell
 from seqnets.layers.unitary import UnitaryRNNCell
@@ -84,8 +89,21 @@ def _activation_fn(settings: dict) -> dict:
 
 
 def _lstm_biases(settings: dict) -> dict:
-  biases = (settings['input_bias'], settings['forget_bias'], 0.0, settings['output_bias'])
-  return {'bias_init': initializers.gate_bias_init(biases)}
+  try:
+    init = lstm.default_bias_init(settings['forget_bias'], settings['chrono_max_length'],
+                                  settings['input_bias'], settings['output_bias'])
+  except ValueError as e:
+    raise ValueError(f'model.cell: {e}') from None
+  return {'bias_init': init}
+
+
+def _gru_biases(settings: dict) -> dict:
+  """Checks the GRU's bias settings now (the cell builds its bias from them)."""
+  try:
+    gru.default_bias_init(settings['update_bias'], settings['chrono_max_length'])
+  except ValueError as e:
+    raise ValueError(f'model.cell: {e}') from None
+  return {}
 
 
 _UNIT_INTERVAL = Range(0.0, 1.0)
@@ -97,8 +115,8 @@ CELLS: dict[str, Cell] = {
                   choices={'activation': _ACTIVATION_NAMES}),
     'lstm': Cell(LSTMCell, extra=(config_fields.Field('input_bias', float, 0.0),
                                   config_fields.Field('output_bias', float, 0.0)),
-                 to_fields=_lstm_biases),
-    'gru': Cell(GRUCell),
+                 to_fields=_lstm_biases, ranges={'chrono_max_length': Range(3, None)}),
+    'gru': Cell(GRUCell, to_fields=_gru_biases, ranges={'chrono_max_length': Range(3, None)}),
     'orthogonal': Cell(orthogonal.OrthogonalRNNCell,
                        choices={'activation': orthogonal.ACTIVATIONS,
                                 'parametrization': orthogonal.PARAMETRIZATIONS}),

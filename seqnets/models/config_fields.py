@@ -141,7 +141,7 @@ def check(prefix: str, field: Field, value):
   """`value` checked against `field` (ValueError naming `prefix + field.name`), normalised:
   lists become tuples."""
   valid = choices(field.annotation)
-  if valid is not None and not isinstance(value, (list, tuple)):
+  if valid is not None and not isinstance(value, (list, tuple)) and _only_choices(field.annotation):
     optional = _accepts_none(field.annotation)
     if (value is None and optional) or (not isinstance(value, bool) and value in valid):
       return value
@@ -151,6 +151,16 @@ def check(prefix: str, field: Field, value):
     return _check(field.name, field.annotation, field.default, value)
   except _Bad as e:
     raise ValueError(f'{prefix}{field.name} must be {e}, got {value!r}') from None
+
+
+def _only_choices(annotation) -> bool:
+  """`Literal[...]` or `Literal[...] | None`; not a union with other types
+  (`float | Literal['chrono']`, checked arm by arm)."""
+  annotation = _strip_annotated(annotation)
+  if typing.get_origin(annotation) not in (Union, types.UnionType):
+    return True
+  return all(arg is type(None) or typing.get_origin(arg) is Literal
+             for arg in typing.get_args(annotation))
 
 
 def _accepts_none(annotation) -> bool:

@@ -255,7 +255,7 @@ class LSTMCell(FusedCell):
   """LSTM cell with forget gate and optional peepholes (see `seqnets.LSTMCell`).
 
   Params (gate order i, f, g, o): `input_kernel [F, 4H]`, `recurrent_kernel [H, 4H]`,
-  `bias [4H]` (`forget_bias` on the f block unless `bias_init` is given); with
+  `bias [4H]` (`forget_bias` on the f block, or chrono, unless `bias_init` is given); with
   `hidden_bias` also `hidden_bias [4H]`; with `use_peepholes` `peephole_i`, `peephole_f`,
   `peephole_o [H]`. Carry `(c, h)`, each `[*batch, H]`.
 
@@ -264,7 +264,8 @@ class LSTMCell(FusedCell):
   """
 
   def __init__(self, in_features: int, hidden_features: int, *,
-               use_peepholes: bool = False, forget_bias: float = 1.0,
+               use_peepholes: bool = False, forget_bias: float | str = 1.0,
+               chrono_max_length: int | None = None,
                kernel_init: Initializer = lstm.LSTMCell.kernel_init,
                recurrent_kernel_init: Initializer = lstm.LSTMCell.recurrent_kernel_init,
                bias_init: Initializer | None = None,
@@ -275,6 +276,7 @@ class LSTMCell(FusedCell):
                deterministic: bool = False, rngs: nnx.Rngs):
     super().__init__(in_features, lstm.LSTMCell(
         hidden_features, use_peepholes=use_peepholes, forget_bias=forget_bias,
+        chrono_max_length=chrono_max_length,
         kernel_init=kernel_init, recurrent_kernel_init=recurrent_kernel_init,
         bias_init=bias_init, peephole_init=peephole_init, hidden_bias=hidden_bias,
         dtype=dtype, param_dtype=param_dtype,
@@ -296,16 +298,18 @@ class GRUCell(FusedCell):
   """
 
   def __init__(self, in_features: int, hidden_features: int, *, reset_after: bool = False,
-               hidden_bias: bool = False,
+               hidden_bias: bool = False, update_bias: float | str = 0.0,
+               chrono_max_length: int | None = None,
                kernel_init: Initializer = gru.GRUCell.kernel_init,
                recurrent_kernel_init: Initializer = gru.GRUCell.recurrent_kernel_init,
-               bias_init: Initializer = gru.GRUCell.bias_init,
+               bias_init: Initializer | None = None,
                dtype: Any = None, param_dtype: Any = jnp.float32,
                update_dropout_rate: float = 0.0, zoneout_rate: float = 0.0,
                weight_drop_rate: float = 0.0, layer_norm: bool = False,
                deterministic: bool = False, rngs: nnx.Rngs):
     super().__init__(in_features, gru.GRUCell(
         hidden_features, reset_after=reset_after, hidden_bias=hidden_bias,
+        update_bias=update_bias, chrono_max_length=chrono_max_length,
         kernel_init=kernel_init, recurrent_kernel_init=recurrent_kernel_init,
         bias_init=bias_init, dtype=dtype, param_dtype=param_dtype,
         update_dropout_rate=update_dropout_rate, zoneout_rate=zoneout_rate,

@@ -167,7 +167,7 @@ CONFIGS = {'recurrent_tagger': model_cfg, 'elman_tagger': functools.partial(mode
     ('recurrent_tagger', 'dropout_rate', NAN, 'model.dropout_rate must be a finite number in [0, 1), '
                                               'got nan'),
     ('recurrent_tagger', 'dropout_rate', True, 'model.dropout_rate'),
-    ('recurrent_tagger', 'forget_bias', NAN, 'model.cell.forget_bias must be a finite number, got nan'),
+    ('recurrent_tagger', 'forget_bias', NAN, "model.cell.forget_bias must be a finite number or one of ['chrono'], got nan"),
     ('recurrent_tagger', 'input_bias', -INF, 'model.cell.input_bias must be a finite number, got -inf'),
     ('recurrent_tagger', 'output_bias', 'low', 'model.cell.output_bias'),
     ('recurrent_tagger', 'forget_bias', True, 'model.cell.forget_bias'),
