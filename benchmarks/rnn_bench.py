@@ -27,11 +27,12 @@ from benchmarks import runner
 from benchmarks import worker
 from benchmarks.allocators import ALLOCATORS
 from benchmarks.contenders import CONTENDERS, torch_importable
-from benchmarks.shapes import QUICK_SHAPES, SHAPES
+from benchmarks.shapes import LARGE_SHAPES, QUICK_SHAPES, SHAPES
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('out', 'bench_results', 'Directory for rnn_bench.md and rnn_bench.json.')
-flags.DEFINE_list('shapes', list(SHAPES), f'Shapes to run, from {sorted(SHAPES)}.')
+flags.DEFINE_list('shapes', list(SHAPES), 'Shapes to run, from '
+                  f'{sorted(SHAPES) + sorted(LARGE_SHAPES)}.')
 flags.DEFINE_integer('reps', 10, 'Timed repetitions per worker (per round).')
 flags.DEFINE_integer('warmup', 2, 'Untimed repetitions after the first execution.')
 flags.DEFINE_integer('rounds', 2, 'Interleaved rounds; timed reps of all rounds are pooled.')
@@ -69,10 +70,11 @@ def main(argv: list[str]) -> None:
   if FLAGS.quick:
     shapes, reps, warmup = dict(QUICK_SHAPES), 3, 1
   else:
-    bad = [s for s in FLAGS.shapes if s not in SHAPES]
+    known = {**SHAPES, **LARGE_SHAPES}
+    bad = [s for s in FLAGS.shapes if s not in known]
     if bad:
-      raise app.UsageError(f'unknown shapes {bad}; valid: {sorted(SHAPES)}')
-    shapes, reps, warmup = {s: SHAPES[s] for s in FLAGS.shapes}, FLAGS.reps, FLAGS.warmup
+      raise app.UsageError(f'unknown shapes {bad}; valid: {sorted(known)}')
+    shapes, reps, warmup = {s: known[s] for s in FLAGS.shapes}, FLAGS.reps, FLAGS.warmup
   names = list(FLAGS.contenders)
   if not torch_importable():
     dropped = [n for n in names if CONTENDERS[n].framework == 'torch']

@@ -21,6 +21,7 @@ RESUMABLE_FIELDS = (
     'evals.*.every_steps',
     'evals.*.batch_size',
     'launch.*',
+    'report.*',
 )
 
 

@@ -13,6 +13,7 @@ import pathlib
 
 import ml_collections
 
+from seqnets.ablation import report_settings
 from seqnets.models import factory as model_factory
 from seqnets.tasks import factory as task_factory
 from seqnets.training import evaluators
@@ -20,9 +21,10 @@ from seqnets.training import legacy_config
 from seqnets.training import optimizers
 from seqnets.training import run_checkpoints
 
-# Top-level keys of a run's config (`launch`: the cluster settings of `experiments.ablate`).
+# Top-level keys of a run's config (`launch`: the cluster settings of `experiments.ablate`;
+# `report`: what its report tests, `seqnets.ablation.report_settings`).
 TOP_LEVEL_KEYS = ('seed', 'num_seeds', 'init_from', 'init_from_checkpoint', 'task', 'data', 'model',
-                  'optim', 'train', 'evals', 'launch')
+                  'optim', 'train', 'evals', 'launch', 'report')
 BEST_MODES = ('max', 'min')
 
 
@@ -90,6 +92,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     model_settings = model_factory.resolve(config.model)
     optimizers.validate(config.optim)
     evaluators.validate(config.evals, task)
+    report_settings.from_config(config.get('report'))
   except ValueError as e:
     raise ConfigError(f'config.{e}') from None
   if (config.data.get('vocabulary_from', 'train') == 'pretrained'

@@ -59,6 +59,11 @@ def test_a_config_file_with_a_key_nothing_reads_is_one_error_line(tmp_path):
     ("config.evals.test_range.beam_size = 4",
      ['config.evals.test_range.beam_size is not a setting']),
     ("config.sed = 1", ['config.sed is not a setting']),
+    ("config.report = dict(alpha=0.05, confidense=0.9)",
+     ['config.report.confidense is not a setting of the ablation report', "'confidence'"]),
+    ("config.report = dict(compare=(('a',),))", ['config.report.compare[0] must be a pair']),
+    ("config.model.cell = dict(name='lstm', hidden_size=4, forget_bias='chrono')",
+     ["config.model.cell: forget_bias='chrono' needs chrono_max_length"]),
 ])
 def test_a_key_nothing_reads_is_refused_in_every_section(tmp_path, edit, fragments):
   config = anbn.get_config('smoke')
