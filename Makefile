@@ -31,6 +31,9 @@ device-check: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]' || echo "PyTorch not installable here: benchmarking without it"
 	$(PY) -m benchmarks.rnn_bench --out=bench_results
+	$(PY) -m benchmarks.rnn_bench --out=bench_results/large --shapes=large --allocators=tuned \
+	    --contenders=sn_lstm,sn_gru_ra,flax_lstm,flax_optlstm,flax_gru,torch_lstm,torch_gru \
+	    --reps=3 --warmup=1 --rounds=1
 	$(PY) -m benchmarks.lm_bench --out=bench_results || echo "lm_bench needs PyTorch: skipped"
 
 clean:
