@@ -20,6 +20,8 @@ import json
 import pathlib
 from typing import Callable
 
+import ml_collections
+
 from seqnets import files
 from seqnets.ablation import report
 from seqnets.ablation import sweeps
@@ -135,6 +137,16 @@ def outcome(root: pathlib.Path, settings: ReportSettings, configs: dict) -> str:
 def variant_configs(config, sweep: list[dict]) -> dict:
   """Variant name -> its config (the sweep's overrides applied)."""
   return {overrides['name']: sweeps.apply_overrides(config, overrides) for overrides in sweep}
+
+
+def saved_outcome(root: pathlib.Path) -> str:
+  """`outcome` from the run directories alone (their saved configs and `report` section),
+  for `experiments.report`; '' when no rounds were planned."""
+  if not (root / PLAN).exists():
+    return ''
+  runs = report.load_runs(root)
+  configs = {run['run']: ml_collections.ConfigDict(run['config']) for run in runs}
+  return outcome(root, report.saved_settings(runs), configs)
 
 
 def run(config, sweep: list[dict], root: pathlib.Path, settings: ReportSettings,

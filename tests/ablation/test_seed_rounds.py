@@ -89,6 +89,8 @@ def test_until_significant_from_the_command_line_and_a_rerun(tmp_path):
   assert [row['seeds'] for row in rows] == [3, 3]
   assert 'undecided, the seed budget is spent' in done.stdout
   assert '## Seeds added until significant' in (tmp_path / 'report.md').read_text()
+  # `experiments.report` rebuilds the same account from the run directories alone.
+  assert seed_rounds.saved_outcome(tmp_path) in done.stdout
   again = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
   assert again.returncode == 0, again.stderr[-3000:]
   assert 'done,' not in again.stderr and again.stderr.count('done before, skipped') == 2
