@@ -35,6 +35,7 @@ bench: $(STAMP)
 	    --contenders=sn_lstm,sn_gru_ra,flax_lstm,flax_optlstm,flax_gru,torch_lstm,torch_gru \
 	    --reps=3 --warmup=1 --rounds=1
 	$(PY) -m benchmarks.lm_bench --out=bench_results || echo "lm_bench needs PyTorch: skipped"
+	$(PY) -m benchmarks.xla_flags --out=bench_results
 
 clean:
 	rm -rf $(VENV) runs bench_results
