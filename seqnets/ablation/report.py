@@ -447,16 +447,19 @@ def plot_mean_accuracy_by_n(seeds: list[dict], path: pathlib.Path,
   if key is None:
     return False
   plt = plotting.pyplot()
-  fig, ax = plt.subplots(figsize=(8, 4))
-  for run, (ns, curves) in _curves_by_n(seeds, key).items():
+  fig, ax = plt.subplots(figsize=(9, 4.5))
+  by_run = _curves_by_n(seeds, key)
+  if len(by_run) > 10:                 # the default cycle repeats after 10 colours
+    ax.set_prop_cycle(color=plt.get_cmap('tab20').colors)
+  for run, (ns, curves) in by_run.items():
     line, = ax.plot(ns, curves.mean(axis=0), marker='.', label=run)
     if len(curves) > 1:
       lo, hi = significance.bootstrap_band(curves, settings.confidence, settings.resamples,
                                            settings.bootstrap_seed)
       ax.fill_between(ns, lo, hi, color=line.get_color(), alpha=0.2, lw=0)
-  ax.set(xlabel='n', ylabel='accuracy (mean over seeds)', ylim=(-0.02, 1.02),
+  ax.set(xlabel='n', xscale='log', ylabel='accuracy (mean over seeds)', ylim=(-0.02, 1.02),
          title=f'{key}; bands: {100 * settings.confidence:g} % bootstrap intervals over seeds')
-  ax.legend(fontsize=8)
+  ax.legend(fontsize=7, loc='center left', bbox_to_anchor=(1.01, 0.5))
   plotting.save_figure(fig, path)
   return True
 
