@@ -59,9 +59,9 @@ flags.DEFINE_integer('timeout', 900, 'Seconds before a worker is killed.')
 flags.DEFINE_bool('quick', False, 'The tiny shape, two settings, 2 reps (smoke test).')
 
 
-def with_flags(setting: str) -> str:
-  """This process's XLA_FLAGS with `setting`'s flags added."""
-  return ' '.join(f for f in (os.environ.get('XLA_FLAGS', ''), SETTINGS[setting]) if f)
+def with_flags(base: str | None, setting: str) -> str:
+  """`base` (the XLA_FLAGS this process started with) and `setting`'s flags."""
+  return ' '.join(f for f in (base or '', SETTINGS[setting]) if f)
 
 
 def measure(shapes: dict, settings: list[str], contenders: list[str], allocators: list[str],
@@ -75,7 +75,7 @@ def measure(shapes: dict, settings: list[str], contenders: list[str], allocators
     for index, (round_index, shape, allocator, contender) in enumerate(cases):
       order = settings if (index + round_index) % 2 == 0 else settings[::-1]
       for setting in order:
-        os.environ['XLA_FLAGS'] = with_flags(setting)
+        os.environ['XLA_FLAGS'] = with_flags(saved, setting)
         result = worker.spawn_worker(contender, shapes[shape], allocator, reps, warmup, timeout)
         results.append({'round': round_index, 'shape': shape, 'allocator': allocator,
                         'contender': contender, 'setting': setting, 'result': result})

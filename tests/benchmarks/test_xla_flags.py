@@ -49,3 +49,11 @@ def test_ratios_pair_each_round_with_its_default_and_failures_are_listed():
   assert rows['ynn_dot_eltwise']['error'] == 'unsupported layout in YNN'
   assert 'failed: unsupported layout in YNN' in xla_flags.markdown(
       list(rows.values()), {'date': 'now', 'command': 'x', 'wall_s': 1.0})
+
+
+def test_each_setting_starts_from_the_flags_the_process_began_with():
+  """Settings never pile up: the default after oneDNN runs without oneDNN's flags."""
+  assert xla_flags.with_flags('--xla_foo=1', 'default') == '--xla_foo=1'
+  assert xla_flags.with_flags(None, 'vector_width_512') == '--xla_cpu_prefer_vector_width=512'
+  assert xla_flags.with_flags('--xla_foo=1', 'onednn_dot') == (
+      '--xla_foo=1 ' + xla_flags.SETTINGS['onednn_dot'])
