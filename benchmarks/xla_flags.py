@@ -92,6 +92,15 @@ def measure(shapes: dict, settings: list[str], contenders: list[str], allocators
   return results
 
 
+def cause(error: str) -> str:
+  """The line of a worker's error that says what happened (a fatal signal, an exception),
+  else its last line; at most 160 characters."""
+  lines = [line.strip() for line in error.splitlines() if line.strip()] or ['failed']
+  found = next((line for line in lines if 'Fatal Python error' in line), None)
+  found = found or next((line for line in reversed(lines) if 'Error' in line), lines[-1])
+  return found[:160]
+
+
 def summarise(results: list[dict]) -> list[dict]:
   """Per (shape, allocator, contender, setting, mode): the median ms over rounds' reps and
   the median over rounds of default ms / setting ms."""
@@ -104,7 +113,7 @@ def summarise(results: list[dict]) -> list[dict]:
     row = {'shape': shape, 'allocator': allocator, 'contender': contender, 'setting': setting}
     errors = [r['result']['error'] for r in same if 'error' in r['result']]
     if errors:
-      row['error'] = errors[0].splitlines()[-1][:160] if errors[0] else 'failed'
+      row['error'] = cause(errors[0])
       rows.append(row)
       continue
     for mode in ('train', 'infer'):

@@ -57,3 +57,11 @@ def test_each_setting_starts_from_the_flags_the_process_began_with():
   assert xla_flags.with_flags(None, 'vector_width_512') == '--xla_cpu_prefer_vector_width=512'
   assert xla_flags.with_flags('--xla_foo=1', 'onednn_dot') == (
       '--xla_foo=1 ' + xla_flags.SETTINGS['onednn_dot'])
+
+
+def test_a_crashed_worker_is_named_by_its_fatal_error():
+  crash = ('exit -4: partition compile failedFatal Python error: Illegal instruction\n\n'
+           'Thread 0x1 (most recent call first):\n  File "x.py", line 1\n\n'
+           'Extension modules: jaxlib.cpu_feature_guard, numpy')
+  assert xla_flags.cause(crash).endswith('Fatal Python error: Illegal instruction')
+  assert xla_flags.cause('exit 1: a\nValueError: bad\nmore') == 'ValueError: bad'
