@@ -47,17 +47,21 @@ SETTINGS = {
 CONTENDERS = ('sn_lstm', 'sn_gru_ra')
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('out', 'bench_results', 'Directory for xla_flags.{md,json}.')
-flags.DEFINE_list('shapes', list(SHAPES), f'Shapes, from {sorted(SHAPES)}.')
-flags.DEFINE_list('settings', list(SETTINGS), f'Settings, from {list(SETTINGS)}.')
-flags.DEFINE_list('contenders', list(CONTENDERS), 'rnn_bench contenders.')
-flags.DEFINE_list('allocators', list(ALLOCATORS), f'From {list(ALLOCATORS)}.')
-flags.DEFINE_integer('reps', 5, 'Timed reps per worker.')
-flags.DEFINE_integer('warmup', 1, 'Untimed reps after the first execution.')
-flags.DEFINE_integer('rounds', 1, 'Rounds; each runs every setting once per case.')
-flags.DEFINE_integer('timeout', 900, 'Seconds before a worker is killed.')
-flags.DEFINE_bool('quick', False, 'The tiny shape, two settings, 2 reps (smoke test).')
 
+
+def define_flags() -> None:
+  """The command line's flags; defined when run as a program, so that importing this
+  module (its tests) defines none beside other benchmarks' `--out`."""
+  flags.DEFINE_string('out', 'bench_results', 'Directory for xla_flags.{md,json}.')
+  flags.DEFINE_list('shapes', list(SHAPES), f'Shapes, from {sorted(SHAPES)}.')
+  flags.DEFINE_list('settings', list(SETTINGS), f'Settings, from {list(SETTINGS)}.')
+  flags.DEFINE_list('contenders', list(CONTENDERS), 'rnn_bench contenders.')
+  flags.DEFINE_list('allocators', list(ALLOCATORS), f'From {list(ALLOCATORS)}.')
+  flags.DEFINE_integer('reps', 5, 'Timed reps per worker.')
+  flags.DEFINE_integer('warmup', 1, 'Untimed reps after the first execution.')
+  flags.DEFINE_integer('rounds', 1, 'Rounds; each runs every setting once per case.')
+  flags.DEFINE_integer('timeout', 900, 'Seconds before a worker is killed.')
+  flags.DEFINE_bool('quick', False, 'The tiny shape, two settings, 2 reps (smoke test).')
 
 def with_flags(base: str | None, setting: str) -> str:
   """`base` (the XLA_FLAGS this process started with) and `setting`'s flags."""
@@ -178,4 +182,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)

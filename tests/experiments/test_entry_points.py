@@ -73,5 +73,5 @@ def test_report_prints_the_table_and_writes_the_report(tmp_path):
         json.dumps({'step': 3, 'seed': 0, 'final': True, 'eval/test/accuracy': accuracy}) + '\n')
   done = run('experiments.report', f'--workdir={tmp_path}')
   assert done.returncode == 0, done.stderr[-3000:]
-  assert '| lr1e-3 | 0.001 | 1 | 0 | 0.9 / 0.9 |' in done.stdout
+  assert '| lr1e-3 | 0.001 | 1 | 0 | 0.9 / 0.9 / 0.9 |' in done.stdout
   assert (tmp_path / 'report.md').exists() and (tmp_path / 'results.json').exists()

@@ -309,7 +309,7 @@ def test_report_without_baselines_has_no_baseline_column(tmp_path):
   (run / 'metrics.jsonl').write_text(
       json.dumps({'step': 2, 'seed': 0, 'train/loss': 0.3}) + '\n'
       + json.dumps({'step': 2, 'seed': 0, 'final': True, 'eval/test/mse': 0.25}) + '\n')
-  assert report.write_report(tmp_path).splitlines()[2] == '| a | 1 | 0 | 0.25 / 0.25 |'
+  assert report.write_report(tmp_path).splitlines()[2] == '| a | 1 | 0 | 0.25 / 0.25 / 0.25 |'
   assert report.loss_panels(report.load_runs(tmp_path))[0][:2] == ('adding', None)
   (run / 'results.json').write_text(json.dumps({'data': {'baseline/loss': 1 / 6}}))
-  assert report.write_report(tmp_path).splitlines()[2] == '| a | 1 | 0 | 0.1667 | 0.25 / 0.25 |'
+  assert report.write_report(tmp_path).splitlines()[2] == '| a | 1 | 0 | 0.1667 | 0.25 / 0.25 / 0.25 |'
