@@ -187,7 +187,7 @@ def markdown_table(fields: list[str], rows: list[dict],
 
 def _pairs(runs: list[dict], settings: ReportSettings) -> list[tuple[str, str]]:
   """The named pairs, then each baseline against every run of its task and data."""
-  pairs = list(settings.pairs())
+  pairs = [(a, b) for a, b in settings.compare]
   by_name = {run['run']: run for run in runs}
   same_data = lambda a, b: (a['config'].get('task'), a['config'].get('data')) == (
       b['config'].get('task'), b['config'].get('data'))

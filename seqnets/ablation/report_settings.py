@@ -38,9 +38,6 @@ class ReportSettings:
   seeds_per_round: int = 5
   max_seeds: Annotated[int, Range(2, None)] = 30
 
-  def pairs(self) -> tuple[tuple[str, str], ...]:
-    return tuple((a, b) for a, b in self.compare)
-
 
 def from_config(section: Mapping | None) -> ReportSettings:
   """The settings of a config's `report` section (None or absent: the defaults).

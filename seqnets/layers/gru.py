@@ -23,17 +23,9 @@ def default_bias_init(update_bias: float | str, chrono_max_length: int | None
   """The GRU's bias `[3H]` (gates r, z, n): `(0, update_bias, 0)`, or with
   `update_bias='chrono'` b_z = −log u, u ~ U(1, chrono_max_length − 1).
   ValueError for a chrono setting without the other."""
-  if update_bias == initializers.CHRONO:
-    if chrono_max_length is None:
-      raise ValueError("update_bias='chrono' needs chrono_max_length (T_max, the longest "
-                       'dependency to start with)')
+  if initializers.uses_chrono('update_bias', update_bias, chrono_max_length):
     return initializers.chrono_gate_bias_init((0.0, '-' + initializers.CHRONO, 0.0),
                                               chrono_max_length)
-  if isinstance(update_bias, str):
-    raise ValueError(f"update_bias={update_bias!r}; valid: a number or 'chrono'")
-  if chrono_max_length is not None:
-    raise ValueError("chrono_max_length is read only with update_bias='chrono', got "
-                     f'update_bias={update_bias!r}')
   return initializers.gate_bias_init((0.0, update_bias, 0.0))
 
 

@@ -62,6 +62,22 @@ def chrono_gate_bias_init(gate_values: tuple, max_length: int) -> Initializer:
   return init
 
 
+def uses_chrono(name: str, value: float | str, chrono_max_length: int | None) -> bool:
+  """Whether the gate bias setting `name=value` asks for the chrono initialisation; ValueError
+  for a string other than 'chrono', or one of the two chrono settings without the other."""
+  if value == CHRONO:
+    if chrono_max_length is None:
+      raise ValueError(f"{name}='chrono' needs chrono_max_length (T_max, the longest "
+                       'dependency to start with)')
+    return True
+  if isinstance(value, str):
+    raise ValueError(f"{name}={value!r}; valid: a number or 'chrono'")
+  if chrono_max_length is not None:
+    raise ValueError(f"chrono_max_length is read only with {name}='chrono', got "
+                     f'{name}={value!r}')
+  return False
+
+
 def in_float32(init: Initializer) -> Initializer:
   """`init` for any dtype: a float narrower than 32 bits (bfloat16, float16) is
   drawn in float32 and rounded, so such parameters equal the float32 ones rounded

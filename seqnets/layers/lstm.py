@@ -31,20 +31,12 @@ def default_bias_init(forget_bias: float | str, chrono_max_length: int | None,
   """The LSTM's bias `[4H]` (gates i, f, g, o): `(input_bias, forget_bias, 0, output_bias)`,
   or with `forget_bias='chrono'` b_f = log u, b_i = −b_f, u ~ U(1, chrono_max_length − 1).
   ValueError for a chrono setting without the other, or an input bias beside chrono."""
-  if forget_bias == initializers.CHRONO:
-    if chrono_max_length is None:
-      raise ValueError("forget_bias='chrono' needs chrono_max_length (T_max, the longest "
-                       'dependency to start with)')
+  if initializers.uses_chrono('forget_bias', forget_bias, chrono_max_length):
     if input_bias != 0.0:
       raise ValueError("input_bias cannot be set with forget_bias='chrono', which sets "
                        'b_i = -b_f')
     return initializers.chrono_gate_bias_init(
         ('-' + initializers.CHRONO, initializers.CHRONO, 0.0, output_bias), chrono_max_length)
-  if isinstance(forget_bias, str):
-    raise ValueError(f"forget_bias={forget_bias!r}; valid: a number or 'chrono'")
-  if chrono_max_length is not None:
-    raise ValueError("chrono_max_length is read only with forget_bias='chrono', got "
-                     f'forget_bias={forget_bias!r}')
   return initializers.gate_bias_init((input_bias, forget_bias, 0.0, output_bias))
 
 
